@@ -1,0 +1,1 @@
+"""zkref conformance layer (see ../shared/DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""zkref reference layer (see ../shared/DESIGN.md)."""

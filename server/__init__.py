@@ -1,0 +1,1 @@
+"""zkref server layer (see ../shared/DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""zkref spec: the executable specification of ZooKeeper. See spec/README.md."""

@@ -1,0 +1,273 @@
+"""Chapter: ACLs — who may do what to a znode.
+
+Rules
+-----
+* An ACL is a list of ``(perms, Id(scheme, id))`` entries attached to one znode; it is not
+  inherited by children. Permission bits: READ=1, WRITE=2, CREATE=4, DELETE=8, ADMIN=16,
+  ALL=31. Perms are stored as given (0 and values above 31 are accepted).
+* Which bit each request needs: getData, getChildren(2), getAllChildrenNumber, check (in
+  multi) and, from 3.8.4/3.9.2, exists need READ on the node; setData needs WRITE; create
+  needs CREATE on the *parent*; delete needs DELETE on the *parent*; setACL needs ADMIN;
+  getACL needs READ or ADMIN (without ADMIN, digest ids are shown with the hash replaced by
+  ``x``).
+* A check passes when the ACL list is empty, when the caller holds a ``super`` id, or when
+  some entry has the bit and matches one of the caller's ids: ``world:anyone`` matches
+  everyone; otherwise the schemes must be equal and the scheme's ``matches`` must hold
+  (digest and auth ids: string equality; ip: address under mask).
+* Validating an ACL list given to create/setACL (``PrepRequestProcessor.fixupACL``):
+  null or empty → INVALIDACL; ``world`` only with id ``anyone``; ``auth`` entries are
+  replaced by one entry per *authenticated* id the caller holds (digest; not ip), and if it
+  holds none → INVALIDACL; ``digest`` ids must split on ``:`` into exactly two parts (Java's
+  ``split`` drops trailing empty parts); ``ip`` ids must parse (IPv4 dotted quad with an
+  optional ``/bits``; IPv6 too from 3.9); any other scheme → INVALIDACL. Duplicate entries
+  are dropped, first occurrence kept.
+* Authentication (``addAuth``): scheme ``digest`` with ``user:password`` adds the id
+  ``digest:user:BASE64(SHA1("user:password"))`` (SHA1 despite docs saying MD5); if that
+  digest equals the configured super digest, ``super:`` is added first. Every connection
+  also holds ``ip:<client address>``. Any other scheme fails with AUTHFAILED and the
+  connection is closed.
+
+Source: ``PrepRequestProcessor.checkACL``/``fixupACL``, ``ZooKeeperServer.checkACL``,
+``DigestAuthenticationProvider``, ``IPAuthenticationProvider``, ``FinalRequestProcessor``
+(getACL redaction); programmer's guide "ZooKeeper access control using ACLs".
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import IntFlag
+
+
+class Perms(IntFlag):
+    """Permission bits of an ACL entry (``ZooDefs.Perms``)."""
+
+    READ = 1
+    WRITE = 2
+    CREATE = 4
+    DELETE = 8
+    ADMIN = 16
+    ALL = 31
+
+
+@dataclass(frozen=True, slots=True)
+class Id:
+    """An identity: ``scheme`` (world, auth, digest, ip, super, ...) and ``id``."""
+
+    scheme: str
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ACL:
+    """One ACL entry: the permission bits granted to an identity."""
+
+    perms: int
+    id: Id
+
+
+ANYONE_ID_UNSAFE = Id("world", "anyone")
+AUTH_IDS = Id("auth", "")
+SUPER_ID = Id("super", "")
+
+OPEN_ACL_UNSAFE: tuple[ACL, ...] = (ACL(Perms.ALL, ANYONE_ID_UNSAFE),)
+CREATOR_ALL_ACL: tuple[ACL, ...] = (ACL(Perms.ALL, AUTH_IDS),)
+READ_ACL_UNSAFE: tuple[ACL, ...] = (ACL(Perms.READ, ANYONE_ID_UNSAFE),)
+
+# Schemes whose ids count as "authenticated" for the ``auth`` scheme expansion.
+AUTHENTICATED_SCHEMES = frozenset({"digest", "sasl", "x509", "super"})
+
+
+def java_split(text: str, separator: str) -> list[str]:
+    """``String.split`` with no limit: trailing empty strings are removed."""
+    parts = text.split(separator)
+    while len(parts) > 1 and parts[-1] == "":
+        parts.pop()
+    if parts == [""] and text != "":
+        return []
+    return parts
+
+
+def generate_digest(user_password: str) -> str:
+    """``user:BASE64(SHA1("user:password"))`` as ``DigestAuthenticationProvider`` makes it."""
+    user = user_password.split(":", 1)[0]
+    digest = hashlib.sha1(user_password.encode("utf-8")).digest()
+    return user + ":" + base64.b64encode(digest).decode("ascii")
+
+
+def _ipv4_bytes(address: str) -> bytes | None:
+    parts = address.split(".")
+    if len(parts) != 4:
+        return None
+    out = bytearray()
+    for part in parts:
+        # Integer.parseInt accepts a leading sign; a value outside 0..255 is refused.
+        try:
+            value = int(part, 10) if part.strip() == part and part else None
+        except ValueError:
+            return None
+        if value is None or not 0 <= value <= 255:
+            return None
+        out.append(value)
+    return bytes(out)
+
+
+def _ipv6_bytes(address: str) -> bytes | None:
+    parts = address.split("::")
+    if len(parts) == 1:
+        head, tail = parts[0].split(":"), []
+        if len(head) != 8:
+            return None
+    elif len(parts) == 2:
+        head = parts[0].split(":") if parts[0] else []
+        tail = parts[1].split(":") if parts[1] else []
+        if len(head) + len(tail) >= 8:
+            return None
+    else:
+        return None
+    result = bytearray(16)
+
+    def fill(at: int, segments: list[str]) -> bool:
+        for segment in segments:
+            if not segment or len(segment) > 4:
+                return False
+            try:
+                value = int(segment, 16)
+            except ValueError:
+                return False
+            result[at] = (value >> 8) & 0xFF
+            result[at + 1] = value & 0xFF
+            at += 2
+        return True
+
+    if not fill(0, head) or not fill(16 - 2 * len(tail), tail):
+        return None
+    return bytes(result)
+
+
+def ip_address_bytes(address: str, ipv6: bool) -> bytes | None:
+    """The bytes of an address as ``IPAuthenticationProvider.addr2Bytes`` parses it.
+
+    Before 3.9 only IPv4 parses; from 3.9 a string containing ``:`` is read as IPv6.
+    """
+    if ipv6 and ":" in address:
+        return _ipv6_bytes(address)
+    if "." in address:
+        return _ipv4_bytes(address)
+    return None
+
+
+def _mask(raw: bytes, bits: int) -> bytes:
+    out = bytearray(raw)
+    for i in range(len(out)):
+        keep = max(0, min(8, bits - 8 * i))
+        out[i] &= (0xFF << (8 - keep)) & 0xFF
+    return bytes(out)
+
+
+def _ip_expression(expression: str, ipv6: bool) -> tuple[bytes, int] | None:
+    address, _, bits_text = expression.partition("/")
+    raw = ip_address_bytes(address, ipv6)
+    if raw is None:
+        return None
+    bits = len(raw) * 8
+    if "/" in expression:
+        try:
+            bits = int(bits_text, 10)
+        except ValueError:
+            return None
+        if not 0 <= bits <= len(raw) * 8:
+            return None
+    return raw, bits
+
+
+def ip_matches(client_address: str, expression: str, ipv6: bool) -> bool:
+    """Whether ``ip:<expression>`` (``a.b.c.d[/bits]``) covers ``client_address``."""
+    parsed = _ip_expression(expression, ipv6)
+    if parsed is None:
+        return False
+    acl_bytes, bits = parsed
+    remote = ip_address_bytes(client_address, ipv6)
+    if remote is None or len(remote) != len(acl_bytes):
+        return False
+    return _mask(remote, bits) == _mask(acl_bytes, bits)
+
+
+def scheme_id_is_valid(scheme: str, ident: str, ipv6: bool) -> bool:
+    """``AuthenticationProvider.isValid`` for the schemes a server knows."""
+    if scheme == "world":
+        return ident == "anyone"
+    if scheme == "digest":
+        return len(java_split(ident, ":")) == 2
+    if scheme == "ip":
+        return _ip_expression(ident, ipv6) is not None
+    return False
+
+
+def fixup_acl(acl: Sequence[ACL] | None, auth_ids: Iterable[Id], ipv6: bool) -> tuple[ACL, ...]:
+    """Validate and expand an ACL list given to create or setACL.
+
+    Returns the list to store; raises ``ValueError`` where ZooKeeper answers INVALIDACL.
+    """
+    if not acl:
+        raise ValueError("empty or null ACL list")
+    out: list[ACL] = []
+
+    def keep(entry: ACL) -> None:
+        if entry not in out:
+            out.append(entry)
+
+    for entry in acl:
+        scheme = entry.id.scheme
+        if scheme == "world" and entry.id.id == "anyone":
+            keep(entry)
+        elif scheme == "auth":
+            expanded = [i for i in auth_ids if i.scheme in AUTHENTICATED_SCHEMES]
+            if not expanded:
+                raise ValueError("auth scheme but the caller holds no authenticated id")
+            for ident in expanded:
+                keep(ACL(entry.perms, ident))
+        elif scheme_id_is_valid(scheme, entry.id.id, ipv6):
+            keep(entry)
+        else:
+            raise ValueError(f"invalid ACL id {scheme}:{entry.id.id}")
+    return tuple(out)
+
+
+def id_matches(held: Id, acl_id: Id, ipv6: bool) -> bool:
+    """Whether an identity the caller holds matches an ACL entry's identity."""
+    if acl_id.scheme == "world" and acl_id.id == "anyone":
+        return True
+    if held.scheme != acl_id.scheme:
+        return False
+    if held.scheme == "ip":
+        return ip_matches(held.id, acl_id.id, ipv6)
+    return held.id == acl_id.id
+
+
+def acl_permits(acl: Sequence[ACL], perm: int, auth_ids: Sequence[Id], ipv6: bool) -> bool:
+    """The ACL check: empty list, super, or an entry with ``perm`` matching a held id."""
+    if not acl:
+        return True
+    if any(i.scheme == "super" for i in auth_ids):
+        return True
+    for entry in acl:
+        if entry.perms & perm == 0:
+            continue
+        if entry.id.scheme == "world" and entry.id.id == "anyone":
+            return True
+        if any(id_matches(held, entry.id, ipv6) for held in auth_ids):
+            return True
+    return False
+
+
+def redact_acl(acl: Sequence[ACL]) -> tuple[ACL, ...]:
+    """getACL without ADMIN: each digest id's hash is replaced by ``x``."""
+    return tuple(
+        ACL(e.perms, Id("digest", e.id.id.split(":", 1)[0] + ":x"))
+        if e.id.scheme == "digest"
+        else e
+        for e in acl
+    )
