@@ -1,0 +1,272 @@
+"""Jute primitives: how ints, longs, booleans, buffers, strings and vectors are laid out.
+
+Rules (``zookeeper.jute``; ``org.apache.jute.BinaryInputArchive`` / ``BinaryOutputArchive``)
+---------------------------------------------------------------------------------------------
+* Everything is big-endian with no padding and no field tags: a record is its fields
+  concatenated in declaration order.
+* ``int`` is 4 bytes signed, ``long`` 8 bytes signed.
+* ``boolean`` is 1 byte. Writers emit 0 or 1; the reader (Java's ``DataInput.readBoolean``)
+  takes any non-zero byte as true, and so do we.
+* ``buffer`` is an int length then that many bytes. Length -1 means null (``None``), which is
+  distinct from the empty buffer ``b""`` (a znode's data can be either).
+* ``ustring`` is an int length then that many UTF-8 bytes; -1 means null (``None``).
+* ``vector<T>`` is an int count then that many elements; -1 means null (``None``).
+* Any other negative length or count is malformed ("Unreasonable length" in Java).
+
+Decisions where the wire allows more than a Python value holds
+---------------------------------------------------------------
+* **Invalid UTF-8 is replaced, not refused.** Java decodes with ``new String(bytes, UTF_8)``,
+  which substitutes U+FFFD for malformed sequences; we decode with ``errors="replace"`` so a
+  server built on this codec sees the same path Apache ZooKeeper would (and then refuses it
+  with the same error, e.g. BADARGUMENTS for a create). Such a string does not re-encode to the
+  original bytes. Java's *writer* sends characters outside the BMP as CESU-8 surrogate pairs,
+  which Java's own reader (and ours) turns into U+FFFD; we encode standard UTF-8.
+* **Null elements inside vectors are refused** (a ``JuteError``): no ZooKeeper component writes
+  them, Java servers fail on them with a NullPointerException, and allowing them would make
+  every child name and watch path ``str | None``. Null ``Id.scheme``/``Id.id`` are refused
+  for the same reason (``spec.acl.Id`` holds ``str``). Top-level ``ustring`` fields of records
+  may be null and decode to ``None``.
+* Offsets in errors count from the start of the payload (after the 4-byte frame length).
+
+Performance: every fixed-size field is read with a precompiled ``struct.Struct`` and
+``unpack_from`` at an offset into one ``bytes`` object; variable-length fields are sliced once.
+A ``Reader`` is created per frame; each field is one method call.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from typing import Any, Final
+
+from reference.jute.errors import JuteError
+from spec.acl import ACL, Id
+from spec.stat import Stat
+
+INT: Final = struct.Struct(">i")
+LONG: Final = struct.Struct(">q")
+BOOL: Final = struct.Struct(">?")
+STAT: Final = struct.Struct(">qqqqiiiqiiq")
+
+INT_SIZE: Final = 4
+STAT_SIZE: Final = STAT.size  # 68 bytes
+# Every vector element in the client protocol is at least one int (ustring length, ACL perms,
+# ClientInfo's first length), so a count larger than remaining bytes / 4 cannot be honest.
+VECTOR_ELEMENT_BYTES_MIN: Final = 4
+
+NULL_LENGTH: Final = -1
+
+
+class Reader:
+    """A cursor over one payload: reads jute primitives, raising ``JuteError`` on bad input."""
+
+    __slots__ = ("buffer", "end", "position")
+
+    def __init__(self, buffer: bytes | bytearray | memoryview, position: int = 0) -> None:
+        self.buffer: bytes = buffer if isinstance(buffer, bytes) else bytes(buffer)
+        self.position = position
+        self.end = len(self.buffer)
+
+    @property
+    def remaining(self) -> int:
+        """Bytes left between the cursor and the end of the payload."""
+        return self.end - self.position
+
+    def truncated(self, what: str, needed: int) -> JuteError:
+        """The error for a field that does not fit in what is left."""
+        return JuteError(
+            f"truncated {what}: needs {needed} bytes, {self.end - self.position} left",
+            self.position,
+        )
+
+    def unpack(self, layout: struct.Struct, what: str) -> tuple[Any, ...]:
+        """Several fixed-size fields at once (e.g. a whole header) with one ``unpack_from``."""
+        try:
+            values = layout.unpack_from(self.buffer, self.position)
+        except struct.error:
+            raise self.truncated(what, layout.size) from None
+        self.position += layout.size
+        return values
+
+    def read_int(self) -> int:
+        try:
+            (value,) = INT.unpack_from(self.buffer, self.position)
+        except struct.error:
+            raise self.truncated("int", 4) from None
+        self.position += 4
+        return int(value)
+
+    def read_long(self) -> int:
+        try:
+            (value,) = LONG.unpack_from(self.buffer, self.position)
+        except struct.error:
+            raise self.truncated("long", 8) from None
+        self.position += 8
+        return int(value)
+
+    def read_bool(self) -> bool:
+        position = self.position
+        if position >= self.end:
+            raise self.truncated("boolean", 1)
+        self.position = position + 1
+        return self.buffer[position] != 0
+
+    def _read_length(self, what: str) -> int:
+        """A length prefix: -1 (null) or 0..remaining; anything else is malformed."""
+        start = self.position
+        try:
+            (length,) = INT.unpack_from(self.buffer, start)
+        except struct.error:
+            raise self.truncated(f"{what} length", 4) from None
+        self.position = start + 4
+        if length < 0:
+            if length == NULL_LENGTH:
+                return NULL_LENGTH
+            raise JuteError(f"negative {what} length {length}", start)
+        if length > self.end - self.position:
+            raise self.truncated(what, length)
+        return int(length)
+
+    def read_buffer(self) -> bytes | None:
+        length = self._read_length("buffer")
+        if length == NULL_LENGTH:
+            return None
+        start = self.position
+        self.position = start + length
+        return self.buffer[start : start + length]
+
+    def read_ustring(self) -> str | None:
+        length = self._read_length("ustring")
+        if length == NULL_LENGTH:
+            return None
+        start = self.position
+        self.position = start + length
+        return self.buffer[start : start + length].decode("utf-8", "replace")
+
+    def read_string(self, what: str) -> str:
+        """A ustring that must not be null (vector elements, ``Id`` fields)."""
+        start = self.position
+        value = self.read_ustring()
+        if value is None:
+            raise JuteError(f"null ustring where {what} is required", start)
+        return value
+
+    def read_vector_count(self) -> int:
+        """A vector's element count: -1 (null) or a count the remaining bytes can hold."""
+        start = self.position
+        try:
+            (count,) = INT.unpack_from(self.buffer, start)
+        except struct.error:
+            raise self.truncated("vector count", 4) from None
+        self.position = start + 4
+        if count < 0:
+            if count == NULL_LENGTH:
+                return NULL_LENGTH
+            raise JuteError(f"negative vector count {count}", start)
+        if count * VECTOR_ELEMENT_BYTES_MIN > self.end - self.position:
+            raise JuteError(
+                f"vector count {count} cannot fit in the {self.end - self.position} bytes left",
+                start,
+            )
+        return int(count)
+
+    def read_string_vector(self) -> tuple[str, ...] | None:
+        count = self.read_vector_count()
+        if count == NULL_LENGTH:
+            return None
+        read_string = self.read_string
+        return tuple([read_string("a vector<ustring> element") for _ in range(count)])
+
+    def read_stat(self) -> Stat:
+        try:
+            values = STAT.unpack_from(self.buffer, self.position)
+        except struct.error:
+            raise self.truncated("Stat", STAT_SIZE) from None
+        self.position += STAT_SIZE
+        return Stat(*values)
+
+    def read_acl(self) -> ACL:
+        perms = self.read_int()
+        return ACL(perms, Id(self.read_string("Id.scheme"), self.read_string("Id.id")))
+
+    def read_acl_vector(self) -> tuple[ACL, ...] | None:
+        count = self.read_vector_count()
+        if count == NULL_LENGTH:
+            return None
+        read_acl = self.read_acl
+        return tuple([read_acl() for _ in range(count)])
+
+
+# Writers append to a bytearray. Range errors surface as struct.error / UnicodeEncodeError and
+# are turned into JuteEncodeError by the public encode functions (one try per frame).
+
+
+def write_int(out: bytearray, value: int) -> None:
+    out += INT.pack(value)
+
+
+def write_long(out: bytearray, value: int) -> None:
+    out += LONG.pack(value)
+
+
+def write_bool(out: bytearray, value: bool) -> None:
+    out.append(1 if value else 0)
+
+
+def write_buffer(out: bytearray, value: bytes | None) -> None:
+    if value is None:
+        out += INT.pack(NULL_LENGTH)
+    else:
+        out += INT.pack(len(value))
+        out += value
+
+
+def write_ustring(out: bytearray, value: str | None) -> None:
+    if value is None:
+        out += INT.pack(NULL_LENGTH)
+    else:
+        encoded = value.encode("utf-8")
+        out += INT.pack(len(encoded))
+        out += encoded
+
+
+def write_string_vector(out: bytearray, values: Sequence[str] | None) -> None:
+    if values is None:
+        out += INT.pack(NULL_LENGTH)
+        return
+    out += INT.pack(len(values))
+    for value in values:
+        encoded = value.encode("utf-8")
+        out += INT.pack(len(encoded))
+        out += encoded
+
+
+def write_stat(out: bytearray, stat: Stat) -> None:
+    out += STAT.pack(
+        stat.czxid,
+        stat.mzxid,
+        stat.ctime,
+        stat.mtime,
+        stat.version,
+        stat.cversion,
+        stat.aversion,
+        stat.ephemeralOwner,
+        stat.dataLength,
+        stat.numChildren,
+        stat.pzxid,
+    )
+
+
+def write_acl(out: bytearray, acl: ACL) -> None:
+    out += INT.pack(acl.perms)
+    write_ustring(out, acl.id.scheme)
+    write_ustring(out, acl.id.id)
+
+
+def write_acl_vector(out: bytearray, acls: Sequence[ACL] | None) -> None:
+    if acls is None:
+        out += INT.pack(NULL_LENGTH)
+        return
+    out += INT.pack(len(acls))
+    for acl in acls:
+        write_acl(out, acl)

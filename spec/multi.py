@@ -1,0 +1,129 @@
+"""Chapter: multi — several writes, all or nothing, under one zxid.
+
+Rules
+-----
+* A multi carries create (any mode), delete, setData and check sub-ops. Anything else
+  (a read, a nested multi, ...) makes the whole request malformed: MARSHALLINGERROR, and
+  because the server has already taken a zxid for it, the zxid is used up.
+* Sub-ops are checked in order, each against the tree as the earlier sub-ops left it
+  (create ``/x`` then ``/x/y`` then delete both works). The opcode of a create sub-op comes
+  from its flags (container → createContainer, TTL → createTTL, else create).
+* If every sub-op passes, all are applied under the multi's single zxid and their watches
+  fire in sub-op order (create then delete of a watched path in one multi: the exist watch
+  sees only NodeCreated, and is then used up). The reply lists one result per sub-op:
+  create → path (3.8: path only for create and create2; 3.9: create2 gives path and stat;
+  createContainer/createTTL always give path and stat), delete → empty, setData → stat,
+  check → empty.
+* If a sub-op fails, nothing is applied, nothing fires, and the zxid is still used. The
+  reply header says OK (err 0); the results say what happened: sub-ops before the failing
+  one report ``ErrorResult(OK)``, the failing one its code, later ones
+  RUNTIMEINCONSISTENCY. Clients must look at the results.
+* An empty multi succeeds with no results and takes a zxid.
+* multiRead carries getData and getChildren only (else MARSHALLINGERROR, no zxid); each read
+  succeeds or fails on its own (``ErrorResult`` with its code), with no atomicity.
+
+Source: ``PrepRequestProcessor.pRequestHelper`` (multi), ``DataTree.processTxn`` (multi
+results), ``FinalRequestProcessor`` (multi and multiRead replies), ``MultiOperationRecord``;
+ZOOKEEPER-4026.
+"""
+
+from __future__ import annotations
+
+from spec import tree
+from spec.errors import Code, ZooKeeperError
+from spec.events import WatchEvent
+from spec.modes import CreateMode, multi_create_opcode
+from spec.opcodes import OpCode
+from spec.requests import (
+    Check,
+    CheckResult,
+    Create,
+    CreateResult,
+    Delete,
+    DeleteResult,
+    ErrorResult,
+    GetChildren,
+    GetChildrenResult,
+    GetData,
+    GetDataResult,
+    MultiResponse,
+    Operation,
+    OpResult,
+    SetData,
+    SetDataResult,
+)
+from spec.state import Session, State
+
+MULTI_OPS = (Create, Delete, SetData, Check)
+MULTI_READ_OPS = (GetData, GetChildren)
+
+
+def is_well_formed(ops: tuple[Operation, ...]) -> bool:
+    """Whether every sub-op may appear in a multi."""
+    return all(isinstance(op, MULTI_OPS) for op in ops)
+
+
+def _create_opcode(op: Create) -> OpCode:
+    try:
+        return multi_create_opcode(CreateMode(op.flags))
+    except ValueError:
+        return OpCode.create
+
+
+def _run(
+    state: State, session: Session, op: Operation, zxid: int, events: list[WatchEvent]
+) -> OpResult:
+    if isinstance(op, Create):
+        opcode = _create_opcode(op)
+        applied = tree.create(state, session, op, opcode, zxid, events)
+        with_stat = opcode != OpCode.create or (
+            op.opcode == OpCode.create2 and state.config.profile.multi_create2_result
+        )
+        return CreateResult(applied.path, applied.stat if with_stat else None)
+    if isinstance(op, Delete):
+        tree.delete(state, session, op, zxid, events)
+        return DeleteResult()
+    if isinstance(op, SetData):
+        applied = tree.set_data(state, session, op, zxid, events)
+        assert applied.stat is not None
+        return SetDataResult(applied.stat)
+    if isinstance(op, Check):
+        tree.check(state, session, op)
+        return CheckResult()
+    raise AssertionError(f"not a multi sub-op: {op!r}")
+
+
+def multi(
+    state: State, session: Session, ops: tuple[Operation, ...], zxid: int
+) -> tuple[State, MultiResponse, list[WatchEvent]]:
+    """Run a well-formed multi; returns the state to keep, the response and the events."""
+    scratch = state.clone()
+    events: list[WatchEvent] = []
+    results: list[OpResult] = []
+    for index, op in enumerate(ops):
+        try:
+            results.append(_run(scratch, session, op, zxid, events))
+        except ZooKeeperError as error:
+            failed: list[OpResult] = [ErrorResult(Code.OK)] * index
+            failed.append(ErrorResult(error.code))
+            failed.extend([ErrorResult(Code.RUNTIMEINCONSISTENCY)] * (len(ops) - index - 1))
+            return state, MultiResponse(tuple(failed)), []
+    return scratch, MultiResponse(tuple(results)), events
+
+
+def multi_read(state: State, session: Session, ops: tuple[Operation, ...]) -> MultiResponse:
+    """Run independent reads; each fails or succeeds on its own."""
+    results: list[OpResult] = []
+    for op in ops:
+        try:
+            if isinstance(op, GetData):
+                data, stat = tree.get_data(state, session, op)
+                results.append(GetDataResult(data, stat))
+            elif isinstance(op, GetChildren):
+                children, _ = tree.get_children(state, session, op)
+                results.append(GetChildrenResult(children))
+            else:
+                raise AssertionError(f"not a multiRead sub-op: {op!r}")
+        except ZooKeeperError as error:
+            results.append(ErrorResult(error.code))
+    return MultiResponse(tuple(results))
