@@ -3,11 +3,13 @@
 Rules
 -----
 * A multi carries create (any mode), delete, setData and check sub-ops. Anything else
-  (a read, a nested multi, ...) makes the whole request malformed: MARSHALLINGERROR, and
-  because the server has already taken a zxid for it, the zxid is used up.
+  (a read, a nested multi, ...), or a create sub-op whose flags are not a create mode, makes
+  the whole request malformed: MARSHALLINGERROR, and because the server has already taken a
+  zxid for it, the zxid is used up.
 * Sub-ops are checked in order, each against the tree as the earlier sub-ops left it
   (create ``/x`` then ``/x/y`` then delete both works). The opcode of a create sub-op comes
-  from its flags (container → createContainer, TTL → createTTL, else create).
+  from its flags: container flags → createContainer, TTL flags → createTTL; otherwise 3.9
+  keeps the opcode sent (create, create2 or createContainer) and 3.8 uses create.
 * If every sub-op passes, all are applied under the multi's single zxid and their watches
   fire in sub-op order (create then delete of a watched path in one multi: the exist watch
   sees only NodeCreated, and is then used up). The reply lists one result per sub-op:
@@ -59,27 +61,29 @@ MULTI_READ_OPS = (GetData, GetChildren)
 
 
 def is_well_formed(ops: tuple[Operation, ...]) -> bool:
-    """Whether every sub-op may appear in a multi."""
-    return all(isinstance(op, MULTI_OPS) for op in ops)
+    """Whether every sub-op may appear in a multi (``MultiOperationRecord.deserialize``)."""
+    for op in ops:
+        if not isinstance(op, MULTI_OPS):
+            return False
+        if isinstance(op, Create) and op.flags not in CreateMode._value2member_map_:
+            return False
+    return True
 
 
-def _create_opcode(op: Create) -> OpCode:
-    try:
-        return multi_create_opcode(CreateMode(op.flags))
-    except ValueError:
-        return OpCode.create
+def _create_opcode(state: State, op: Create) -> OpCode:
+    derived = multi_create_opcode(CreateMode(op.flags))
+    if derived != OpCode.create or not state.config.profile.multi_create2_result:
+        return derived
+    return op.opcode
 
 
 def _run(
     state: State, session: Session, op: Operation, zxid: int, events: list[WatchEvent]
 ) -> OpResult:
     if isinstance(op, Create):
-        opcode = _create_opcode(op)
+        opcode = _create_opcode(state, op)
         applied = tree.create(state, session, op, opcode, zxid, events)
-        with_stat = opcode != OpCode.create or (
-            op.opcode == OpCode.create2 and state.config.profile.multi_create2_result
-        )
-        return CreateResult(applied.path, applied.stat if with_stat else None)
+        return CreateResult(applied.path, applied.stat if opcode != OpCode.create else None)
     if isinstance(op, Delete):
         tree.delete(state, session, op, zxid, events)
         return DeleteResult()

@@ -10,7 +10,8 @@ is one observable difference:
   zxid of the transaction that triggered them (ZOOKEEPER-4655). Events re-fired by
   setWatches carry -1 in both.
 * ``multi_create2_result``: in 3.8 a create2 inside multi returns a plain create result
-  (path only); 3.9 returns path and stat (ZOOKEEPER-4026).
+  (path only), because the server re-derives every non-container, non-TTL create sub-op as
+  create; 3.9 keeps the opcode sent, so create2 returns path and stat (ZOOKEEPER-4026).
 * ``exists_checks_read``: 3.9.2+ (and 3.8.4+) refuse exists on a node without READ
   (NOAUTH, no watch set; ZOOKEEPER-2590); Debian's 3.8.0 does not check.
 * ``watch_mode_set``: 3.9 keeps every watch mode a connection set on a path (standard,

@@ -23,6 +23,7 @@ reads it if present and answers with it only if the client sent it
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Final, Protocol, Self
 
@@ -39,8 +40,6 @@ from reference.jute.primitives import (
 )
 from spec.acl import ACL
 from spec.stat import Stat
-
-import struct
 
 _INT_INT: Final = struct.Struct(">ii")
 _INT_LONG_INT: Final = struct.Struct(">iqi")
