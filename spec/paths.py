@@ -14,7 +14,8 @@ Rules
   NUL, or one of the special paths; anything else it answers by lookup (NONODE).
 * Reads do not validate: getData, exists, getChildren of ``/a/``, ``a`` or ``//`` are answered
   NONODE; the empty path ``""`` names the root for reads (the Java data tree keeps the root
-  under both ``""`` and ``/``). From 3.9 exists refuses a path with NUL (BADARGUMENTS).
+  under both ``""`` and ``/``), but a watch set through ``""`` is registered under ``""`` and
+  so never fires. From 3.9 exists refuses a path with NUL (BADARGUMENTS).
 * Special paths cannot be deleted: ``/``, ``/zookeeper``, ``/zookeeper/quota``,
   ``/zookeeper/config``. The name ``zookeeper`` is documented as reserved, but creating
   below ``/zookeeper`` is allowed.

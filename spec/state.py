@@ -180,7 +180,7 @@ def _system_node(acl: tuple[ACL, ...], children: frozenset[str] = frozenset()) -
 
 def initial_state(config: Config | None = None, epoch: int = 0) -> State:
     """A freshly started server: the four system znodes, no sessions, zxid ``epoch:0``."""
-    from spec.sessions import initial_session_id  # the sessions chapter owns the rule
+    from spec.sessions import initial_session_id, signed64  # the sessions chapter owns them
 
     config = config or Config()
     nodes = {
@@ -194,6 +194,6 @@ def initial_state(config: Config | None = None, epoch: int = 0) -> State:
         now=config.start_time_ms,
         last_zxid=make_zxid(epoch, 0),
         nodes=nodes,
-        next_session_id=initial_session_id(config.server_id, config.start_time_ms),
+        next_session_id=signed64(initial_session_id(config.server_id, config.start_time_ms)),
         next_container_check=config.start_time_ms + config.container_check_interval_ms,
     )

@@ -261,7 +261,7 @@ def exists(state: State, session: Session, op: Exists) -> Stat:
     if node is not None and profile.exists_checks_read:
         _check_acl(state, node.acl, Perms.READ, session)
     if op.watch:
-        add_watch(state, state.data_watches, key, session.session_id, WatchMode.STANDARD)
+        add_watch(state, state.data_watches, op.path, session.session_id, WatchMode.STANDARD)
     if node is None:
         raise ZooKeeperError(Code.NONODE, op.path)
     return node.stat()
@@ -270,16 +270,14 @@ def exists(state: State, session: Session, op: Exists) -> Stat:
 def get_data(state: State, session: Session, op: GetData) -> tuple[bytes | None, Stat]:
     node = _readable(state, session, op.path)
     if op.watch:
-        key = read_lookup_key(op.path)
-        add_watch(state, state.data_watches, key, session.session_id, WatchMode.STANDARD)
+        add_watch(state, state.data_watches, op.path, session.session_id, WatchMode.STANDARD)
     return node.data, node.stat()
 
 
 def get_children(state: State, session: Session, op: GetChildren) -> tuple[tuple[str, ...], Stat]:
     node = _readable(state, session, op.path)
     if op.watch:
-        key = read_lookup_key(op.path)
-        add_watch(state, state.child_watches, key, session.session_id, WatchMode.STANDARD)
+        add_watch(state, state.child_watches, op.path, session.session_id, WatchMode.STANDARD)
     return tuple(sorted(node.children)), node.stat()
 
 

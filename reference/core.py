@@ -1,0 +1,779 @@
+"""The standalone server core: frames in, frames out, with no I/O, clock or threads.
+
+``ZooKeeperCore`` is one Apache ZooKeeper standalone server as a state machine. The server
+shell (``server/``) feeds it each complete frame a connection receives (``receive``), tells it
+when a connection closes (``connection_lost``) and when time passes (``tick``), and drains
+``outbox`` (frames to write, connections to close) and ``log`` (transactions to make durable).
+
+Every output carries a *watermark* zxid: it may reach the client only once every transaction
+up to that zxid is durable. Writes are applied to the tree at once — later requests see
+them — but nobody hears of them before they are on disk; replies on one connection never
+overtake each other because watermarks only grow. This gives ZooKeeper's guarantees with
+one applier and group commit in the shell.
+
+Semantics are ``spec/``'s, rule for rule; a differential test holds the two together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from reference.datatree import ApplyResult, DataNode, DataTree, Event
+from reference.jute import (
+    AddWatchRequest,
+    AuthPacket,
+    CheckWatchesRequest,
+    ClientInfo,
+    ConnectResponse,
+    Create2Response,
+    CreateResponse,
+    ErrorResponse,
+    ExistsRequest,
+    ExistsResponse,
+    GetACLRequest,
+    GetACLResponse,
+    GetAllChildrenNumberRequest,
+    GetAllChildrenNumberResponse,
+    GetChildren2Request,
+    GetChildren2Response,
+    GetChildrenRequest,
+    GetChildrenResponse,
+    GetDataRequest,
+    GetDataResponse,
+    GetEphemeralsRequest,
+    GetEphemeralsResponse,
+    JuteError,
+    MultiRequest,
+    MultiResponse,
+    MultiResult,
+    RemoveWatchesRequest,
+    ReplyHeader,
+    Request,
+    SetACLResponse,
+    SetDataResponse,
+    SetWatches,
+    SetWatches2,
+    SyncRequest,
+    SyncResponse,
+    WatcherEvent,
+    WhoAmIResponse,
+    decode_connect_request,
+    decode_request,
+    encode_connect_response,
+    encode_reply,
+)
+from reference.jute.messages import ReplyRecord
+from reference.prep import Caller, Preparer
+from reference.txn import (
+    CloseSessionTxn,
+    CreateSessionTxn,
+    ErrorTxn,
+    Txn,
+    TxnBody,
+    TxnHeader,
+)
+from reference.watchmanager import PERSISTENT, PERSISTENT_RECURSIVE, STANDARD
+from spec.acl import Id, Perms, acl_permits, generate_digest, redact_acl
+from spec.errors import Code, ZooKeeperError
+from spec.events import EventType, KeeperState, WatcherType
+from spec.opcodes import OpCode, Xid
+from spec.sessions import initial_session_id, password_for, signed64
+from spec.state import Config
+
+_WRITE_OPCODES = frozenset(
+    {
+        OpCode.create,
+        OpCode.create2,
+        OpCode.createContainer,
+        OpCode.createTTL,
+        OpCode.delete,
+        OpCode.setData,
+        OpCode.setACL,
+    }
+)
+_ZERO_PASSWORD = bytes(16)
+
+
+@dataclass(slots=True)
+class Output:
+    """Write ``data`` to the connection (or close it, when ``close``) once ``zxid`` is durable."""
+
+    conn_id: int
+    data: bytes | None
+    close: bool
+    zxid: int
+
+
+class Connection:
+    """A client connection: its address, its session once handshaken, and its auth ids."""
+
+    __slots__ = ("address", "auth_ids", "conn_id", "handshaken", "session_id")
+
+    def __init__(self, conn_id: int, address: str) -> None:
+        self.conn_id = conn_id
+        self.address = address
+        self.session_id = 0
+        self.handshaken = False
+        self.auth_ids: list[Id] = [Id("ip", address)]
+
+
+class Session:
+    """A live session: password, negotiated timeout, deadline, and its connection (if any)."""
+
+    __slots__ = ("conn_id", "expires_at", "password", "session_id", "timeout_ms")
+
+    def __init__(self, session_id: int, timeout_ms: int, expires_at: int) -> None:
+        self.session_id = session_id
+        self.password = password_for(session_id)
+        self.timeout_ms = timeout_ms
+        self.expires_at = expires_at
+        self.conn_id: int | None = None
+
+
+class ZooKeeperCore:
+    """One standalone ZooKeeper server, sans I/O (see the module docstring)."""
+
+    def __init__(self, config: Config, now_ms: int, epoch: int = 0) -> None:
+        self.config = config
+        self.profile = config.profile
+        self.tree = DataTree(keep_all_watch_modes=config.profile.watch_mode_set)
+        self.tree.last_processed_zxid = epoch << 32
+        self.preparer = Preparer(self.tree, config.profile, config.extended_types_enabled)
+        self.now = now_ms
+        self.connections: dict[int, Connection] = {}
+        self.sessions: dict[int, Session] = {}
+        self._buckets: dict[int, set[int]] = {}
+        self.next_session_id = signed64(initial_session_id(config.server_id, now_ms))
+        self.next_container_check = now_ms + config.container_check_interval_ms
+        self.outbox: list[Output] = []
+        self.log: list[Txn] = []
+
+    # --- zxids ---------------------------------------------------------------------------
+
+    @property
+    def last_zxid(self) -> int:
+        return self.tree.last_processed_zxid
+
+    def _next_zxid(self) -> int:
+        zxid = self.tree.last_processed_zxid
+        return ((zxid >> 32) << 32) | ((zxid + 1) & 0xFFFFFFFF)
+
+    # --- output --------------------------------------------------------------------------
+
+    def _send(self, conn_id: int, data: bytes, zxid: int) -> None:
+        self.outbox.append(Output(conn_id, data, False, zxid))
+
+    def _reply(
+        self, conn_id: int, xid: int, zxid: int, err: int, record: ReplyRecord | None = None
+    ) -> None:
+        frame = encode_reply(ReplyHeader(xid, zxid, err), record if err == 0 else None)
+        self._send(conn_id, frame, max(zxid, 0))
+
+    def _close(self, conn_id: int) -> None:
+        """Close a connection after what was queued for it; forget its watches."""
+        conn = self.connections.pop(conn_id, None)
+        if conn is None:
+            return
+        self.tree.remove_connection(conn_id)
+        session = self.sessions.get(conn.session_id)
+        if session is not None and session.conn_id == conn_id:
+            session.conn_id = None
+        self.outbox.append(Output(conn_id, None, True, self.last_zxid))
+
+    def drain(self) -> list[Output]:
+        out, self.outbox = self.outbox, []
+        return out
+
+    def take_log(self) -> list[Txn]:
+        out, self.log = self.log, []
+        return out
+
+    # --- connections ---------------------------------------------------------------------
+
+    def connection_made(self, conn_id: int, address: str) -> None:
+        self.connections[conn_id] = Connection(conn_id, address)
+
+    def connection_lost(self, conn_id: int) -> None:
+        """The client or the network closed the connection; the session lives on."""
+        conn = self.connections.pop(conn_id, None)
+        if conn is None:
+            return
+        self.tree.remove_connection(conn_id)
+        session = self.sessions.get(conn.session_id)
+        if session is not None and session.conn_id == conn_id:
+            session.conn_id = None
+
+    def receive(self, conn_id: int, payload: bytes, now_ms: int) -> None:
+        """Handle one complete frame received on ``conn_id``."""
+        self.now = max(self.now, now_ms)
+        conn = self.connections.get(conn_id)
+        if conn is None:
+            return
+        if not conn.handshaken:
+            self._handshake(conn, payload)
+            return
+        session = self.sessions.get(conn.session_id)
+        if session is None:
+            self._close(conn_id)
+            return
+        self._touch(session)
+        try:
+            request = decode_request(payload)
+        except JuteError as error:
+            header = error.request_header
+            if header is None:
+                self._close(conn_id)
+                return
+            zxid = self.last_zxid
+            if header.type == OpCode.multi:
+                # The server takes a zxid for a multi before reading its body.
+                zxid = self._log_error(session.session_id, header.xid, Code.MARSHALLINGERROR)
+            self._reply(conn_id, header.xid, zxid, Code.MARSHALLINGERROR)
+            return
+        if not isinstance(request, Request):
+            self._unimplemented(conn_id, request.header.xid)
+            return
+        self._dispatch(conn, session, request)
+
+    # --- sessions ------------------------------------------------------------------------
+
+    def _deadline(self, timeout_ms: int) -> int:
+        tick = self.config.tick_time_ms
+        return ((self.now + timeout_ms) // tick + 1) * tick
+
+    def _touch(self, session: Session) -> None:
+        deadline = self._deadline(session.timeout_ms)
+        if deadline == session.expires_at:
+            return
+        bucket = self._buckets.get(session.expires_at)
+        if bucket is not None:
+            bucket.discard(session.session_id)
+            if not bucket:
+                del self._buckets[session.expires_at]
+        session.expires_at = deadline
+        self._buckets.setdefault(deadline, set()).add(session.session_id)
+
+    def _forget_session(self, session: Session) -> None:
+        bucket = self._buckets.get(session.expires_at)
+        if bucket is not None:
+            bucket.discard(session.session_id)
+            if not bucket:
+                del self._buckets[session.expires_at]
+        self.sessions.pop(session.session_id, None)
+
+    def _handshake(self, conn: Connection, payload: bytes) -> None:
+        try:
+            request = decode_connect_request(payload)
+        except JuteError:
+            self._close(conn.conn_id)
+            return
+        if request.lastZxidSeen > self.last_zxid:
+            # The client has seen a newer state than ours: it must try another server.
+            self._close(conn.conn_id)
+            return
+        timeout = min(max(request.timeOut, self.config.min_timeout), self.config.max_timeout)
+        read_only = None if request.readOnly is None else False
+        if request.sessionId == 0:
+            session_id = self.next_session_id
+            self.next_session_id += 1
+            zxid = self._apply(
+                Txn(
+                    TxnHeader(session_id, 0, self._next_zxid(), self.now, OpCode.createSession),
+                    CreateSessionTxn(timeout),
+                ),
+                [],
+            )[1]
+            session = Session(session_id, timeout, 0)
+            self.sessions[session_id] = session
+            self._touch(session)
+            self._attach(conn, session)
+            response = ConnectResponse(0, timeout, session_id, session.password, read_only)
+            self._send(conn.conn_id, encode_connect_response(response), zxid)
+            return
+        existing = self.sessions.get(request.sessionId)
+        if existing is not None and existing.conn_id is not None:
+            self._close(existing.conn_id)
+        if existing is None or request.passwd != existing.password:
+            refused = ConnectResponse(0, 0, 0, _ZERO_PASSWORD, read_only)
+            self._send(conn.conn_id, encode_connect_response(refused), self.last_zxid)
+            self._close(conn.conn_id)
+            return
+        existing.timeout_ms = timeout
+        self._touch(existing)
+        self._attach(conn, existing)
+        response = ConnectResponse(0, timeout, existing.session_id, existing.password, read_only)
+        self._send(conn.conn_id, encode_connect_response(response), self.last_zxid)
+
+    def _attach(self, conn: Connection, session: Session) -> None:
+        conn.handshaken = True
+        conn.session_id = session.session_id
+        session.conn_id = conn.conn_id
+
+    # --- applying ------------------------------------------------------------------------
+
+    def _apply(self, txn: Txn, events: list[Event]) -> tuple[ApplyResult, int]:
+        """Apply and log a txn; returns its result and zxid."""
+        result = self.tree.apply(txn, events)
+        self.log.append(txn)
+        return result, txn.header.zxid
+
+    def _log_error(self, session_id: int, xid: int, err: int) -> int:
+        txn = Txn(
+            TxnHeader(session_id, xid, self._next_zxid(), self.now, OpCode.error), ErrorTxn(err)
+        )
+        return self._apply(txn, [])[1]
+
+    def _deliver(self, events: list[Event], zxid: int) -> None:
+        """Send each event to the connections that fired and may READ the node."""
+        wire_zxid = zxid if self.profile.notification_zxid else -1
+        ipv6 = self.profile.ipv6_acl
+        for conn_ids, event_type, path, acl in events:
+            frame: bytes | None = None
+            for conn_id in sorted(conn_ids):
+                conn = self.connections.get(conn_id)
+                if conn is None or not acl_permits(acl, Perms.READ, conn.auth_ids, ipv6):
+                    continue
+                if frame is None:
+                    event = WatcherEvent(event_type, KeeperState.SyncConnected, path)
+                    frame = encode_reply(ReplyHeader(Xid.NOTIFICATION, wire_zxid, 0), event)
+                self._send(conn_id, frame, zxid)
+
+    def _write(
+        self, conn: Connection, session: Session, xid: int, opcode: int, body: TxnBody
+    ) -> None:
+        zxid = self._next_zxid()
+        txn_type = OpCode.error if isinstance(body, ErrorTxn) else opcode
+        events: list[Event] = []
+        result, _ = self._apply(
+            Txn(TxnHeader(session.session_id, xid, zxid, self.now, txn_type), body), events
+        )
+        self._deliver(events, zxid)
+        if isinstance(body, ErrorTxn) and opcode != OpCode.multi:
+            self._reply(conn.conn_id, xid, zxid, body.err)
+            return
+        self._reply(conn.conn_id, xid, zxid, 0, _write_reply(opcode, result))
+
+    # --- dispatch ------------------------------------------------------------------------
+
+    def _unimplemented(self, conn_id: int, xid: int) -> None:
+        self._reply(conn_id, xid, -1, Code.UNIMPLEMENTED)
+        self._close(conn_id)
+
+    def _dispatch(self, conn: Connection, session: Session, request: Request) -> None:
+        xid, opcode = request.header.xid, request.header.type
+        record = request.record
+        caller = Caller(session.session_id, conn.auth_ids)
+        if opcode in _WRITE_OPCODES:
+            body: TxnBody = self.preparer.prepare_one(opcode, record, caller)
+            self._write(conn, session, xid, opcode, body)
+        elif opcode == OpCode.multi:
+            assert isinstance(record, MultiRequest)
+            self._write(conn, session, xid, opcode, self.preparer.prepare_multi(record, caller))
+        elif opcode == OpCode.ping:
+            self._reply(conn.conn_id, xid, self.last_zxid, 0)
+        elif opcode == OpCode.closeSession:
+            self._close_session(session, xid)
+        elif opcode == OpCode.auth:
+            assert isinstance(record, AuthPacket)
+            self._add_auth(conn, xid, record)
+        elif opcode == OpCode.reconfig:
+            err = Code.UNIMPLEMENTED if self.config.reconfig_enabled else Code.RECONFIGDISABLED
+            zxid = self._log_error(session.session_id, xid, err)
+            self._reply(conn.conn_id, xid, zxid, err)
+        elif opcode in _READ_HANDLERS:
+            try:
+                response = _READ_HANDLERS[opcode](self, conn, record)
+            except ZooKeeperError as error:
+                self._reply(conn.conn_id, xid, self.last_zxid, error.code)
+                return
+            self._reply(conn.conn_id, xid, self.last_zxid, 0, response)
+        else:
+            # check outside multi (ZOOKEEPER-2623), sasl, and anything unknown
+            self._unimplemented(conn.conn_id, xid)
+
+    def _close_session(self, session: Session, xid: int) -> None:
+        conn_id = session.conn_id
+        zxid = self._expire(session)
+        if conn_id is not None:
+            self._reply(conn_id, xid, zxid, 0)
+            self._close(conn_id)
+
+    def _expire(self, session: Session) -> int:
+        """Log and apply a closeSession txn: the session's ephemerals go, then the session."""
+        paths = tuple(self.tree.ephemerals_of(session.session_id))
+        zxid = self._next_zxid()
+        events: list[Event] = []
+        self._apply(
+            Txn(
+                TxnHeader(session.session_id, 0, zxid, self.now, OpCode.closeSession),
+                CloseSessionTxn(paths),
+            ),
+            events,
+        )
+        self._deliver(events, zxid)
+        self._forget_session(session)
+        return zxid
+
+    def _add_auth(self, conn: Connection, xid: int, packet: AuthPacket) -> None:
+        new_ids: list[Id] = []
+        if packet.scheme == "digest":
+            digest = generate_digest((packet.auth or b"").decode("utf-8", "replace"))
+            if self.config.super_digest is not None and digest == self.config.super_digest:
+                new_ids.append(Id("super", ""))
+            new_ids.append(Id("digest", digest))
+        elif packet.scheme == "ip":
+            new_ids.append(Id("ip", conn.address))
+        else:
+            self._reply(conn.conn_id, xid, 0, Code.AUTHFAILED)
+            self._close(conn.conn_id)
+            return
+        for ident in new_ids:
+            if ident not in conn.auth_ids:
+                conn.auth_ids.append(ident)
+        self._reply(conn.conn_id, xid, 0, 0)
+
+    # --- time ----------------------------------------------------------------------------
+
+    def next_deadline(self) -> int:
+        """The next time ``tick`` has work: a session deadline or a container check."""
+        deadlines = [self.next_container_check]
+        if self._buckets:
+            deadlines.append(min(self._buckets))
+        return min(deadlines)
+
+    def tick(self, now_ms: int) -> None:
+        """Move the clock to ``now_ms``: expire sessions and reap containers that are due."""
+        while True:
+            next_expiry = min(self._buckets) if self._buckets else None
+            due_expiry = next_expiry is not None and next_expiry <= now_ms
+            due_check = self.next_container_check <= now_ms
+            if not due_expiry and not due_check:
+                break
+            if (
+                next_expiry is not None
+                and due_expiry
+                and (not due_check or next_expiry <= self.next_container_check)
+            ):
+                self.now = max(self.now, next_expiry)
+                for session_id in sorted(self._buckets.pop(next_expiry)):
+                    session = self.sessions[session_id]
+                    conn_id = session.conn_id
+                    self._expire(session)
+                    if conn_id is not None:
+                        self._close(conn_id)
+                continue
+            self.now = max(self.now, self.next_container_check)
+            self._reap()
+            self.next_container_check += self.config.container_check_interval_ms
+        self.now = max(self.now, now_ms)
+
+    def _reap(self) -> None:
+        never_used_max = self.config.container_max_never_used_interval_ms
+        candidates: list[str] = []
+        for path in self.tree.containers:
+            node = self.tree.nodes[path]
+            if node.children:
+                continue
+            if node.cversion > 0 or (never_used_max and self.now - node.mtime > never_used_max):
+                candidates.append(path)
+        for path in self.tree.ttls:
+            node = self.tree.nodes[path]
+            if not node.children and node.ttl and self.now - node.mtime > node.ttl:
+                candidates.append(path)
+        for path in sorted(candidates):
+            try:
+                body: TxnBody = self.preparer.delete_container(path)
+            except ZooKeeperError as error:
+                body = ErrorTxn(error.code)
+            finally:
+                self.preparer._overlay.clear()
+            zxid = self._next_zxid()
+            txn_type = OpCode.error if isinstance(body, ErrorTxn) else OpCode.deleteContainer
+            events: list[Event] = []
+            self._apply(Txn(TxnHeader(0, 0, zxid, self.now, txn_type), body), events)
+            self._deliver(events, zxid)
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def _readable(self, conn: Connection, path: str | None, perm: int = Perms.READ) -> DataNode:
+        if path is None:
+            raise ZooKeeperError(Code.MARSHALLINGERROR, "null path")
+        node = self.tree.get(path)
+        if node is None:
+            raise ZooKeeperError(Code.NONODE, path)
+        if not acl_permits(node.acl, perm, conn.auth_ids, self.profile.ipv6_acl):
+            raise ZooKeeperError(Code.NOAUTH, path)
+        return node
+
+
+def _exists(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
+    assert isinstance(record, ExistsRequest)
+    path = record.path
+    if path is None:
+        raise ZooKeeperError(Code.MARSHALLINGERROR, "null path")
+    if core.profile.exists_rejects_nul and "\0" in path:
+        raise ZooKeeperError(Code.BADARGUMENTS, path)
+    node = core.tree.get(path)
+    readable = node is None or acl_permits(
+        node.acl, Perms.READ, conn.auth_ids, core.profile.ipv6_acl
+    )
+    if core.profile.exists_checks_read and not readable:
+        raise ZooKeeperError(Code.NOAUTH, path)
+    if record.watch:
+        core.tree.add_data_watch(path, conn.conn_id)
+    if node is None:
+        raise ZooKeeperError(Code.NONODE, path)
+    return ExistsResponse(node.stat())
+
+
+def _get_data(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
+    assert isinstance(record, GetDataRequest)
+    node = core._readable(conn, record.path)
+    if record.watch:
+        assert record.path is not None
+        core.tree.add_data_watch(record.path, conn.conn_id)
+    return GetDataResponse(node.data, node.stat())
+
+
+def _get_children(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
+    assert isinstance(record, (GetChildrenRequest, GetChildren2Request))
+    node = core._readable(conn, record.path)
+    if record.watch:
+        assert record.path is not None
+        core.tree.add_child_watch(record.path, conn.conn_id)
+    children = tuple(sorted(node.children))
+    if isinstance(record, GetChildren2Request):
+        return GetChildren2Response(children, node.stat())
+    return GetChildrenResponse(children)
+
+
+def _get_acl(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
+    assert isinstance(record, GetACLRequest)
+    node = core._readable(conn, record.path, Perms.READ | Perms.ADMIN)
+    if acl_permits(node.acl, Perms.ADMIN, conn.auth_ids, core.profile.ipv6_acl):
+        return GetACLResponse(node.acl, node.stat())
+    return GetACLResponse(redact_acl(node.acl), node.stat())
+
+
+def _get_all_children_number(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
+    assert isinstance(record, GetAllChildrenNumberRequest)
+    core._readable(conn, record.path)
+    assert record.path is not None
+    return GetAllChildrenNumberResponse(core.tree.all_children_number(record.path))
+
+
+def _get_ephemerals(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
+    assert isinstance(record, GetEphemeralsRequest)
+    own = core.tree.ephemerals_of(conn.session_id)
+    prefix = record.prefixPath
+    if prefix is None or prefix.strip() in ("", "/"):
+        return GetEphemeralsResponse(tuple(own))
+    return GetEphemeralsResponse(tuple(p for p in own if p.startswith(prefix)))
+
+
+def _sync(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
+    assert isinstance(record, SyncRequest)
+    return SyncResponse(record.path)
+
+
+def _who_am_i(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
+    return WhoAmIResponse(
+        tuple(
+            ClientInfo(i.scheme, i.id.split(":", 1)[0] if i.scheme == "digest" else i.id)
+            for i in conn.auth_ids
+        )
+    )
+
+
+def _watcher_type(core: ZooKeeperCore, value: int) -> WatcherType:
+    try:
+        watcher_type = WatcherType(value)
+    except ValueError:
+        raise ZooKeeperError(Code.MARSHALLINGERROR, f"watcher type {value}") from None
+    persistent = (WatcherType.Persistent, WatcherType.PersistentRecursive)
+    if watcher_type in persistent and not core.profile.persistent_watcher_types:
+        raise ZooKeeperError(Code.MARSHALLINGERROR, f"watcher type {value}")
+    return watcher_type
+
+
+# What each watcher type means in the two tables: (child-table mode, data-table mode);
+# None = any mode, 0 = not that table. 3.8 keeps one mode per path: Data/Children mean any.
+_WATCHER_TYPE_MODES_39: dict[WatcherType, tuple[int | None, int | None]] = {
+    WatcherType.Children: (STANDARD, 0),
+    WatcherType.Data: (0, STANDARD),
+    WatcherType.Persistent: (PERSISTENT, PERSISTENT),
+    WatcherType.PersistentRecursive: (0, PERSISTENT_RECURSIVE),
+    WatcherType.Any: (None, None),
+}
+_WATCHER_TYPE_MODES_38: dict[WatcherType, tuple[int | None, int | None]] = {
+    WatcherType.Children: (None, 0),
+    WatcherType.Data: (0, None),
+    WatcherType.Any: (None, None),
+}
+
+
+def _watch_modes(core: ZooKeeperCore, value: int) -> tuple[int | None, int | None]:
+    table = _WATCHER_TYPE_MODES_39 if core.profile.watch_mode_set else _WATCHER_TYPE_MODES_38
+    return table[_watcher_type(core, value)]
+
+
+def _check_watches(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord | None:
+    assert isinstance(record, CheckWatchesRequest)
+    child_mode, data_mode = _watch_modes(core, record.type)
+    path = record.path or ""
+    found = False
+    for manager, mode in (
+        (core.tree.child_watches, child_mode),
+        (core.tree.data_watches, data_mode),
+    ):
+        if mode == 0:
+            continue
+        held = manager.modes(path, conn.conn_id)
+        if held and (mode is None or held & mode):
+            found = True
+    if not found:
+        raise ZooKeeperError(Code.NOWATCHER, path)
+    return None
+
+
+def _remove_watches(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord | None:
+    assert isinstance(record, RemoveWatchesRequest)
+    child_mode, data_mode = _watch_modes(core, record.type)
+    path = record.path or ""
+    removed = False
+    for manager, mode in (
+        (core.tree.child_watches, child_mode),
+        (core.tree.data_watches, data_mode),
+    ):
+        if mode != 0 and manager.remove(path, conn.conn_id, mode):
+            removed = True
+    if not removed:
+        raise ZooKeeperError(Code.NOWATCHER, path)
+    return None
+
+
+def _add_watch(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
+    assert isinstance(record, AddWatchRequest)
+    path = record.path or ""
+    if record.mode == 0:
+        core.tree.data_watches.add(path, conn.conn_id, PERSISTENT)
+        core.tree.child_watches.add(path, conn.conn_id, PERSISTENT)
+    elif record.mode == 1:
+        core.tree.data_watches.add(path, conn.conn_id, PERSISTENT_RECURSIVE)
+    else:
+        raise ZooKeeperError(Code.MARSHALLINGERROR, f"addWatch mode {record.mode}")
+    return ErrorResponse(0)
+
+
+def _set_watches(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord | None:
+    assert isinstance(record, (SetWatches, SetWatches2))
+    tree, conn_id, relative = core.tree, conn.conn_id, record.relativeZxid
+    fire: list[tuple[EventType, str]] = []
+    for path in record.dataWatches or ():
+        node = tree.nodes.get(path)
+        if node is None:
+            fire.append((EventType.NodeDeleted, path))
+        elif node.mzxid > relative:
+            fire.append((EventType.NodeDataChanged, path))
+        else:
+            tree.data_watches.add(path, conn_id, STANDARD)
+    for path in record.existWatches or ():
+        if path in tree.nodes:
+            fire.append((EventType.NodeCreated, path))
+        else:
+            tree.data_watches.add(path, conn_id, STANDARD)
+    for path in record.childWatches or ():
+        node = tree.nodes.get(path)
+        if node is None:
+            fire.append((EventType.NodeDeleted, path))
+        elif node.pzxid > relative:
+            fire.append((EventType.NodeChildrenChanged, path))
+        else:
+            tree.child_watches.add(path, conn_id, STANDARD)
+    if isinstance(record, SetWatches2):
+        for path in record.persistentWatches or ():
+            tree.child_watches.add(path, conn_id, PERSISTENT)
+            tree.data_watches.add(path, conn_id, PERSISTENT)
+        for path in record.persistentRecursiveWatches or ():
+            tree.data_watches.add(path, conn_id, PERSISTENT_RECURSIVE)
+    for event_type, path in fire:
+        event = WatcherEvent(event_type, KeeperState.SyncConnected, path)
+        core._send(
+            conn_id, encode_reply(ReplyHeader(Xid.NOTIFICATION, -1, 0), event), core.last_zxid
+        )
+    return None
+
+
+def _multi_read(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
+    assert isinstance(record, MultiRequest)
+    results: list[MultiResult] = []
+    for op in record.ops:
+        if op.type not in (OpCode.getData, OpCode.getChildren):
+            raise ZooKeeperError(Code.MARSHALLINGERROR, "multiRead of a write")
+    for op in record.ops:
+        try:
+            node = core._readable(conn, getattr(op.request, "path", None))
+        except ZooKeeperError as error:
+            results.append(MultiResult(OpCode.error, ErrorResponse(error.code)))
+            continue
+        if op.type == OpCode.getData:
+            results.append(MultiResult(OpCode.getData, GetDataResponse(node.data, node.stat())))
+        else:
+            children = tuple(sorted(node.children))
+            results.append(MultiResult(OpCode.getChildren, GetChildrenResponse(children)))
+    return MultiResponse(tuple(results))
+
+
+_ReadHandler = Callable[[ZooKeeperCore, Connection, object], "ReplyRecord | None"]
+
+_READ_HANDLERS: dict[int, _ReadHandler] = {
+    OpCode.exists: _exists,
+    OpCode.getData: _get_data,
+    OpCode.getChildren: _get_children,
+    OpCode.getChildren2: _get_children,
+    OpCode.getACL: _get_acl,
+    OpCode.getAllChildrenNumber: _get_all_children_number,
+    OpCode.getEphemerals: _get_ephemerals,
+    OpCode.sync: _sync,
+    OpCode.whoAmI: _who_am_i,
+    OpCode.checkWatches: _check_watches,
+    OpCode.removeWatches: _remove_watches,
+    OpCode.addWatch: _add_watch,
+    OpCode.setWatches: _set_watches,
+    OpCode.setWatches2: _set_watches,
+    OpCode.multiRead: _multi_read,
+}
+
+
+def _write_reply(opcode: int, result: ApplyResult) -> ReplyRecord | None:
+    """The reply body of a successful write (or of any multi)."""
+    if opcode == OpCode.multi:
+        return MultiResponse(tuple(_multi_result(r) for r in result.results or ()))
+    if opcode == OpCode.create:
+        return CreateResponse(result.path)
+    if opcode in (OpCode.create2, OpCode.createContainer, OpCode.createTTL):
+        assert result.stat is not None
+        return Create2Response(result.path, result.stat)
+    if opcode == OpCode.setData:
+        assert result.stat is not None
+        return SetDataResponse(result.stat)
+    if opcode == OpCode.setACL:
+        assert result.stat is not None
+        return SetACLResponse(result.stat)
+    return None
+
+
+def _multi_result(result: ApplyResult) -> MultiResult:
+    opcode = result.opcode
+    if opcode == OpCode.error:
+        return MultiResult(OpCode.error, ErrorResponse(result.err))
+    if opcode == OpCode.create:
+        return MultiResult(OpCode.create, CreateResponse(result.path))
+    if opcode in (OpCode.create2, OpCode.createContainer, OpCode.createTTL):
+        assert result.stat is not None
+        return MultiResult(OpCode.create2, Create2Response(result.path, result.stat))
+    if opcode == OpCode.setData:
+        assert result.stat is not None
+        return MultiResult(OpCode.setData, SetDataResponse(result.stat))
+    return MultiResult(opcode, None)  # delete, check
