@@ -124,7 +124,10 @@ class Reader:
                 return NULL_LENGTH
             raise JuteError(f"negative {what} length {length}", start)
         if length > self.end - self.position:
-            raise self.truncated(what, length)
+            raise JuteError(
+                f"truncated {what}: length {length} but {self.end - self.position} bytes left",
+                start,
+            )
         return int(length)
 
     def read_buffer(self) -> bytes | None:
