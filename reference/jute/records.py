@@ -12,7 +12,7 @@ flags, opcodes) stay plain ``int`` so that a value the enum does not know still 
 layer that judges requests decides what an unknown value means.
 
 Each record has ``read(reader)`` (a classmethod, fields in wire order) and ``write(out)``
-(appends to a bytearray). Decoders of whole frames live in ``reference.jute.frames``.
+(appends to a bytearray). Decoders of whole frames live in ``reference.jute.messages``.
 
 Two records differ from their jute text on purpose: ``ConnectRequest.readOnly`` and
 ``ConnectResponse.readOnly`` are ``bool | None``, ``None`` meaning the byte is absent. Before
