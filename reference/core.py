@@ -349,7 +349,7 @@ class ZooKeeperCore:
             Txn(TxnHeader(session.session_id, xid, zxid, self.now, txn_type), body), events
         )
         self._deliver(events, zxid)
-        if isinstance(body, ErrorTxn) and opcode != OpCode.multi:
+        if isinstance(body, ErrorTxn):
             self._reply(conn.conn_id, xid, zxid, body.err)
             return
         self._reply(conn.conn_id, xid, zxid, 0, _write_reply(opcode, result))

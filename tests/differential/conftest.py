@@ -1,0 +1,13 @@
+"""Report how many differential steps ran, so CI logs show the depth of the check."""
+
+from __future__ import annotations
+
+from _pytest.terminal import TerminalReporter
+
+from tests.differential.test_reference_vs_spec import STEPS
+
+
+def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
+    if STEPS:
+        ran = ", ".join(f"{steps} steps on profile {name}" for name, steps in sorted(STEPS.items()))
+        terminalreporter.write_line(f"reference vs spec: {ran}")
