@@ -1,0 +1,135 @@
+"""The ``zkref`` command (``python -m server``): ``serve`` runs a standalone server.
+
+``serve`` reads an optional ``zoo.cfg`` (``--config``), applies the flags given on the
+command line over it, prints ``zkref serving on HOST:PORT`` once clients can connect, and
+stops cleanly on SIGINT or SIGTERM (exit status 0). A bad configuration exits with status 2
+and a line saying what to fix; a failed transaction log exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from server.config import (
+    ConfigError,
+    ServerConfig,
+    parse_four_letter_whitelist,
+    read_zoo_cfg,
+)
+from server.server import ZooKeeperServer
+from server.version import ZOOKEEPER_VERSION
+
+log = logging.getLogger("zkref")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zkref", description="zkref: a ZooKeeper-compatible coordination service"
+    )
+    parser.add_argument("--version", action="version", version=f"zkref {ZOOKEEPER_VERSION}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="run a standalone server",
+        description="Run a standalone server. Flags override the values of --config.",
+    )
+    serve.add_argument("--config", type=Path, help="a zoo.cfg to read (Java properties)")
+    serve.add_argument("--host", help="address to listen on (clientPortAddress; 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="client port (clientPort; 2181; 0 = any free)")
+    serve.add_argument("--data-dir", type=Path, help="data directory (dataDir)")
+    serve.add_argument("--tick-time", type=int, metavar="MS", help="tickTime in ms (2000)")
+    serve.add_argument(
+        "--min-session-timeout", type=int, metavar="MS", help="minSessionTimeout (2 ticks)"
+    )
+    serve.add_argument(
+        "--max-session-timeout", type=int, metavar="MS", help="maxSessionTimeout (20 ticks)"
+    )
+    serve.add_argument(
+        "--max-client-cnxns", type=int, metavar="N", help="maxClientCnxns per IP (60; 0 = none)"
+    )
+    serve.add_argument(
+        "--jute-maxbuffer", type=int, metavar="BYTES", help="largest frame (1048575)"
+    )
+    serve.add_argument(
+        "--4lw-whitelist",
+        dest="four_letter_whitelist",
+        metavar="CMDS",
+        help="4lw.commands.whitelist: comma-separated words or * (srvr)",
+    )
+    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser
+
+
+def build_config(args: argparse.Namespace) -> ServerConfig:
+    """The configuration ``serve`` runs with: zoo.cfg (if any), then the flags."""
+    config = read_zoo_cfg(args.config) if args.config is not None else ServerConfig()
+    whitelist = None
+    if args.four_letter_whitelist is not None:
+        whitelist = parse_four_letter_whitelist(args.four_letter_whitelist)
+    return config.with_overrides(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        tick_time_ms=args.tick_time,
+        min_session_timeout_ms=args.min_session_timeout,
+        max_session_timeout_ms=args.max_session_timeout,
+        max_client_connections_per_ip=args.max_client_cnxns,
+        jute_max_buffer=args.jute_maxbuffer,
+        four_letter_whitelist=whitelist,
+    )
+
+
+async def serve(config: ServerConfig) -> int:
+    """Run until SIGINT/SIGTERM; the exit status."""
+    server = ZooKeeperServer(config)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    if config.data_dir is None:
+        log.info("no dataDir: transactions are kept in memory only")
+    else:
+        log.info(
+            "dataDir %s (transactions are kept in memory until storage lands)", config.data_dir
+        )
+    print(f"zkref serving on {server.host}:{server.port}", flush=True)
+    stopped = asyncio.ensure_future(server.wait_stopped())
+    signalled = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({stopped, signalled}, return_when=asyncio.FIRST_COMPLETED)
+    if signalled.done():
+        log.info("stopping")
+    await server.close()
+    for future in (stopped, signalled):
+        future.cancel()
+    if server.failure is not None:
+        log.error("stopped after a storage failure: %r", server.failure)
+        return 1
+    log.info("stopped")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = build_config(args)
+    except ConfigError as error:
+        parser.exit(2, f"zkref: configuration error: {error}\n")
+    try:
+        return asyncio.run(serve(config))
+    except OSError as error:
+        # Most often: the port is taken, or the address is not ours.
+        print(f"zkref: cannot serve on {config.client_address}: {error}", file=sys.stderr)
+        return 1

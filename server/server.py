@@ -1,0 +1,549 @@
+"""The standalone server: TCP connections, durability gating and the timer around the core.
+
+Theory of operation
+-------------------
+One ``ClientConnection`` (an ``asyncio.Protocol``) per TCP connection and one
+``ZooKeeperCore`` for the server. ``data_received`` splits the bytes into frames
+(``reference.jute.FrameReader``, bounded by ``jute.maxbuffer``) and feeds *every* complete
+frame to the core in that one call; there is no coroutine or task per request. After each
+such pass (and after each timer tick) ``_flush`` does three things:
+
+1. hands the pass's transactions (``core.take_log()``) to the ``GroupCommitter``, which
+   writes them to ``Storage`` in batches while the loop goes on;
+2. takes the core's outputs (``core.drain()``): each may reach its client only once every
+   txn up to its watermark zxid is durable. Outputs already covered go out at once; the
+   rest wait, in generation order, in one FIFO that ``_on_durable`` releases from the front
+   (so replies on a connection never overtake each other);
+3. writes what is ready with one ``transport.writelines`` per connection.
+
+Before the first frame a connection may instead send a four-letter word (``ruok``,
+``srvr``, ...): it is answered as plain text (``server.fourletter``) and closed, as
+Apache ZooKeeper does.
+
+Bounds: a frame longer than ``jute.maxbuffer`` closes its connection; at most
+``maxClientCnxns`` connections per client IP; a connection whose send buffer passes the
+high-water mark stops being read, and is closed once it passes ``client_send_buffer_bytes_max``
+(a client that never reads cannot make the server buffer without bound); when more than
+``globalOutstandingLimit`` outputs wait for durability the server stops reading from every
+client until storage catches up.
+
+Time: ``server.clock`` is the only clock. A single ``loop.call_at`` timer, re-armed after
+each pass, calls ``core.tick`` at ``core.next_deadline()`` so sessions expire and
+containers/TTL nodes are reaped.
+
+The version we report, ``3.9.3-zkref``, and why: ``server.version``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from collections import deque
+from typing import cast
+
+from reference.core import Output, ZooKeeperCore
+from reference.jute import FrameLengthError, FrameReader
+from server import fourletter
+from server.clock import Clock
+from server.config import FOUR_LETTER_WORDS, ServerConfig
+from server.storage import GroupCommitter, MemoryStorage, Storage
+
+log = logging.getLogger("zkref.server")
+
+_AWAITING_FIRST_WORD = 0  # nothing or fewer than 4 bytes received yet
+_FRAMES = 1  # speaking the jute protocol
+_CLOSING = 2  # no more input accepted; queued output still goes out
+_CLOSED = 3
+
+_WORDS = {word.encode("ascii"): word for word in FOUR_LETTER_WORDS}
+_STMK_BYTES = 12  # "stmk" is followed by an 8-byte trace mask
+_XID_ZXID = struct.Struct(">iq")  # ReplyHeader.xid, .zxid after the 4-byte length
+_NOTIFICATION_XID = -1
+
+
+class ServerStats:
+    """Counters for ``srvr``/``mntr`` (``ServerStats`` in Apache ZooKeeper)."""
+
+    __slots__ = (
+        "latency_count",
+        "latency_max_ms",
+        "latency_min_ms",
+        "latency_total_ms",
+        "packets_received",
+        "packets_sent",
+    )
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.packets_received = 0
+        self.packets_sent = 0
+        self.latency_count = 0
+        self.latency_total_ms = 0
+        self.latency_min_ms = 0
+        self.latency_max_ms = 0
+
+    def record_latency(self, latency_ms: int, count: int) -> None:
+        if self.latency_count == 0 or latency_ms < self.latency_min_ms:
+            self.latency_min_ms = latency_ms
+        if latency_ms > self.latency_max_ms:
+            self.latency_max_ms = latency_ms
+        self.latency_count += count
+        self.latency_total_ms += latency_ms * count
+
+    @property
+    def latency_avg_ms(self) -> float:
+        if self.latency_count == 0:
+            return 0.0
+        return round(self.latency_total_ms / self.latency_count, 4)
+
+
+class ClientConnection(asyncio.Protocol):
+    """One client TCP connection: bytes in to the core, the core's frames out."""
+
+    __slots__ = (
+        "address",
+        "conn_id",
+        "counted",
+        "established_ms",
+        "ip",
+        "last_header",
+        "last_latency_ms",
+        "last_response_ms",
+        "last_zxid",
+        "latency_count",
+        "latency_max_ms",
+        "latency_min_ms",
+        "latency_total_ms",
+        "prefix",
+        "reader",
+        "reading_paused",
+        "received",
+        "sent",
+        "server",
+        "state",
+        "transport",
+        "write_paused",
+    )
+
+    def __init__(self, server: ZooKeeperServer, conn_id: int) -> None:
+        self.server = server
+        self.conn_id = conn_id
+        self.transport: asyncio.Transport | None = None
+        self.ip = ""
+        self.address = ""
+        self.state = _AWAITING_FIRST_WORD
+        self.prefix = b""
+        self.reader = FrameReader(server.config.jute_max_buffer)
+        self.counted = False
+        self.write_paused = False
+        self.reading_paused = False
+        self.established_ms = 0
+        self.reset_stats()
+
+    def reset_stats(self) -> None:
+        self.received = 0
+        self.sent = 0
+        self.last_header = b""
+        self.last_zxid = -1
+        self.last_response_ms = 0
+        self.last_latency_ms = 0
+        self.latency_count = 0
+        self.latency_total_ms = 0
+        self.latency_min_ms = 0
+        self.latency_max_ms = 0
+
+    # --- asyncio.Protocol ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.server._connection_made(self)
+
+    def data_received(self, data: bytes) -> None:
+        state = self.state
+        if state == _FRAMES:
+            self.server._frames_received(self, data)
+        elif state == _AWAITING_FIRST_WORD:
+            self._first_bytes(data)
+
+    def eof_received(self) -> bool | None:
+        return None  # close, as Apache ZooKeeper does when a client shuts its side
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server._connection_lost(self)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        self.update_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self.update_reading()
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _first_bytes(self, data: bytes) -> None:
+        """Before the first frame: a four-letter word, or the start of the handshake."""
+        buffered = self.prefix + data
+        if len(buffered) < 4:
+            self.prefix = buffered
+            return
+        word = _WORDS.get(buffered[:4])
+        if word is not None:
+            if word == "stmk" and len(buffered) < _STMK_BYTES:
+                self.prefix = buffered
+                return
+            self.prefix = b""
+            self.server._four_letter_word(self, word, buffered[4:_STMK_BYTES])
+            return
+        self.prefix = b""
+        self.state = _FRAMES
+        self.server._frames_received(self, buffered)
+
+    def update_reading(self) -> None:
+        """Read from the socket unless its send buffer is full or the server is throttled."""
+        transport = self.transport
+        if transport is None or transport.is_closing() or self.state >= _CLOSING:
+            return
+        pause = self.write_paused or self.server.throttled
+        if pause != self.reading_paused:
+            self.reading_paused = pause
+            if pause:
+                transport.pause_reading()
+            else:
+                transport.resume_reading()
+
+    def send(self, chunks: list[bytes], latency_ms: int, now_ms: int) -> None:
+        """Write frames in one call; enforce the send-buffer bound."""
+        transport = self.transport
+        if transport is None or self.state == _CLOSED:
+            return
+        transport.writelines(chunks)
+        count = len(chunks)
+        self.sent += count
+        self.last_response_ms = now_ms
+        self.last_latency_ms = latency_ms
+        if self.latency_count == 0 or latency_ms < self.latency_min_ms:
+            self.latency_min_ms = latency_ms
+        if latency_ms > self.latency_max_ms:
+            self.latency_max_ms = latency_ms
+        self.latency_count += count
+        self.latency_total_ms += latency_ms * count
+        last = chunks[-1]
+        if len(last) >= 16 and self.sent > count:
+            xid, zxid = _XID_ZXID.unpack_from(last, 4)
+            if xid != _NOTIFICATION_XID:
+                self.last_zxid = zxid
+        if self.write_paused:
+            limit = self.server.config.client_send_buffer_bytes_max
+            if transport.get_write_buffer_size() > limit:
+                log.warning(
+                    "closing connection from %s: more than %d bytes wait to be sent "
+                    "(the client does not read its socket)",
+                    self.address,
+                    limit,
+                )
+                self.server._abort(self)
+
+
+class ZooKeeperServer:
+    """A standalone zkref server: ``await start()``, then ``await close()``."""
+
+    def __init__(self, config: ServerConfig, storage: Storage | None = None) -> None:
+        self.config = config
+        self.clock = Clock()
+        self.started_ms = self.clock.now_ms()
+        self.core = ZooKeeperCore(config.core_config(self.started_ms), self.started_ms)
+        self.storage: Storage = storage if storage is not None else MemoryStorage()
+        self.committer = GroupCommitter(self.storage, self._on_durable, self._on_storage_failure)
+        self.durable_zxid = self.core.last_zxid
+        self.stats = ServerStats()
+        self.connections: dict[int, ClientConnection] = {}
+        self.connections_per_ip: dict[str, int] = {}
+        self.throttled = False
+        self.internal_errors = 0
+        self.rejected_connections = 0
+        self.trace_mask = 0b100110010  # Apache ZooKeeper's default, for gtmk/stmk
+        self.host = config.host
+        self.port = config.port
+        self._next_conn_id = 1
+        # Outputs waiting for durability, with the time they were produced (ms).
+        self._pending: deque[tuple[Output, int]] = deque()
+        self._server_closes: list[Output] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._listener: asyncio.Server | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_deadline = 0
+        self._stopped: asyncio.Event | None = None
+        self.failure: BaseException | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen on the configured address; returns once connections are accepted."""
+        assert self._loop is None, "started twice"
+        self._loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        if self.config.data_dir is not None:
+            self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.committer.start()
+        self._listener = await self._loop.create_server(
+            self._new_connection,
+            self.config.host,
+            self.config.port,
+            backlog=self.config.listen_backlog,
+            reuse_address=True,
+        )
+        sockname = self._listener.sockets[0].getsockname()
+        self.host, self.port = sockname[0], sockname[1]
+        self._arm_timer()
+
+    async def close(self) -> None:
+        """Stop accepting, close every connection, commit what is queued, stop the timer."""
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        for conn in list(self.connections.values()):
+            if conn.transport is not None:
+                conn.transport.abort()
+            self._connection_lost(conn)
+        await self.committer.close()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._stopped is not None:
+            self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        """Return when ``close`` has run or storage failed (``failure`` says why)."""
+        assert self._stopped is not None, "not started"
+        await self._stopped.wait()
+
+    @property
+    def outstanding(self) -> int:
+        """Outputs waiting for their transactions to become durable."""
+        return len(self._pending)
+
+    # --- connections ---------------------------------------------------------------------
+
+    def _new_connection(self) -> ClientConnection:
+        conn_id = self._next_conn_id
+        self._next_conn_id += 1
+        return ClientConnection(self, conn_id)
+
+    def _connection_made(self, conn: ClientConnection) -> None:
+        transport = conn.transport
+        assert transport is not None
+        peer = transport.get_extra_info("peername")
+        conn.ip = str(peer[0]) if peer else "?"
+        conn.address = f"/{conn.ip}:{peer[1]}" if peer else "/?"
+        conn.established_ms = self.clock.now_ms()
+        limit = self.config.max_client_connections_per_ip
+        count = self.connections_per_ip.get(conn.ip, 0)
+        if limit and count >= limit:
+            log.warning("Too many connections from /%s - max is %d", conn.ip, limit)
+            self.rejected_connections += 1
+            conn.state = _CLOSED
+            transport.close()
+            return
+        conn.counted = True
+        self.connections_per_ip[conn.ip] = count + 1
+        self.connections[conn.conn_id] = conn
+        transport.set_write_buffer_limits(high=self.config.client_send_buffer_bytes_high)
+        self.core.connection_made(conn.conn_id, conn.ip)
+        if self.throttled:
+            conn.update_reading()
+
+    def _connection_lost(self, conn: ClientConnection) -> None:
+        conn.state = _CLOSED
+        if not conn.counted:
+            return
+        conn.counted = False
+        self.connections.pop(conn.conn_id, None)
+        remaining = self.connections_per_ip.get(conn.ip, 1) - 1
+        if remaining > 0:
+            self.connections_per_ip[conn.ip] = remaining
+        else:
+            self.connections_per_ip.pop(conn.ip, None)
+        self.core.connection_lost(conn.conn_id)
+
+    def _abort(self, conn: ClientConnection) -> None:
+        """Drop a connection at once, unsent output included."""
+        if conn.transport is not None:
+            conn.transport.abort()
+        self._connection_lost(conn)
+
+    def _close_after_output(self, conn: ClientConnection, reason: str) -> None:
+        """Stop reading ``conn``; close it after the output already queued for it."""
+        log.info("closing connection from %s: %s", conn.address, reason)
+        conn.state = _CLOSING
+        if conn.transport is not None and not conn.transport.is_closing():
+            conn.transport.pause_reading()
+        self.core.connection_lost(conn.conn_id)
+        # Queued behind everything the core produced for it so far, like the core's closes.
+        self._server_closes.append(Output(conn.conn_id, None, True, self.core.last_zxid))
+
+    # --- input ---------------------------------------------------------------------------
+
+    def _four_letter_word(self, conn: ClientConnection, word: str, argument: bytes) -> None:
+        conn.state = _CLOSING
+        self.stats.packets_received += 1
+        conn.received += 1
+        try:
+            text = fourletter.answer(self, conn, word, argument)
+        except Exception:
+            self.internal_errors += 1
+            log.exception("four-letter word %s failed", word)
+            text = ""
+        transport = conn.transport
+        assert transport is not None
+        if text:
+            transport.write(text.encode("utf-8", "replace"))
+            self.stats.packets_sent += 1
+        transport.close()
+
+    def _frames_received(self, conn: ClientConnection, data: bytes) -> None:
+        broken: Exception | None = None
+        try:
+            frames = conn.reader.feed(data)
+        except FrameLengthError as error:
+            frames = error.frames
+            broken = error
+        if frames:
+            now = self.clock.now_ms()
+            receive = self.core.receive
+            conn_id = conn.conn_id
+            try:
+                for payload in frames:
+                    receive(conn_id, payload, now)
+            except Exception as error:
+                # A bug in the core: keep the server up, drop only this connection.
+                self.internal_errors += 1
+                log.exception("internal error on a frame from %s", conn.address)
+                broken = error
+            count = len(frames)
+            if conn.received or count > 1:
+                conn.last_header = frames[-1][:8]
+            conn.received += count
+            self.stats.packets_received += count
+        if broken is not None:
+            self._close_after_output(conn, str(broken))
+        self._flush()
+
+    # --- output --------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        """Commit the pass's txns; send the outputs they do not wait for."""
+        core = self.core
+        txns = core.take_log()
+        if txns:
+            self.committer.submit(txns)
+        outputs = core.drain()
+        if self._server_closes:
+            outputs.extend(self._server_closes)
+            self._server_closes = []
+        if outputs:
+            pending = self._pending
+            now = self.clock.now_ms()
+            if pending:
+                pending.extend([(out, now) for out in outputs])
+            else:
+                durable = self.durable_zxid
+                ready = outputs
+                for index, out in enumerate(outputs):
+                    if out.zxid > durable:
+                        ready = outputs[:index]
+                        pending.extend([(o, now) for o in outputs[index:]])
+                        break
+                if ready:
+                    self._deliver(ready, 0, now)
+            if len(pending) > self.config.outstanding_requests_max and not self.throttled:
+                self._set_throttled(True)
+        self._arm_timer()
+
+    def _on_durable(self, zxid: int) -> None:
+        """The committer made everything up to ``zxid`` durable: release what waited."""
+        assert zxid >= self.durable_zxid, "durability went backwards"
+        self.durable_zxid = zxid
+        pending = self._pending
+        if not pending:
+            return
+        now = self.clock.now_ms()
+        ready: list[Output] = []
+        oldest = pending[0][1]
+        while pending and pending[0][0].zxid <= zxid:
+            ready.append(pending.popleft()[0])
+        if ready:
+            self._deliver(ready, now - oldest, now)
+        if self.throttled and len(pending) <= self.config.outstanding_requests_max // 2:
+            self._set_throttled(False)
+
+    def _deliver(self, outputs: list[Output], latency_ms: int, now_ms: int) -> None:
+        """Write outputs, one call per connection, then do the closes they ask for."""
+        batches: dict[int, list[bytes]] = {}
+        closes: list[int] = []
+        for out in outputs:
+            data = out.data
+            if data is not None:
+                chunks = batches.get(out.conn_id)
+                if chunks is None:
+                    batches[out.conn_id] = [data]
+                else:
+                    chunks.append(data)
+            if out.close:
+                closes.append(out.conn_id)
+        connections = self.connections
+        stats = self.stats
+        for conn_id, chunks in batches.items():
+            conn = connections.get(conn_id)
+            if conn is not None:
+                conn.send(chunks, latency_ms, now_ms)
+                stats.packets_sent += len(chunks)
+                stats.record_latency(latency_ms, len(chunks))
+        for conn_id in closes:
+            conn = connections.get(conn_id)
+            if conn is not None and conn.transport is not None:
+                conn.state = _CLOSING
+                conn.transport.close()
+
+    def _set_throttled(self, throttled: bool) -> None:
+        if throttled:
+            log.warning(
+                "more than %d replies wait for the transaction log: not reading from clients",
+                self.config.outstanding_requests_max,
+            )
+        self.throttled = throttled
+        for conn in list(self.connections.values()):
+            conn.update_reading()
+
+    def _on_storage_failure(self, error: BaseException) -> None:
+        self.failure = error
+        loop = self._loop
+        assert loop is not None
+        loop.create_task(self.close())
+
+    # --- time ----------------------------------------------------------------------------
+
+    def _arm_timer(self) -> None:
+        deadline = self.core.next_deadline()
+        if self._timer is not None:
+            if deadline >= self._timer_deadline:
+                return
+            self._timer.cancel()
+        loop = self._loop
+        if loop is None:
+            return
+        self._timer_deadline = deadline
+        # One millisecond late rather than early: the clock rounds down.
+        self._timer = loop.call_at(self.clock.loop_time(deadline + 1), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        try:
+            self.core.tick(self.clock.now_ms())
+        except Exception:
+            self.internal_errors += 1
+            log.exception("internal error in the session/container timer")
+        self._flush()
