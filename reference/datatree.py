@@ -140,6 +140,18 @@ class DataTree:
         self.nodes["/zookeeper/quota"] = DataNode(b"", OPEN_ACL_UNSAFE, 0, 0)
         self.nodes["/zookeeper/config"] = DataNode(b"", READ_ACL_UNSAFE, 0, 0)
 
+    def index(self, path: str, node: DataNode) -> None:
+        """Enter a node loaded from a snapshot into the ephemeral, container and TTL indices."""
+        if node.kind == EPHEMERAL:
+            owned = self.ephemerals.get(node.ephemeral_owner)
+            if owned is None:
+                owned = self.ephemerals[node.ephemeral_owner] = SortedSet()
+            owned.add(path)
+        elif node.kind == CONTAINER:
+            self.containers.add(path)
+        elif node.kind == TTL:
+            self.ttls.add(path)
+
     def get(self, path: str) -> DataNode | None:
         """Look a path up as reads do: unvalidated, ``""`` meaning the root."""
         return self.nodes.get(path or "/")
@@ -225,15 +237,7 @@ class DataTree:
             parent.cversion = txn.parent_cversion
             parent.pzxid = zxid
         parent.children.add(_name(path))
-        if txn.kind == EPHEMERAL:
-            owned = self.ephemerals.get(txn.ephemeral_owner)
-            if owned is None:
-                owned = self.ephemerals[txn.ephemeral_owner] = SortedSet()
-            owned.add(path)
-        elif txn.kind == CONTAINER:
-            self.containers.add(path)
-        elif txn.kind == TTL:
-            self.ttls.add(path)
+        self.index(path, node)
         fired = self.data_watches.trigger(path)
         if fired:
             events.append((fired, EventType.NodeCreated, path, node.acl))

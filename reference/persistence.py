@@ -1,0 +1,297 @@
+"""What goes to disk: transactions and snapshots as bytes, and back. No I/O here.
+
+A transaction is logged as ``TxnHeader`` + body in jute encoding (big-endian, -1 = null), one
+record per zxid; a snapshot holds the whole data tree and the session table as of one zxid.
+Every encoded blob starts with a format tag and ends with a CRC-32 of everything before it, so
+a torn or corrupted record is detected (``CorruptRecord``) instead of being half-applied.
+The storage engine (``server/``) keeps these blobs; ``ZooKeeperCore.restore`` rebuilds a
+server from the newest valid snapshot plus the log after it, as ZooKeeper's
+``FileTxnSnapLog.restore`` does.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from reference.datatree import DataNode, DataTree
+from reference.jute import JuteError, Reader
+from reference.jute.primitives import (
+    write_acl_vector,
+    write_buffer,
+    write_int,
+    write_long,
+    write_string_vector,
+    write_ustring,
+)
+from reference.txn import (
+    CheckTxn,
+    CloseSessionTxn,
+    CreateSessionTxn,
+    CreateTxn,
+    DeleteTxn,
+    ErrorTxn,
+    MultiTxn,
+    SetACLTxn,
+    SetDataTxn,
+    SubTxn,
+    Txn,
+    TxnBody,
+    TxnHeader,
+)
+
+TXN_FORMAT = 1
+SNAPSHOT_FORMAT = 1
+_CRC = struct.Struct(">I")
+_HEADER = struct.Struct(">qiqqi")  # session id, cxid, zxid, time, type
+
+# Body tags: one byte naming the body record.
+_CREATE, _DELETE, _SET_DATA, _SET_ACL, _CHECK, _ERROR, _MULTI, _OPEN, _CLOSE = range(1, 10)
+
+
+class CorruptRecord(ValueError):
+    """A stored blob failed its checksum or does not parse: it must not be applied."""
+
+
+def _seal(out: bytearray) -> bytes:
+    out += _CRC.pack(zlib.crc32(out))
+    return bytes(out)
+
+
+def _open(blob: bytes, expected_format: int, what: str) -> Reader:
+    if len(blob) < 5:
+        raise CorruptRecord(f"{what}: {len(blob)} bytes is too short")
+    (crc,) = _CRC.unpack_from(blob, len(blob) - 4)
+    if zlib.crc32(blob[:-4]) != crc:
+        raise CorruptRecord(f"{what}: checksum mismatch")
+    if blob[0] != expected_format:
+        raise CorruptRecord(f"{what}: unknown format {blob[0]}")
+    reader = Reader(blob[:-4])
+    reader.position = 1
+    return reader
+
+
+# --- transactions ------------------------------------------------------------------------
+
+
+def _write_body(out: bytearray, body: TxnBody) -> None:
+    if isinstance(body, CreateTxn):
+        out.append(_CREATE)
+        write_ustring(out, body.path)
+        write_buffer(out, body.data)
+        write_acl_vector(out, body.acl)
+        write_ustring(out, body.kind)
+        write_long(out, body.ephemeral_owner)
+        write_long(out, body.ttl)
+        write_int(out, body.parent_cversion)
+        write_int(out, body.opcode)
+    elif isinstance(body, DeleteTxn):
+        out.append(_DELETE)
+        write_ustring(out, body.path)
+    elif isinstance(body, SetDataTxn):
+        out.append(_SET_DATA)
+        write_ustring(out, body.path)
+        write_buffer(out, body.data)
+        write_int(out, body.version)
+    elif isinstance(body, SetACLTxn):
+        out.append(_SET_ACL)
+        write_ustring(out, body.path)
+        write_acl_vector(out, body.acl)
+        write_int(out, body.aversion)
+    elif isinstance(body, CheckTxn):
+        out.append(_CHECK)
+        write_ustring(out, body.path)
+        write_int(out, body.version)
+    elif isinstance(body, ErrorTxn):
+        out.append(_ERROR)
+        write_int(out, body.err)
+    elif isinstance(body, MultiTxn):
+        out.append(_MULTI)
+        write_int(out, len(body.txns))
+        for sub in body.txns:
+            _write_body(out, sub)
+    elif isinstance(body, CreateSessionTxn):
+        out.append(_OPEN)
+        write_int(out, body.timeout_ms)
+    else:
+        out.append(_CLOSE)
+        write_string_vector(out, body.paths)
+
+
+def _string(reader: Reader) -> str:
+    value = reader.read_ustring()
+    if value is None:
+        raise JuteError("null string in a txn", reader.position)
+    return value
+
+
+def _read_body(reader: Reader) -> TxnBody:
+    if reader.remaining < 1:
+        raise JuteError("missing txn body tag", reader.position)
+    tag = reader.buffer[reader.position]
+    reader.position += 1
+    if tag == _CREATE:
+        return CreateTxn(
+            _string(reader),
+            reader.read_buffer(),
+            reader.read_acl_vector() or (),
+            _string(reader),
+            reader.read_long(),
+            reader.read_long(),
+            reader.read_int(),
+            reader.read_int(),
+        )
+    if tag == _DELETE:
+        return DeleteTxn(_string(reader))
+    if tag == _SET_DATA:
+        return SetDataTxn(_string(reader), reader.read_buffer(), reader.read_int())
+    if tag == _SET_ACL:
+        return SetACLTxn(_string(reader), reader.read_acl_vector() or (), reader.read_int())
+    if tag == _CHECK:
+        return CheckTxn(_string(reader), reader.read_int())
+    if tag == _ERROR:
+        return ErrorTxn(reader.read_int())
+    if tag == _MULTI:
+        count = reader.read_int()
+        if not 0 <= count <= reader.remaining:
+            raise JuteError(f"bad multi count {count}", reader.position)
+        subs: list[SubTxn] = []
+        for _ in range(count):
+            sub = _read_body(reader)
+            if not isinstance(sub, (CreateTxn, DeleteTxn, SetDataTxn, CheckTxn, ErrorTxn)):
+                raise JuteError("bad sub-txn in multi", reader.position)
+            subs.append(sub)
+        return MultiTxn(tuple(subs))
+    if tag == _OPEN:
+        return CreateSessionTxn(reader.read_int())
+    if tag == _CLOSE:
+        return CloseSessionTxn(reader.read_string_vector() or ())
+    raise JuteError(f"unknown txn body tag {tag}", reader.position - 1)
+
+
+def encode_txn(txn: Txn) -> bytes:
+    """A txn as a sealed blob: format, header, body, CRC-32."""
+    header = txn.header
+    out = bytearray((TXN_FORMAT,))
+    out += _HEADER.pack(header.session_id, header.cxid, header.zxid, header.time, header.type)
+    _write_body(out, txn.body)
+    return _seal(out)
+
+
+def decode_txn(blob: bytes) -> Txn:
+    """The txn in a sealed blob; ``CorruptRecord`` if it is torn, corrupt or unknown."""
+    reader = _open(blob, TXN_FORMAT, "txn")
+    try:
+        header = TxnHeader(*reader.unpack(_HEADER, "TxnHeader"))
+        body = _read_body(reader)
+    except JuteError as error:
+        raise CorruptRecord(f"txn: {error}") from None
+    if reader.remaining:
+        raise CorruptRecord(f"txn: {reader.remaining} bytes after the body")
+    return Txn(header, body)
+
+
+# --- snapshots ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SessionImage:
+    """A session as a snapshot keeps it: its id and negotiated timeout."""
+
+    session_id: int
+    timeout_ms: int
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """The tree and the sessions as of ``zxid`` (every txn up to it applied)."""
+
+    zxid: int
+    tree: DataTree
+    sessions: list[SessionImage]
+    next_session_id: int
+
+
+def encode_snapshot(
+    tree: DataTree, sessions: Iterable[SessionImage], next_session_id: int
+) -> bytes:
+    """Serialize the tree (parents before children) and the session table."""
+    out = bytearray((SNAPSHOT_FORMAT,))
+    write_long(out, tree.last_processed_zxid)
+    write_long(out, next_session_id)
+    session_list = list(sessions)
+    write_int(out, len(session_list))
+    for session in session_list:
+        write_long(out, session.session_id)
+        write_int(out, session.timeout_ms)
+    write_int(out, len(tree.nodes))
+    for path in sorted(tree.nodes, key=lambda p: (p.count("/"), p)):
+        node = tree.nodes[path]
+        write_ustring(out, path)
+        write_buffer(out, node.data)
+        write_acl_vector(out, node.acl)
+        out += struct.pack(
+            ">qqqqqiiiq",
+            node.czxid,
+            node.mzxid,
+            node.pzxid,
+            node.ctime,
+            node.mtime,
+            node.version,
+            node.cversion,
+            node.aversion,
+            node.ephemeral_owner,
+        )
+        write_ustring(out, node.kind)
+        write_long(out, node.ttl)
+    return _seal(out)
+
+
+_NODE_FIELDS = struct.Struct(">qqqqqiiiq")
+
+
+def decode_snapshot(blob: bytes, keep_all_watch_modes: bool = True) -> Snapshot:
+    """Rebuild a tree and session table; ``CorruptRecord`` if anything does not check out."""
+    reader = _open(blob, SNAPSHOT_FORMAT, "snapshot")
+    try:
+        zxid = reader.read_long()
+        next_session_id = reader.read_long()
+        sessions = [
+            SessionImage(reader.read_long(), reader.read_int()) for _ in range(_count(reader))
+        ]
+        tree = DataTree(keep_all_watch_modes)
+        tree.nodes.clear()
+        for _ in range(_count(reader)):
+            path = _string(reader)
+            data = reader.read_buffer()
+            acl = reader.read_acl_vector() or ()
+            fields = reader.unpack(_NODE_FIELDS, "znode")
+            kind = _string(reader)
+            ttl = reader.read_long()
+            node = DataNode(data, acl, fields[0], fields[3], kind, fields[8], ttl)
+            node.mzxid, node.pzxid, node.mtime = fields[1], fields[2], fields[4]
+            node.version, node.cversion, node.aversion = fields[5], fields[6], fields[7]
+            tree.nodes[path] = node
+            if path != "/":
+                parent = tree.nodes.get(path[: path.rindex("/")] or "/")
+                if parent is None:
+                    raise CorruptRecord(f"snapshot: {path} has no parent")
+                parent.children.add(path[path.rindex("/") + 1 :])
+            tree.index(path, node)
+    except JuteError as error:
+        raise CorruptRecord(f"snapshot: {error}") from None
+    if reader.remaining:
+        raise CorruptRecord(f"snapshot: {reader.remaining} bytes after the last node")
+    if "/" not in tree.nodes:
+        raise CorruptRecord("snapshot: no root")
+    tree.last_processed_zxid = zxid
+    return Snapshot(zxid, tree, sessions, next_session_id)
+
+
+def _count(reader: Reader) -> int:
+    count = reader.read_int()
+    if not 0 <= count <= reader.remaining:
+        raise JuteError(f"bad count {count}", reader.position)
+    return count
