@@ -1,0 +1,191 @@
+"""Durable storage on SQLite: the transaction log, snapshots and replication metadata.
+
+One database per data dir (``zkref.db``), in WAL mode with ``synchronous=FULL``: a commit
+returns only once its WAL frames are fsynced, and a commit torn by a crash is rolled back by
+SQLite on the next open, never half-applied. ``append`` writes a whole batch of txns in one
+transaction — one fsync for the batch (group commit: the server's ``GroupCommitter`` hands
+over everything that arrived while the previous commit ran).
+
+Tables: ``txnlog(zxid, blob)``, ``snapshots(zxid, blob)``, ``meta(key, value)``
+(currentEpoch, acceptedEpoch, lastVoted — for replication). Blobs are sealed by
+``reference.persistence`` (format byte + CRC-32), so a corrupted row is detected on load.
+
+Retention (``autopurge.snapRetainCount``): after a snapshot is saved, only the newest
+``snap_retain_count`` snapshots are kept, and log entries older than the oldest kept
+snapshot are deleted, so recovery can always fall back to an older snapshot plus its log.
+
+Recovery (``load``): the newest snapshot that checks out, plus every txn after it. A database
+that SQLite cannot read, a corrupt log entry, or a gap in the log is an error
+(``StorageCorrupt``) with a message saying what is wrong — never a silent empty tree.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiosqlite
+
+from reference.persistence import CorruptRecord, decode_snapshot, decode_txn, encode_txn
+from reference.txn import Txn
+
+log = logging.getLogger("zkref.storage")
+
+DATABASE_NAME = "zkref.db"
+SNAP_RETAIN_COUNT_MIN = 3  # as ZooKeeper's autopurge.snapRetainCount
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS txnlog (zxid INTEGER PRIMARY KEY, blob BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshots (zxid INTEGER PRIMARY KEY, blob BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class StorageCorrupt(RuntimeError):
+    """The data dir cannot be recovered as it is; the message says what and where."""
+
+
+@dataclass(slots=True)
+class Recovered:
+    """What recovery found: the snapshot blob to start from (if any) and the later txns."""
+
+    snapshot: bytes | None
+    snapshot_zxid: int
+    txns: list[bytes]
+    last_zxid: int
+
+
+class SQLiteStorage:
+    """The ``Storage`` of a durable server (see the module docstring)."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path, snap_retain_count: int) -> None:
+        self._db = db
+        self.path = path
+        self.snap_retain_count = max(snap_retain_count, SNAP_RETAIN_COUNT_MIN)
+        self.last_zxid = 0
+        self.appends = 0
+        self.txn_count = 0
+
+    @classmethod
+    async def open(cls, data_dir: str | Path, snap_retain_count: int = 3) -> SQLiteStorage:
+        """Open (or create) the database in ``data_dir``; ``StorageCorrupt`` if unreadable."""
+        directory = Path(data_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / DATABASE_NAME
+        try:
+            db = await aiosqlite.connect(path, isolation_level=None)
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=FULL")
+            async with db.execute("PRAGMA quick_check") as cursor:
+                row = await cursor.fetchone()
+            if row is None or row[0] != "ok":
+                await db.close()
+                raise StorageCorrupt(f"{path}: SQLite quick_check failed: {row}")
+            await db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as error:
+            raise StorageCorrupt(f"{path}: not a readable zkref database ({error})") from None
+        return cls(db, path, snap_retain_count)
+
+    async def load(self, keep_all_watch_modes: bool = True) -> Recovered:
+        """The newest valid snapshot and the contiguous log after it."""
+        try:
+            async with self._db.execute(
+                "SELECT zxid, blob FROM snapshots ORDER BY zxid DESC"
+            ) as cursor:
+                snapshots = list(await cursor.fetchall())
+            chosen: tuple[int, bytes] | None = None
+            for zxid, blob in snapshots:
+                try:
+                    decode_snapshot(bytes(blob), keep_all_watch_modes)
+                except CorruptRecord as error:
+                    log.warning("snapshot 0x%x is corrupt (%s); trying an older one", zxid, error)
+                    continue
+                chosen = (int(zxid), bytes(blob))
+                break
+            if snapshots and chosen is None:
+                raise StorageCorrupt(f"{self.path}: every snapshot is corrupt")
+            start = chosen[0] if chosen else 0
+            async with self._db.execute(
+                "SELECT zxid, blob FROM txnlog WHERE zxid > ? ORDER BY zxid", (start,)
+            ) as cursor:
+                rows = list(await cursor.fetchall())
+        except sqlite3.DatabaseError as error:
+            raise StorageCorrupt(f"{self.path}: cannot read ({error})") from None
+        txns: list[bytes] = []
+        previous = start
+        for zxid, blob in rows:
+            try:
+                txn = decode_txn(bytes(blob))
+            except CorruptRecord as error:
+                raise StorageCorrupt(f"{self.path}: log entry 0x{zxid:x}: {error}") from None
+            if txn.header.zxid != zxid:
+                raise StorageCorrupt(
+                    f"{self.path}: log entry 0x{zxid:x} holds 0x{txn.header.zxid:x}"
+                )
+            if previous and (zxid >> 32) == (previous >> 32) and zxid != previous + 1:
+                raise StorageCorrupt(f"{self.path}: log gap between 0x{previous:x} and 0x{zxid:x}")
+            previous = zxid
+            txns.append(bytes(blob))
+        self.last_zxid = previous
+        return Recovered(chosen[1] if chosen else None, start, txns, previous)
+
+    async def append(self, txns: Sequence[Txn]) -> None:
+        """Make ``txns`` durable: one SQLite transaction, one fsync."""
+        assert txns, "append of an empty batch"
+        assert txns[0].header.zxid > self.last_zxid, "txns must arrive in zxid order"
+        rows = [(txn.header.zxid, encode_txn(txn)) for txn in txns]
+        await self._db.execute("BEGIN")
+        try:
+            await self._db.executemany("INSERT INTO txnlog (zxid, blob) VALUES (?, ?)", rows)
+            await self._db.execute("COMMIT")
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
+        self.appends += 1
+        self.txn_count += len(rows)
+        self.last_zxid = rows[-1][0]
+
+    async def save_snapshot(self, zxid: int, blob: bytes) -> None:
+        """Keep a snapshot taken at ``zxid`` (already durable in the log), then purge."""
+        await self._db.execute("BEGIN")
+        try:
+            await self._db.execute(
+                "INSERT OR REPLACE INTO snapshots (zxid, blob) VALUES (?, ?)", (zxid, blob)
+            )
+            async with self._db.execute(
+                "SELECT zxid FROM snapshots ORDER BY zxid DESC LIMIT 1 OFFSET ?",
+                (self.snap_retain_count - 1,),
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is not None:
+                oldest_kept = int(row[0])
+                await self._db.execute("DELETE FROM snapshots WHERE zxid < ?", (oldest_kept,))
+                await self._db.execute("DELETE FROM txnlog WHERE zxid <= ?", (oldest_kept,))
+            await self._db.execute("COMMIT")
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
+
+    async def counts(self) -> tuple[int, int]:
+        """How many log entries and snapshots are kept (for tests and ``dirs``)."""
+        async with self._db.execute("SELECT COUNT(*) FROM txnlog") as cursor:
+            txn_rows = await cursor.fetchone()
+        async with self._db.execute("SELECT COUNT(*) FROM snapshots") as cursor:
+            snap_rows = await cursor.fetchone()
+        return int(txn_rows[0] if txn_rows else 0), int(snap_rows[0] if snap_rows else 0)
+
+    async def get_meta(self, key: str, default: int) -> int:
+        async with self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cursor:
+            row = await cursor.fetchone()
+        return default if row is None else int(row[0])
+
+    async def set_meta(self, key: str, value: int) -> None:
+        await self._db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value)
+        )
+
+    async def close(self) -> None:
+        await self._db.close()
