@@ -1,0 +1,1 @@
+"""Interop: real ZooKeeper clients (kazoo, zkCli.sh, cli_mt) against a zkref process."""

@@ -1,0 +1,1 @@
+"""Shared test fixtures: zkref servers (subprocess and in-process) and a raw jute client."""
