@@ -88,6 +88,17 @@ def test_the_limit_is_checked_before_the_request_is_looked_at() -> None:
         assert outcome.reply is None and outcome.close
 
 
+def test_a_request_over_the_limit_does_not_touch_the_session() -> None:
+    server = Server()
+    sid = server.connect(4000)
+    deadline = server.state.sessions[sid].expires_at
+    server.tick(3000)
+    server.call(sid, GetData("/" + "x" * MAX))
+    assert server.state.sessions[sid].expires_at == deadline
+    server.tick_to(deadline)
+    assert sid not in server.state.sessions
+
+
 def test_the_limit_follows_the_configured_jute_max_buffer() -> None:
     server = Server(jute_max_buffer=100)
     sid = server.connect()
