@@ -53,6 +53,8 @@ DEFAULT_FOUR_LETTER_WHITELIST = frozenset({"srvr"})
 # Apache ZooKeeper's globalOutstandingLimit: replies waiting for durability before the
 # server stops reading from clients.
 OUTSTANDING_REQUESTS_MAX = 1000
+# ... and the bytes those waiting replies may hold.
+OUTSTANDING_BYTES_MAX = 64 << 20
 # A connection stops being read once this many bytes wait in its send buffer, and is closed
 # once this many more are waiting (a client that never reads its socket).
 CLIENT_SEND_BUFFER_BYTES_HIGH = 1 << 20
@@ -79,6 +81,7 @@ class ServerConfig:
     four_letter_whitelist: frozenset[str] = DEFAULT_FOUR_LETTER_WHITELIST  # 4lw.commands...
     listen_backlog: int = LISTEN_BACKLOG_DEFAULT  # clientPortListenBacklog
     outstanding_requests_max: int = OUTSTANDING_REQUESTS_MAX  # globalOutstandingLimit
+    outstanding_bytes_max: int = OUTSTANDING_BYTES_MAX
     container_check_interval_ms: int = 60_000  # znode.container.checkIntervalMs
     container_max_never_used_interval_ms: int = 0  # znode.container.maxNeverUsedIntervalMs
     extended_types_enabled: bool = True  # zookeeper.extendedTypesEnabled
@@ -102,6 +105,12 @@ class ServerConfig:
             self.outstanding_requests_max > 0,
             "globalOutstandingLimit",
             self.outstanding_requests_max,
+            "positive",
+        )
+        _check(
+            self.outstanding_bytes_max > 0,
+            "outstanding bytes bound",
+            self.outstanding_bytes_max,
             "positive",
         )
         _check(

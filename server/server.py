@@ -4,12 +4,12 @@ Theory of operation
 -------------------
 One ``ClientConnection`` (an ``asyncio.Protocol``) per TCP connection and one
 ``ZooKeeperCore`` for the server. ``data_received`` splits the bytes into frames
-(``reference.jute.FrameReader``, bounded by ``jute.maxbuffer``) and feeds *every* complete
-frame to the core in that one call; there is no coroutine or task per request. After each
-such pass (and after each timer tick) ``_flush`` does three things:
+(``reference.jute.FrameReader``, bounded by ``jute.maxbuffer``) and feeds every complete
+frame to the core in that one call; there is no coroutine or task per request. After the
+frames (and after each timer tick) ``_flush`` does three things:
 
-1. hands the pass's transactions (``core.take_log()``) to the ``GroupCommitter``, which
-   writes them to ``Storage`` in batches while the loop goes on;
+1. hands the transactions (``core.take_log()``) to the ``GroupCommitter``, which writes
+   them to ``Storage`` in batches while the loop goes on;
 2. takes the core's outputs (``core.drain()``): each may reach its client only once every
    txn up to its watermark zxid is durable. Outputs already covered go out at once; the
    rest wait, in generation order, in one FIFO that ``_on_durable`` releases from the front
@@ -20,12 +20,20 @@ Before the first frame a connection may instead send a four-letter word (``ruok`
 ``srvr``, ...): it is answered as plain text (``server.fourletter``) and closed, as
 Apache ZooKeeper does.
 
-Bounds: a frame longer than ``jute.maxbuffer`` closes its connection; at most
-``maxClientCnxns`` connections per client IP; a connection whose send buffer passes the
-high-water mark stops being read, and is closed once it passes ``client_send_buffer_bytes_max``
-(a client that never reads cannot make the server buffer without bound); when more than
-``globalOutstandingLimit`` outputs wait for durability the server stops reading from every
-client until storage catches up.
+Bounds
+------
+* A frame longer than ``jute.maxbuffer`` closes its connection (after the frames before
+  it are answered); at most ``maxClientCnxns`` connections per client IP.
+* Backpressure per connection: once its send buffer passes the high-water mark
+  (``client_send_buffer_bytes_high``) it is no longer read, and the frames already read
+  wait in ``backlog``. Frames are fed ``frames_per_flush`` at a time, so one read of small
+  requests for large replies adds at most that many replies before the check. A connection
+  whose send buffer still grows past ``client_send_buffer_bytes_max`` (notifications,
+  replies released by durability) is closed: a client that never reads cannot make the
+  server buffer without bound.
+* Backpressure for the whole server: when more than ``globalOutstandingLimit`` outputs, or
+  ``outstanding_bytes_max`` bytes of them, wait for durability, no connection is read (nor
+  its backlog fed) until storage catches up to half of that.
 
 Time: ``server.clock`` is the only clock. A single ``loop.call_at`` timer, re-armed after
 each pass, calls ``core.tick`` at ``core.next_deadline()`` so sessions expire and
@@ -105,6 +113,8 @@ class ClientConnection(asyncio.Protocol):
 
     __slots__ = (
         "address",
+        "backlog",
+        "backlog_error",
         "conn_id",
         "counted",
         "established_ms",
@@ -141,6 +151,10 @@ class ClientConnection(asyncio.Protocol):
         self.write_paused = False
         self.reading_paused = False
         self.established_ms = 0
+        # Frames read but not yet fed to the core because the send buffer was full, and the
+        # framing error (if any) that ends them.
+        self.backlog: list[bytes] = []
+        self.backlog_error: str | None = None
         self.reset_stats()
 
     def reset_stats(self) -> None:
@@ -203,11 +217,16 @@ class ClientConnection(asyncio.Protocol):
         self.server._frames_received(self, buffered)
 
     def update_reading(self) -> None:
-        """Read from the socket unless its send buffer is full or the server is throttled."""
+        """Read from the socket unless its send buffer is full or the server is throttled;
+        when neither holds any more, first feed the frames left waiting (``backlog``)."""
         transport = self.transport
         if transport is None or transport.is_closing() or self.state >= _CLOSING:
             return
-        pause = self.write_paused or self.server.throttled
+        held = self.write_paused or self.server.throttled
+        if not held and (self.backlog or self.backlog_error is not None):
+            self.server._resume_backlog(self)
+            return  # _process_frames called update_reading again
+        pause = held or bool(self.backlog)
         if pause != self.reading_paused:
             self.reading_paused = pause
             if pause:
@@ -269,8 +288,16 @@ class ZooKeeperServer:
         self.host = config.host
         self.port = config.port
         self._next_conn_id = 1
+        # Frames fed to the core between two flushes: at most this many replies of up to
+        # jute.maxbuffer bytes each can land in one send buffer past its high-water mark.
+        self.frames_per_flush = max(
+            1,
+            (config.client_send_buffer_bytes_max - config.client_send_buffer_bytes_high)
+            // config.jute_max_buffer,
+        )
         # Outputs waiting for durability, with the time they were produced (ms).
         self._pending: deque[tuple[Output, int]] = deque()
+        self._pending_bytes = 0
         self._server_closes: list[Output] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: asyncio.Server | None = None
@@ -405,32 +432,73 @@ class ZooKeeperServer:
         transport.close()
 
     def _frames_received(self, conn: ClientConnection, data: bytes) -> None:
-        broken: Exception | None = None
+        error: str | None = None
         try:
             frames = conn.reader.feed(data)
-        except FrameLengthError as error:
-            frames = error.frames
-            broken = error
-        if frames:
-            now = self.clock.now_ms()
-            receive = self.core.receive
-            conn_id = conn.conn_id
-            try:
-                for payload in frames:
-                    receive(conn_id, payload, now)
-            except Exception as error:
-                # A bug in the core: keep the server up, drop only this connection.
-                self.internal_errors += 1
-                log.exception("internal error on a frame from %s", conn.address)
-                broken = error
-            count = len(frames)
-            if conn.received or count > 1:
-                conn.last_header = frames[-1][:8]
-            conn.received += count
-            self.stats.packets_received += count
-        if broken is not None:
-            self._close_after_output(conn, str(broken))
+        except FrameLengthError as length_error:
+            frames = length_error.frames
+            error = str(length_error)
+        self._process_frames(conn, frames, error)
+
+    def _resume_backlog(self, conn: ClientConnection) -> None:
+        frames, error = conn.backlog, conn.backlog_error
+        conn.backlog, conn.backlog_error = [], None
+        self._process_frames(conn, frames, error)
+
+    def _process_frames(
+        self, conn: ClientConnection, frames: list[bytes], error: str | None
+    ) -> None:
+        """Feed frames to the core, flushing every ``frames_per_flush``; stop feeding while
+        the connection's send buffer is full or the server is throttled (what is left waits
+        in ``conn.backlog`` until ``update_reading`` resumes it), so one read of small
+        requests for large replies cannot make us buffer without bound. ``error`` (a
+        framing error after the frames) closes the connection once they are fed."""
+        total = len(frames)
+        step = self.frames_per_flush
+        start = 0
+        while start < total:
+            stop = min(total, start + step)
+            failure = self._feed(conn, frames if stop - start == total else frames[start:stop])
+            start = stop
+            if failure is not None:
+                error = failure
+                break
+            if start < total:
+                self._flush()
+                if conn.state != _FRAMES:
+                    return
+                if conn.write_paused or self.throttled:
+                    conn.backlog, conn.backlog_error = frames[start:], error
+                    conn.update_reading()
+                    return
+        if error is not None:
+            self._close_after_output(conn, error)
         self._flush()
+        if conn.reading_paused:
+            conn.update_reading()  # a backlog was fed: read again
+
+    def _feed(self, conn: ClientConnection, frames: list[bytes]) -> str | None:
+        """Hand frames to the core; a description of the failure if the core raised."""
+        count = len(frames)
+        if count == 0:
+            return None
+        now = self.clock.now_ms()
+        receive = self.core.receive
+        conn_id = conn.conn_id
+        failure = None
+        try:
+            for payload in frames:
+                receive(conn_id, payload, now)
+        except Exception as error:
+            # A bug in the core: keep the server up, drop only this connection.
+            self.internal_errors += 1
+            log.exception("internal error on a frame from %s", conn.address)
+            failure = f"internal error: {error!r}"
+        if conn.received or count > 1:
+            conn.last_header = frames[-1][:8]
+        conn.received += count
+        self.stats.packets_received += count
+        return failure
 
     # --- output --------------------------------------------------------------------------
 
@@ -447,20 +515,26 @@ class ZooKeeperServer:
         if outputs:
             pending = self._pending
             now = self.clock.now_ms()
-            if pending:
-                pending.extend([(out, now) for out in outputs])
-            else:
+            waiting: list[Output] = outputs
+            if not pending:
                 durable = self.durable_zxid
-                ready = outputs
+                waiting = []
                 for index, out in enumerate(outputs):
                     if out.zxid > durable:
-                        ready = outputs[:index]
-                        pending.extend([(o, now) for o in outputs[index:]])
+                        waiting = outputs[index:]
+                        if index:
+                            self._deliver(outputs[:index], 0, now)
                         break
-                if ready:
-                    self._deliver(ready, 0, now)
-            if len(pending) > self.config.outstanding_requests_max and not self.throttled:
-                self._set_throttled(True)
+                else:
+                    self._deliver(outputs, 0, now)
+            if waiting:
+                pending.extend([(out, now) for out in waiting])
+                self._pending_bytes += sum(len(out.data) for out in waiting if out.data)
+                if not self.throttled and (
+                    len(pending) > self.config.outstanding_requests_max
+                    or self._pending_bytes > self.config.outstanding_bytes_max
+                ):
+                    self._set_throttled(True)
         self._arm_timer()
 
     def _on_durable(self, zxid: int) -> None:
@@ -473,11 +547,20 @@ class ZooKeeperServer:
         now = self.clock.now_ms()
         ready: list[Output] = []
         oldest = pending[0][1]
+        released_bytes = 0
         while pending and pending[0][0].zxid <= zxid:
-            ready.append(pending.popleft()[0])
+            out = pending.popleft()[0]
+            ready.append(out)
+            if out.data:
+                released_bytes += len(out.data)
+        self._pending_bytes -= released_bytes
         if ready:
             self._deliver(ready, now - oldest, now)
-        if self.throttled and len(pending) <= self.config.outstanding_requests_max // 2:
+        if (
+            self.throttled
+            and len(pending) <= self.config.outstanding_requests_max // 2
+            and self._pending_bytes <= self.config.outstanding_bytes_max // 2
+        ):
             self._set_throttled(False)
 
     def _deliver(self, outputs: list[Output], latency_ms: int, now_ms: int) -> None:
@@ -511,8 +594,9 @@ class ZooKeeperServer:
     def _set_throttled(self, throttled: bool) -> None:
         if throttled:
             log.warning(
-                "more than %d replies wait for the transaction log: not reading from clients",
-                self.config.outstanding_requests_max,
+                "%d replies (%d bytes) wait for the transaction log: not reading from clients",
+                len(self._pending),
+                self._pending_bytes,
             )
         self.throttled = throttled
         for conn in list(self.connections.values()):

@@ -17,36 +17,9 @@ from spec.acl import OPEN_ACL_UNSAFE
 from spec.opcodes import OpCode
 from tests.support.rawclient import connected
 from tests.support.servers import InProcessServer, wait_until
+from tests.support.storage import GatedStorage
 
 QUIET_S = 0.2  # how long "no reply" is watched for
-
-
-class GatedStorage:
-    """A log whose appends wait while the gate is shut (a very slow fsync)."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[Txn]] = []
-        self.is_open = True
-        self._waiters: list[asyncio.Future[None]] = []
-
-    async def append(self, txns: Sequence[Txn]) -> None:
-        while not self.is_open:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            await waiter
-        self.batches.append(list(txns))
-
-    async def close(self) -> None:
-        self.set_open(True)
-
-    def set_open(self, value: bool) -> None:
-        """Call on the server's loop."""
-        self.is_open = value
-        if value:
-            for waiter in self._waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
-            self._waiters.clear()
 
 
 def assert_quiet(sock: socket.socket) -> None:

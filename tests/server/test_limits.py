@@ -14,6 +14,7 @@ from spec.acl import OPEN_ACL_UNSAFE
 from spec.opcodes import OpCode
 from tests.support.rawclient import RawClient, connected
 from tests.support.servers import InProcessServer, wait_until
+from tests.support.storage import GatedStorage, log_held_back
 
 BIG_DATA_BYTES = 512 * 1024
 SEND_BUFFER_HIGH = 64 * 1024
@@ -48,19 +49,61 @@ def non_reader(server: InProcessServer, receive_buffer_bytes: int = 4096) -> Raw
     return client
 
 
-def test_a_client_that_never_reads_is_closed_at_the_bound_and_others_are_served() -> None:
+def test_a_client_that_never_reads_is_paused_with_its_buffer_bounded() -> None:
     with InProcessServer(small_buffers()) as server:
-        assert server.server is not None
         with connected(server.host, server.port) as writer:
             writer.create("/big", b"x" * BIG_DATA_BYTES)
         with non_reader(server) as greedy:
-            before = len(server.zk.connections)
-            # 64 replies of 512 KiB each: 32 MiB, twice the bound.
+            # 64 replies of 512 KiB each: 32 MiB, twice the bound, asked for in one packet.
             greedy.send_bytes(get_data_frames("/big", 64))
-            wait_until(lambda: len(server.zk.connections) < before, 10)
+            wait_until(lambda: any(c.backlog for c in server.zk.connections.values()))
+            (paused,) = [c for c in server.zk.connections.values() if c.backlog]
+            assert paused.reading_paused
+            assert paused.transport is not None
+            assert paused.transport.get_write_buffer_size() <= SEND_BUFFER_MAX
             with connected(server.host, server.port) as other:
                 assert other.get_data("/").header.err == 0
+        wait_until(lambda: not server.zk.connections)
         assert server.zk.internal_errors == 0
+
+
+def test_a_client_that_never_reads_is_closed_when_its_buffer_passes_the_bound() -> None:
+    config = small_buffers().with_overrides(client_send_buffer_bytes_max=2 * 1024 * 1024)
+    storage = GatedStorage()
+    with InProcessServer(config, storage) as server, connected(server.host, server.port) as writer:
+        writer.create("/big", b"z" * BIG_DATA_BYTES)
+        with non_reader(server) as greedy:
+            # With the log held back, 20 replies of 512 KiB wait for a write they follow...
+            server.call(lambda: storage.set_open(False))
+            greedy.send_request(
+                OpCode.create, jute.CreateRequest("/trigger", b"", OPEN_ACL_UNSAFE, 0)
+            )
+            greedy.send_bytes(get_data_frames("/big", 20, first_xid=2))
+            wait_until(lambda: server.zk.outstanding >= 21)
+            # ... and land together once it is durable: 10 MB for a client that reads nothing.
+            server.call(lambda: storage.set_open(True))
+            wait_until(lambda: len(server.zk.connections) == 1)  # only the writer is left
+        assert writer.get_data("/").header.err == 0
+        assert server.zk.internal_errors == 0
+
+
+def test_replies_waiting_for_durability_are_bounded_in_bytes() -> None:
+    config = small_buffers().with_overrides(outstanding_bytes_max=4 * 1024 * 1024)
+    storage = GatedStorage()
+    with InProcessServer(config, storage) as server, connected(server.host, server.port) as client:
+        client.create("/big", b"w" * BIG_DATA_BYTES)
+        with log_held_back(server, storage):
+            client.send_request(
+                OpCode.create, jute.CreateRequest("/held", b"", OPEN_ACL_UNSAFE, 0), xid=100
+            )
+            client.send_bytes(get_data_frames("/big", 40, first_xid=101))
+            wait_until(lambda: server.zk.throttled)
+            time.sleep(0.05)
+            assert server.zk.outstanding < 41  # it stopped before answering all 40
+        xids = [client.read_reply(OpCode.create).header.xid]
+        xids += [client.read_reply(OpCode.getData).header.xid for _ in range(40)]
+        assert xids == list(range(100, 141))
+        wait_until(lambda: not server.zk.throttled)
 
 
 def test_a_slow_reader_is_paused_not_closed_and_gets_every_reply() -> None:
