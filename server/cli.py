@@ -125,8 +125,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         config = build_config(args)
+        if config.data_dir is not None:
+            config.data_dir.mkdir(parents=True, exist_ok=True)
     except ConfigError as error:
         parser.exit(2, f"zkref: configuration error: {error}\n")
+    except OSError as error:
+        parser.exit(2, f"zkref: cannot use dataDir {config.data_dir}: {error}\n")
     try:
         return asyncio.run(serve(config))
     except OSError as error:

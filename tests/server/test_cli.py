@@ -75,3 +75,11 @@ def test_version_flag() -> None:
     result = run_cli("--version")
     assert result.returncode == 0
     assert "3.9.3-zkref" in result.stdout
+
+
+def test_an_unusable_data_dir_exits_2(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = run_cli("serve", "--port", "0", "--data-dir", str(blocker / "data"))
+    assert result.returncode == 2
+    assert "cannot use dataDir" in result.stderr
