@@ -94,6 +94,7 @@ _WRITE_OPCODES = frozenset(
     }
 )
 _ZERO_PASSWORD = bytes(16)
+_JAVA_BLANKS = "".join(chr(c) for c in range(0x21))  # what String.trim() strips
 
 
 @dataclass(slots=True)
@@ -551,6 +552,12 @@ class ZooKeeperCore:
 
     # --- reads ---------------------------------------------------------------------------
 
+    def add_recursive_watch(self, path: str, conn_id: int) -> None:
+        """The data table; in 3.8 the child table too (``spec.profiles``)."""
+        self.tree.data_watches.add(path, conn_id, PERSISTENT_RECURSIVE)
+        if not self.profile.watch_mode_set:
+            self.tree.child_watches.add(path, conn_id, PERSISTENT_RECURSIVE)
+
     def _readable(self, conn: Connection, path: str | None, perm: int = Perms.READ) -> DataNode:
         if path is None:
             raise ZooKeeperError(Code.MARSHALLINGERROR, "null path")
@@ -567,7 +574,7 @@ def _exists(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecor
     path = record.path
     if path is None:
         raise ZooKeeperError(Code.MARSHALLINGERROR, "null path")
-    if core.profile.exists_rejects_nul and "\0" in path:
+    if "\0" in path:
         raise ZooKeeperError(Code.BADARGUMENTS, path)
     node = core.tree.get(path)
     readable = node is None or acl_permits(
@@ -622,7 +629,7 @@ def _get_ephemerals(core: ZooKeeperCore, conn: Connection, record: object) -> Re
     assert isinstance(record, GetEphemeralsRequest)
     own = core.tree.ephemerals_of(conn.session_id)
     prefix = record.prefixPath
-    if prefix is None or prefix.strip() in ("", "/"):
+    if prefix is None or prefix.strip(_JAVA_BLANKS) in ("", "/"):
         return GetEphemeralsResponse(tuple(own))
     return GetEphemeralsResponse(tuple(p for p in own if p.startswith(prefix)))
 
@@ -715,7 +722,7 @@ def _add_watch(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRe
         core.tree.data_watches.add(path, conn.conn_id, PERSISTENT)
         core.tree.child_watches.add(path, conn.conn_id, PERSISTENT)
     elif record.mode == 1:
-        core.tree.data_watches.add(path, conn.conn_id, PERSISTENT_RECURSIVE)
+        core.add_recursive_watch(path, conn.conn_id)
     else:
         raise ZooKeeperError(Code.MARSHALLINGERROR, f"addWatch mode {record.mode}")
     return ErrorResponse(0)
@@ -751,7 +758,7 @@ def _set_watches(core: ZooKeeperCore, conn: Connection, record: object) -> Reply
             tree.child_watches.add(path, conn_id, PERSISTENT)
             tree.data_watches.add(path, conn_id, PERSISTENT)
         for path in record.persistentRecursiveWatches or ():
-            tree.data_watches.add(path, conn_id, PERSISTENT_RECURSIVE)
+            core.add_recursive_watch(path, conn_id)
     for event_type, path in fire:
         event = WatcherEvent(event_type, KeeperState.SyncConnected, path)
         core._send(

@@ -241,7 +241,7 @@ class DataTree:
         fired = self.data_watches.trigger(path)
         if fired:
             events.append((fired, EventType.NodeCreated, path, node.acl))
-        fired = self.child_watches.trigger(parent_path)
+        fired = self.child_watches.trigger(parent_path, True)
         if fired:
             events.append((fired, EventType.NodeChildrenChanged, parent_path, parent.acl))
         return node
@@ -269,7 +269,7 @@ class DataTree:
         fired_child = self.child_watches.trigger(path) - fired_data
         if fired_child:
             events.append((fired_child, EventType.NodeDeleted, path, node.acl))
-        fired = self.child_watches.trigger(parent_path)
+        fired = self.child_watches.trigger(parent_path, True)
         if fired:
             events.append((fired, EventType.NodeChildrenChanged, parent_path, parent.acl))
 

@@ -275,7 +275,10 @@ class Preparer:
         for op in request.ops:
             if op.type not in _MULTI_WRITE_OPCODES:
                 return ErrorTxn(Code.MARSHALLINGERROR)
-            if isinstance(op.request, CreateRequest) and op.request.flags not in _CREATE_MODES:
+            bad_flags = (
+                isinstance(op.request, CreateRequest) and op.request.flags not in _CREATE_MODES
+            )
+            if bad_flags and self.profile.multi_rejects_bad_create_flags:
                 return ErrorTxn(Code.MARSHALLINGERROR)
         self._overlay.clear()
         txns: list[SubTxn] = []

@@ -55,19 +55,21 @@ class WatchManager:
             if not paths:
                 del self._by_conn[conn_id]
 
-    def trigger(self, path: str) -> set[int]:
+    def trigger(self, path: str, children_changed: bool = False) -> set[int]:
         """Fire for a change at ``path``: every watch on it, recursive ones on its ancestors.
 
-        Standard watches on ``path`` are removed; the connections notified are returned.
+        Standard watches on ``path`` are removed; the connections notified are returned. A
+        recursive watch never fires for NodeChildrenChanged (``children_changed``).
         """
         fired: set[int] = set()
         per_path = self._by_path.get(path)
         if per_path is not None:
             for conn_id, modes in list(per_path.items()):
-                fired.add(conn_id)
+                if not (children_changed and modes == PERSISTENT_RECURSIVE):
+                    fired.add(conn_id)
                 if modes & STANDARD:
                     self._set(path, conn_id, per_path, modes, modes & ~STANDARD)
-        if self._recursive and path != "/":
+        if self._recursive and path != "/" and not children_changed:
             at = path
             while at != "/":
                 at = at[: at.rindex("/")] or "/"

@@ -16,11 +16,12 @@ Rules
   (digest and auth ids: string equality; ip: address under mask).
 * Validating an ACL list given to create/setACL (``PrepRequestProcessor.fixupACL``):
   null or empty → INVALIDACL; ``world`` only with id ``anyone``; ``auth`` entries are
-  replaced by one entry per *authenticated* id the caller holds (digest; not ip), and if it
-  holds none → INVALIDACL; ``digest`` ids must split on ``:`` into exactly two parts (Java's
-  ``split`` drops trailing empty parts); ``ip`` ids must parse (IPv4 dotted quad with an
-  optional ``/bits``; IPv6 too from 3.9); any other scheme → INVALIDACL. Duplicate entries
-  are dropped, first occurrence kept.
+  replaced by one entry per *authenticated* id the caller holds (digest, sasl, x509; not
+  ip, not super), and if it holds none → INVALIDACL; ``digest`` ids must split on ``:`` into
+  exactly two parts (Java's ``split`` drops trailing empty parts); ``ip`` ids must parse
+  (IPv4 dotted quad with an optional ``/bits``; IPv6 too from 3.9); any other scheme →
+  INVALIDACL. Duplicate entries are dropped *before* ``auth`` is expanded (first occurrence
+  kept), so the expansion can still produce duplicates, which are stored as they are.
 * Authentication (``addAuth``): scheme ``digest`` with ``user:password`` adds the id
   ``digest:user:BASE64(SHA1("user:password"))`` (SHA1 despite docs saying MD5); if that
   digest equals the configured super digest, ``super:`` is added first. Every connection
@@ -76,8 +77,9 @@ OPEN_ACL_UNSAFE: tuple[ACL, ...] = (ACL(Perms.ALL, ANYONE_ID_UNSAFE),)
 CREATOR_ALL_ACL: tuple[ACL, ...] = (ACL(Perms.ALL, AUTH_IDS),)
 READ_ACL_UNSAFE: tuple[ACL, ...] = (ACL(Perms.READ, ANYONE_ID_UNSAFE),)
 
-# Schemes whose ids count as "authenticated" for the ``auth`` scheme expansion.
-AUTHENTICATED_SCHEMES = frozenset({"digest", "sasl", "x509", "super"})
+# Schemes whose provider says ``isAuthenticated()``: only their ids replace an ``auth``
+# entry (``ip`` is not authenticated; ``super`` has no provider and is skipped).
+AUTHENTICATED_SCHEMES = frozenset({"digest", "sasl", "x509"})
 
 
 def java_split(text: str, separator: str) -> list[str]:
@@ -211,26 +213,24 @@ def fixup_acl(acl: Sequence[ACL] | None, auth_ids: Iterable[Id], ipv6: bool) -> 
 
     Returns the list to store; raises ``ValueError`` where ZooKeeper answers INVALIDACL.
     """
-    if not acl:
+    unique: list[ACL] = []
+    for entry in acl or ():
+        if entry not in unique:
+            unique.append(entry)
+    if not unique:
         raise ValueError("empty or null ACL list")
     out: list[ACL] = []
-
-    def keep(entry: ACL) -> None:
-        if entry not in out:
-            out.append(entry)
-
-    for entry in acl:
+    for entry in unique:
         scheme = entry.id.scheme
         if scheme == "world" and entry.id.id == "anyone":
-            keep(entry)
+            out.append(entry)
         elif scheme == "auth":
             expanded = [i for i in auth_ids if i.scheme in AUTHENTICATED_SCHEMES]
             if not expanded:
                 raise ValueError("auth scheme but the caller holds no authenticated id")
-            for ident in expanded:
-                keep(ACL(entry.perms, ident))
+            out.extend(ACL(entry.perms, ident) for ident in expanded)
         elif scheme_id_is_valid(scheme, entry.id.id, ipv6):
-            keep(entry)
+            out.append(entry)
         else:
             raise ValueError(f"invalid ACL id {scheme}:{entry.id.id}")
     return tuple(out)

@@ -5,10 +5,10 @@ Rules
 * Every frame is ``int32 length`` + payload. A server closes the connection, without a reply,
   when a frame's length is negative or above ``jute.maxbuffer`` (default 0xfffff =
   1,048,575 bytes). The request is not executed and takes no zxid; the session lives on.
-* So the largest data a setData can carry is ``jute.maxbuffer - 24 - len(path in UTF-8)``:
-  8 bytes of request header, 4 + path, 4 + data, 4 of version. A create carries its ACL
-  list and flags too; a multi the sum of its sub-requests with a 9-byte header each and a
-  9-byte terminator.
+* So the largest data a setData can carry is ``jute.maxbuffer - 20 - len(path in UTF-8)``:
+  8 bytes of request header, 4 + path, 4 + data, 4 of version (1,048,551 bytes on
+  ``/big``). A create carries its ACL list and flags too; a multi the sum of its
+  sub-requests with a 9-byte header each and a 9-byte terminator.
 * The same limit binds what a client accepts, so a reply larger than the client's
   ``jute.maxbuffer`` (a getChildren of a huge parent) is a connection loss at the client.
   The spec does not model client limits.

@@ -101,7 +101,13 @@ from spec.sessions import (
     touch,
 )
 from spec.state import Session, State, WatchMode
-from spec.watches import add_watch, contains_watch, remove_watch, set_watches
+from spec.watches import (
+    add_recursive_watch,
+    add_watch,
+    contains_watch,
+    remove_watch,
+    set_watches,
+)
 
 
 class InputError(ValueError):
@@ -190,7 +196,7 @@ def _set_acl(ctx: _Context, op: SetACL) -> Reply:
 
 def _multi(ctx: _Context, op: Multi) -> Reply:
     zxid = ctx.state.next_zxid()
-    if not is_well_formed(op.ops):
+    if not is_well_formed(op.ops, ctx.state.config.profile):
         return Reply(zxid, Code.MARSHALLINGERROR)
     ctx.state, response, events = multi(ctx.state, ctx.session, op.ops, zxid)
     ctx.events.extend(events)
@@ -297,7 +303,7 @@ def _add_watch(ctx: _Context, op: AddWatch) -> Reply:
         add_watch(state, state.data_watches, op.path, sid, WatchMode.PERSISTENT)
         add_watch(state, state.child_watches, op.path, sid, WatchMode.PERSISTENT)
     elif op.mode == AddWatchMode.PERSISTENT_RECURSIVE:
-        add_watch(state, state.data_watches, op.path, sid, WatchMode.PERSISTENT_RECURSIVE)
+        add_recursive_watch(state, op.path, sid)
     else:
         return Reply(state.last_zxid, Code.MARSHALLINGERROR)
     return Reply(state.last_zxid, Code.OK, AddWatchResponse())

@@ -3,9 +3,9 @@
 Rules
 -----
 * A multi carries create (any mode), delete, setData and check sub-ops. Anything else
-  (a read, a nested multi, ...), or a create sub-op whose flags are not a create mode, makes
-  the whole request malformed: MARSHALLINGERROR, and because the server has already taken a
-  zxid for it, the zxid is used up.
+  (a read, a nested multi, ...) makes the whole request malformed: MARSHALLINGERROR, and
+  because the server has already taken a zxid for it, the zxid is used up. So does, in 3.9,
+  a create sub-op whose flags are not a create mode (3.8 fails that sub-op BADARGUMENTS).
 * Sub-ops are checked in order, each against the tree as the earlier sub-ops left it
   (create ``/x`` then ``/x/y`` then delete both works). The opcode of a create sub-op comes
   from its flags: container flags → createContainer, TTL flags → createTTL; otherwise 3.9
@@ -22,7 +22,8 @@ Rules
   RUNTIMEINCONSISTENCY. Clients must look at the results.
 * An empty multi succeeds with no results and takes a zxid.
 * multiRead carries getData and getChildren only (else MARSHALLINGERROR, no zxid); each read
-  succeeds or fails on its own (``ErrorResult`` with its code), with no atomicity.
+  succeeds or fails on its own (``ErrorResult`` with its code), with no atomicity, and none
+  sets a watch: the server drops the sub-requests' watch flags.
 
 Source: ``PrepRequestProcessor.pRequestHelper`` (multi), ``DataTree.processTxn`` (multi
 results), ``FinalRequestProcessor`` (multi and multiRead replies), ``MultiOperationRecord``;
@@ -36,6 +37,7 @@ from spec.errors import Code, ZooKeeperError
 from spec.events import WatchEvent
 from spec.modes import CreateMode, multi_create_opcode
 from spec.opcodes import OpCode
+from spec.profiles import Profile
 from spec.requests import (
     Check,
     CheckResult,
@@ -60,17 +62,20 @@ MULTI_OPS = (Create, Delete, SetData, Check)
 MULTI_READ_OPS = (GetData, GetChildren)
 
 
-def is_well_formed(ops: tuple[Operation, ...]) -> bool:
+def is_well_formed(ops: tuple[Operation, ...], profile: Profile) -> bool:
     """Whether every sub-op may appear in a multi (``MultiOperationRecord.deserialize``)."""
     for op in ops:
         if not isinstance(op, MULTI_OPS):
             return False
-        if isinstance(op, Create) and op.flags not in CreateMode._value2member_map_:
+        bad_flags = isinstance(op, Create) and op.flags not in CreateMode._value2member_map_
+        if bad_flags and profile.multi_rejects_bad_create_flags:
             return False
     return True
 
 
 def _create_opcode(state: State, op: Create) -> OpCode:
+    if op.flags not in CreateMode._value2member_map_:
+        return OpCode.create  # 3.8 only: the create then fails BADARGUMENTS on its flags
     derived = multi_create_opcode(CreateMode(op.flags))
     if derived != OpCode.create or not state.config.profile.multi_create2_result:
         return derived
@@ -120,11 +125,12 @@ def multi_read(state: State, session: Session, ops: tuple[Operation, ...]) -> Mu
     results: list[OpResult] = []
     for op in ops:
         try:
+            # The server rebuilds each read without its watch flag (Op.getData(path)).
             if isinstance(op, GetData):
-                data, stat = tree.get_data(state, session, op)
+                data, stat = tree.get_data(state, session, GetData(op.path, False))
                 results.append(GetDataResult(data, stat))
             elif isinstance(op, GetChildren):
-                children, _ = tree.get_children(state, session, op)
+                children, _ = tree.get_children(state, session, GetChildren(op.path, False))
                 results.append(GetChildrenResult(children))
             else:
                 raise AssertionError(f"not a multiRead sub-op: {op!r}")

@@ -15,7 +15,7 @@ Rules
 * Reads do not validate: getData, exists, getChildren of ``/a/``, ``a`` or ``//`` are answered
   NONODE; the empty path ``""`` names the root for reads (the Java data tree keeps the root
   under both ``""`` and ``/``), but a watch set through ``""`` is registered under ``""`` and
-  so never fires. From 3.9 exists refuses a path with NUL (BADARGUMENTS).
+  so never fires. exists alone refuses a path with NUL (BADARGUMENTS).
 * Special paths cannot be deleted: ``/``, ``/zookeeper``, ``/zookeeper/quota``,
   ``/zookeeper/config``. The name ``zookeeper`` is documented as reserved, but creating
   below ``/zookeeper`` is allowed.

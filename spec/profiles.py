@@ -15,13 +15,16 @@ is one observable difference:
 * ``exists_checks_read``: 3.9.2+ (and 3.8.4+) refuse exists on a node without READ
   (NOAUTH, no watch set; ZOOKEEPER-2590); Debian's 3.8.0 does not check.
 * ``watch_mode_set``: 3.9 keeps every watch mode a connection set on a path (standard,
-  persistent, recursive) side by side; 3.8 keeps one mode per path and manager, the last one
-  set wins (ZOOKEEPER-4466), and removeWatches/checkWatches of type Data/Children act on
-  any mode.
+  persistent, recursive) side by side, and a recursive watch lives in the data table only;
+  3.8 keeps one mode per path and table, the last one set wins (ZOOKEEPER-4466), puts a
+  recursive watch in both tables (so it can displace a standard child watch), and
+  removeWatches/checkWatches of type Data/Children act on any mode.
+* ``multi_rejects_bad_create_flags``: 3.9 refuses a multi whose create sub-op has flags that
+  are no create mode while reading it (MARSHALLINGERROR); 3.8 reads it and fails that
+  sub-op with BADARGUMENTS like any failed sub-op.
 * ``persistent_watcher_types``: removeWatches/checkWatches accept types 4 (Persistent) and 5
   (PersistentRecursive) from 3.9 (ZOOKEEPER-4472); 3.8 fails them with MARSHALLINGERROR.
 * ``ipv6_acl``: ``ip:`` ACLs understand IPv6 addresses in 3.9's provider; 3.8 only IPv4.
-* ``exists_rejects_nul``: 3.9 answers exists of a path containing NUL with BADARGUMENTS.
 
 Both profiles filter watch events by the watcher's READ permission at delivery
 (CVE-2024-23944, backported into Debian's 3.8.0), and both answer a standalone ``check``
@@ -46,7 +49,7 @@ class Profile:
     watch_mode_set: bool
     persistent_watcher_types: bool
     ipv6_acl: bool
-    exists_rejects_nul: bool
+    multi_rejects_bad_create_flags: bool
 
 
 V3_8 = Profile(
@@ -57,7 +60,7 @@ V3_8 = Profile(
     watch_mode_set=False,
     persistent_watcher_types=False,
     ipv6_acl=False,
-    exists_rejects_nul=False,
+    multi_rejects_bad_create_flags=False,
 )
 
 V3_9 = Profile(
@@ -68,7 +71,7 @@ V3_9 = Profile(
     watch_mode_set=True,
     persistent_watcher_types=True,
     ipv6_acl=True,
-    exists_rejects_nul=True,
+    multi_rejects_bad_create_flags=True,
 )
 
 PROFILES = {p.name: p for p in (V3_8, V3_9)}

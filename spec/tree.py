@@ -31,8 +31,8 @@ Rules (the first failing check wins; this order is ZooKeeper's, ``PrepRequestPro
   from 3.9 it checks READ on an existing node first (``spec.profiles``).
 * getAllChildrenNumber counts all descendants, not the node itself.
 * getEphemerals(prefix) lists the calling session's own ephemerals: all of them for ``""``
-  or ``/`` (after trimming blanks), else those whose path starts with the prefix as a
-  plain string (``/p/e`` matches ``/p/eph``).
+  or ``/`` (after Java's ``trim``, which strips characters up to U+0020), else those whose
+  path starts with the prefix as a plain string (``/p/e`` matches ``/p/eph``).
 * Write requests take a zxid whether they succeed or fail.
 
 Source: ``PrepRequestProcessor.pRequest2Txn``/``pRequest2TxnCreate``/``checkAndIncVersion``,
@@ -255,7 +255,7 @@ def _readable(state: State, session: Session, path: str, perm: int = Perms.READ)
 def exists(state: State, session: Session, op: Exists) -> Stat:
     """exists: the Stat or NONODE; a watch is set either way (unless refused by ACL)."""
     profile = state.config.profile
-    _require(not (profile.exists_rejects_nul and "\0" in op.path), Code.BADARGUMENTS)
+    _require("\0" not in op.path, Code.BADARGUMENTS)
     key = read_lookup_key(op.path)
     node = state.nodes.get(key)
     if node is not None and profile.exists_checks_read:
@@ -306,9 +306,14 @@ def get_ephemerals(state: State, session: Session, prefix: str) -> tuple[str, ..
         for p, n in state.nodes.items()
         if n.kind is NodeKind.EPHEMERAL and n.ephemeral_owner == session.session_id
     )
-    if prefix.strip() in ("", ROOT):
+    if java_trim(prefix) in ("", ROOT):
         return tuple(own)
     return tuple(p for p in own if p.startswith(prefix))
+
+
+def java_trim(text: str) -> str:
+    """``String.trim()``: strips characters up to U+0020 from both ends (not all Unicode blanks)."""
+    return text.strip("".join(chr(c) for c in range(0x21)))
 
 
 def subtree(state: State, path: str) -> list[str]:

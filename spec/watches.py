@@ -21,8 +21,9 @@ Rules
   A standard watch is removed when it fires: it fires at most once.
 * Persistent watches (addWatch mode 0) sit in both tables and stay after firing: NodeCreated,
   NodeDeleted, NodeDataChanged of the path and NodeChildrenChanged of its children.
-  Persistent recursive watches (mode 1) sit in the data table only and also fire for every
-  descendant: NodeCreated, NodeDeleted and NodeDataChanged, never NodeChildrenChanged.
+  Persistent recursive watches (mode 1) sit in the data table (3.8: in both tables) and also
+  fire for every descendant: NodeCreated, NodeDeleted and NodeDataChanged, never
+  NodeChildrenChanged.
   addWatch on a missing path is fine.
 * One trigger notifies each connection at most once, however many of its watches match.
 * Event order: a connection receives the events of a change before the reply to any later
@@ -69,6 +70,13 @@ def add_watch(state: State, table: WatchTable, path: str, session_id: int, mode:
         per_path[session_id] = frozenset({mode})
 
 
+def add_recursive_watch(state: State, path: str, session_id: int) -> None:
+    """A persistent recursive watch: the data table (3.8: both tables, see ``spec.profiles``)."""
+    add_watch(state, state.data_watches, path, session_id, WatchMode.PERSISTENT_RECURSIVE)
+    if not state.config.profile.watch_mode_set:
+        add_watch(state, state.child_watches, path, session_id, WatchMode.PERSISTENT_RECURSIVE)
+
+
 def _has_recursive(table: WatchTable) -> bool:
     return any(WatchMode.PERSISTENT_RECURSIVE in m for w in table.values() for m in w.values())
 
@@ -77,10 +85,13 @@ def trigger(table: WatchTable, path: str, event_type: EventType) -> list[int]:
     """Fire the watches of one table for a change at ``path``; return the sessions notified.
 
     Every watch on ``path`` itself fires (standard ones are removed); watches on ancestors
-    fire only if they are persistent recursive. The result is in session-id order (the
-    server's order is a hash set's, so none is promised).
+    fire only if they are persistent recursive; a recursive watch never fires for
+    NodeChildrenChanged. The result is in session-id order (the server's order is a hash
+    set's, so none is promised).
     """
     fired: set[int] = set()
+    recursive_only = frozenset({WatchMode.PERSISTENT_RECURSIVE})
+    children_changed = event_type is EventType.NodeChildrenChanged
     candidates = [path] + (ancestors(path) if path != ROOT and _has_recursive(table) else [])
     for at in candidates:
         per_path = table.get(at)
@@ -88,13 +99,14 @@ def trigger(table: WatchTable, path: str, event_type: EventType) -> list[int]:
             continue
         for session_id, modes in list(per_path.items()):
             if at == path:
-                fired.add(session_id)
+                if not (children_changed and modes <= recursive_only):
+                    fired.add(session_id)
                 left = modes - {WatchMode.STANDARD}
                 if left:
                     per_path[session_id] = left
                 else:
                     del per_path[session_id]
-            elif WatchMode.PERSISTENT_RECURSIVE in modes:
+            elif WatchMode.PERSISTENT_RECURSIVE in modes and not children_changed:
                 fired.add(session_id)
         if not per_path:
             del table[at]
@@ -233,7 +245,7 @@ def set_watches(
         add_watch(state, state.child_watches, path, session_id, WatchMode.PERSISTENT)
         add_watch(state, state.data_watches, path, session_id, WatchMode.PERSISTENT)
     for path in recursive:
-        add_watch(state, state.data_watches, path, session_id, WatchMode.PERSISTENT_RECURSIVE)
+        add_recursive_watch(state, path, session_id)
 
 
 def watch_count(state: State) -> int:

@@ -364,15 +364,6 @@ def test_duplicate_acl_entries_are_dropped_first_kept() -> None:
     assert fixup_acl(entries, (), ipv6=False) == entries[:2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "spec bug: fixup_acl counts 'super' as an authenticated scheme, but ZooKeeper's "
-        "fixupACL only expands ids whose scheme has a registered provider with "
-        "isAuthenticated() (ip, digest, sasl, x509); 'super' has none and is skipped "
-        "(release-3.9.5 PrepRequestProcessor.fixupACL, ProviderRegistry.initialize)"
-    ),
-)
 def test_auth_scheme_does_not_expand_to_the_super_id() -> None:
     server = Server(super_digest=generate_digest("super:admin"))
     sid = server.connect()
@@ -381,15 +372,6 @@ def test_auth_scheme_does_not_expand_to_the_super_id() -> None:
     assert server.node("/n").acl == acl(Perms.ALL, "digest", generate_digest("super:admin"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "spec bug: ZooKeeper removes duplicates from the ACL list *before* expanding 'auth' "
-        "(PrepRequestProcessor.removeDuplicates then the loop), so an expanded id equal to an "
-        "explicit entry is kept twice; the spec deduplicates after expansion "
-        "(release-3.9.5 PrepRequestProcessor.fixupACL)"
-    ),
-)
 def test_duplicates_are_removed_before_the_auth_expansion() -> None:
     server = Server()
     sid = server.connect()

@@ -94,16 +94,6 @@ def test_multi_create_with_flags_that_are_not_a_mode_is_malformed_in_3_9(flags: 
     assert not server.exists("/x")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "spec bug: in 3.8, MultiOperationRecord.deserialize accepts any flags "
-        "(Op.create uses CreateMode.fromFlag(flags, PERSISTENT)); the create sub-op then fails "
-        "in pRequest2TxnCreate with BADARGUMENTS as an ordinary failed sub-op "
-        "(release-3.8.0-1 MultiOperationRecord.java, Op.java, PrepRequestProcessor.java). "
-        "The spec answers MARSHALLINGERROR in both profiles."
-    ),
-)
 def test_multi_create_with_flags_that_are_not_a_mode_fails_as_a_sub_op_in_3_8() -> None:
     server, sid = fresh(V3_8)
     outcome = server.call(sid, Multi((create("/x"), create("/y", mode=7))))
@@ -353,15 +343,6 @@ def test_empty_multi_read_succeeds() -> None:
     assert body(server.call(sid, MultiRead(())), MultiResponse) == MultiResponse(())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "spec bug: multiRead runs tree.get_data/get_children with the sub-op's watch flag, "
-        "but ZooKeeper drops it: MultiOperationRecord.deserialize builds Op.getData(path) / "
-        "Op.getChildren(path), whose toRequestRecord() has watch=false "
-        "(release-3.9.5 MultiOperationRecord.java, Op.java:580,617)"
-    ),
-)
 def test_multi_read_sets_no_watches() -> None:
     server, sid = fresh()
     server.ok(sid, MultiRead((GetData("/a", watch=True), GetChildren("/a", watch=True))))

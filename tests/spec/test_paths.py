@@ -256,14 +256,6 @@ def test_exists_of_a_path_with_nul_is_badarguments_from_3_9() -> None:
     assert server.err(sid, Exists("/a\u0000")) == Code.BADARGUMENTS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "spec bug: profile V3_8 has exists_rejects_nul=False, but 3.8.0's "
-        "FinalRequestProcessor already answers exists of a path containing NUL with "
-        "BADARGUMENTS (release-3.8.0-1 FinalRequestProcessor.java:370)"
-    ),
-)
 def test_exists_of_a_path_with_nul_is_badarguments_in_3_8_too() -> None:
     server = Server(V3_8)
     sid = server.connect()

@@ -41,7 +41,7 @@ def test_the_two_profiles() -> None:
             watch_mode_set=False,
             persistent_watcher_types=False,
             ipv6_acl=False,
-            exists_rejects_nul=False,
+            multi_rejects_bad_create_flags=False,
         )
         == V3_8
     )
@@ -54,7 +54,7 @@ def test_the_two_profiles() -> None:
             watch_mode_set=True,
             persistent_watcher_types=True,
             ipv6_acl=True,
-            exists_rejects_nul=True,
+            multi_rejects_bad_create_flags=True,
         )
         == V3_9
     )
@@ -154,8 +154,9 @@ def test_ipv6_acl(profile: Profile) -> None:
         assert server.err(other, GetData("/a")) == Code.NOAUTH
 
 
-def test_exists_rejects_nul_in_3_9() -> None:
-    server = Server(V3_9)
+@pytest.mark.parametrize("profile", BOTH, ids=lambda p: p.name)
+def test_exists_rejects_nul_in_both_profiles(profile: Profile) -> None:
+    server = Server(profile)
     sid = server.connect()
     assert server.err(sid, Exists("/\u0000")) == Code.BADARGUMENTS
 

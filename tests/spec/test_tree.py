@@ -481,15 +481,6 @@ def test_get_ephemerals_lists_the_callers_own_ephemerals() -> None:
     assert ephemerals(other, "") == {"/p/other"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "spec bug: get_ephemerals trims the prefix with Python's str.strip(), which removes "
-        "Unicode whitespace such as U+00A0; ZooKeeper uses Java's String.trim(), which only "
-        "removes characters <= U+0020, so a prefix of NBSP is a plain prefix matching nothing "
-        "(release-3.9.5 FinalRequestProcessor getEphemerals)"
-    ),
-)
 def test_get_ephemerals_trims_only_what_java_trims() -> None:
     server, sid = fresh()
     server.ok(sid, create("/e", mode=CreateMode.EPHEMERAL))

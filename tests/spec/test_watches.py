@@ -310,16 +310,6 @@ def test_3_8_keeps_only_the_mode_set_last() -> None:
     assert server.ok(writer, SetData("/a", b"")).events == ()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "spec bug (V3_8): 3.8's DataTree.addWatch puts a PERSISTENT_RECURSIVE watch in both "
-        "the data and the child watch managers, and the last mode set wins per manager, so "
-        "a recursive addWatch replaces a standard child watch on the same path and "
-        "NodeChildrenChanged is no longer sent (release-3.8.0-1 DataTree.addWatch, "
-        "WatchManager.triggerWatch skips recursive watchers for NodeChildrenChanged)"
-    ),
-)
 def test_3_8_recursive_add_watch_replaces_a_standard_child_watch() -> None:
     server, writer, watcher = fresh(V3_8)
     server.ok(watcher, GetChildren("/a", watch=True))
@@ -467,15 +457,6 @@ def test_3_8_data_and_children_act_on_any_mode_in_their_table() -> None:
     assert server.watches(watcher, "/a") == (frozenset({WatchMode.PERSISTENT}), NONE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "spec bug (V3_8): probed on 3.8.0 [P] (ZOOKEEPER.md 2.6.4): checkWatches(Data or "
-        "Children) on a path with only a recursive watch is OK; in 3.8 addWatch puts the "
-        "recursive watch in the child manager too (release-3.8.0-1 DataTree.addWatch). "
-        "The spec keeps it in the data table only, so Children answers NOWATCHER."
-    ),
-)
 def test_3_8_check_watches_children_finds_a_recursive_watch() -> None:
     server, _, watcher = fresh(V3_8)
     server.ok(watcher, AddWatch("/a", AddWatchMode.PERSISTENT_RECURSIVE))
@@ -486,7 +467,8 @@ def test_3_8_check_watches_children_finds_a_recursive_watch() -> None:
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "spec bug (V3_8): 3.8's WatchManager.containsWatcher returns true when the path has "
+        "deliberate divergence (spec/DIVERGENCES.md §7): 3.8's "
+        "WatchManager.containsWatcher returns true when the path has "
         "watchers at all ('watchers != null'), without looking for this connection, so "
         "checkWatches succeeds on a path watched only by another session "
         "(release-3.8.0-1..3.8.6 watch/WatchManager.java containsWatcher)"
