@@ -519,6 +519,12 @@ class ZooKeeperCore:
                     if conn_id is not None:
                         self._close(conn_id)
                 continue
+            interval = self.config.container_check_interval_ms
+            if not self.tree.containers and not self.tree.ttls:
+                # Nothing to reap, and a tick creates no containers: skip the idle checks.
+                skipped = (now_ms - self.next_container_check) // interval + 1
+                self.next_container_check += interval * skipped
+                continue
             self.now = max(self.now, self.next_container_check)
             self._reap()
             self.next_container_check += self.config.container_check_interval_ms

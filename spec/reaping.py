@@ -67,6 +67,11 @@ def advance(state: State, now_ms: int, events: list[WatchEvent]) -> list[int]:
                 kill_session(state, session_id, zxid, events)
             continue
         assert next_check is not None
+        interval = state.config.container_check_interval_ms
+        if not any(n.kind in (NodeKind.CONTAINER, NodeKind.TTL) for n in state.nodes.values()):
+            # Nothing to reap, and a tick creates no containers: skip the idle checks.
+            state.next_container_check += interval * ((now_ms - next_check) // interval + 1)
+            continue
         state.now = max(state.now, next_check)
         for path in reap_candidates(state):
             zxid = state.next_zxid()
