@@ -222,7 +222,10 @@ class ClientConnection(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing() or self.state >= _CLOSING:
             return
-        held = self.write_paused or self.server.throttled
+        # A throttled server still reads a connection's first bytes: a four-letter word is
+        # answered at once (monitoring must work when it matters most); anything else is
+        # parked in the backlog by _process_frames.
+        held = self.write_paused or (self.server.throttled and self.state == _FRAMES)
         if not held and (self.backlog or self.backlog_error is not None):
             self.server._resume_backlog(self)
             return  # _process_frames called update_reading again
@@ -380,8 +383,6 @@ class ZooKeeperServer:
         self.connections[conn.conn_id] = conn
         transport.set_write_buffer_limits(high=self.config.client_send_buffer_bytes_high)
         self.core.connection_made(conn.conn_id, conn.ip)
-        if self.throttled:
-            conn.update_reading()
 
     def _connection_lost(self, conn: ClientConnection) -> None:
         conn.state = _CLOSED
@@ -457,6 +458,10 @@ class ZooKeeperServer:
         step = self.frames_per_flush
         start = 0
         while start < total:
+            if conn.write_paused or self.throttled:
+                conn.backlog, conn.backlog_error = frames[start:], error
+                conn.update_reading()
+                return
             stop = min(total, start + step)
             failure = self._feed(conn, frames if stop - start == total else frames[start:stop])
             start = stop
@@ -466,10 +471,6 @@ class ZooKeeperServer:
             if start < total:
                 self._flush()
                 if conn.state != _FRAMES:
-                    return
-                if conn.write_paused or self.throttled:
-                    conn.backlog, conn.backlog_error = frames[start:], error
-                    conn.update_reading()
                     return
         if error is not None:
             self._close_after_output(conn, error)

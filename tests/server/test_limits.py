@@ -12,7 +12,7 @@ from reference import jute
 from server.config import FOUR_LETTER_WORDS, ServerConfig
 from spec.acl import OPEN_ACL_UNSAFE
 from spec.opcodes import OpCode
-from tests.support.rawclient import RawClient, connected
+from tests.support.rawclient import RawClient, connected, four_letter_word
 from tests.support.servers import InProcessServer, wait_until
 from tests.support.storage import GatedStorage, log_held_back
 
@@ -100,10 +100,18 @@ def test_replies_waiting_for_durability_are_bounded_in_bytes() -> None:
             wait_until(lambda: server.zk.throttled)
             time.sleep(0.05)
             assert server.zk.outstanding < 41  # it stopped before answering all 40
+            # monitoring still answers, and a new client's handshake waits its turn
+            assert "Outstanding: " in four_letter_word(server.host, server.port, "srvr")
+            late = RawClient(server.host, server.port)
+            late.send_bytes(
+                jute.encode_connect_request(jute.ConnectRequest(0, 0, 30_000, 0, bytes(16)))
+            )
         xids = [client.read_reply(OpCode.create).header.xid]
         xids += [client.read_reply(OpCode.getData).header.xid for _ in range(40)]
         assert xids == list(range(100, 141))
         wait_until(lambda: not server.zk.throttled)
+        with late:
+            assert jute.decode_connect_response(late.read_frame()).timeOut > 0
 
 
 def test_a_slow_reader_is_paused_not_closed_and_gets_every_reply() -> None:
