@@ -1,0 +1,277 @@
+"""The command line: ``python -m bench run`` and ``python -m bench compare``.
+
+Exit status: 0 when every workload completed operations without a problem, 1 when some
+workload reported a problem (error replies, a failed worker, leftovers it could not delete;
+the results are still printed and written), 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.report import (
+    compare_document,
+    compare_legend,
+    compare_table,
+    compare_workloads,
+    machine,
+    problems_text,
+    run_document,
+    run_table,
+    write_json,
+)
+from bench.runner import (
+    Bench,
+    BenchError,
+    Settings,
+    Target,
+    WorkloadResult,
+    parse_hosts,
+    stderr_progress,
+)
+from bench.svg import Bar, bar_chart
+from bench.workloads import DEFAULT_WORKLOADS, WORKLOADS
+
+
+def _workloads(text: str) -> tuple[str, ...]:
+    if text == "all":
+        return DEFAULT_WORKLOADS
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    lowered = {name.lower(): name for name in WORKLOADS}
+    resolved = []
+    for name in names:
+        if name.lower() not in lowered:
+            raise argparse.ArgumentTypeError(
+                f"unknown workload {name!r}; known: {', '.join(WORKLOADS)}"
+            )
+        resolved.append(lowered[name.lower()])
+    return tuple(resolved)
+
+
+def _add_load_options(parser: argparse.ArgumentParser) -> None:
+    names = "\n".join(f"  {w.name:<12} {w.description}" for w in WORKLOADS.values())
+    parser.epilog = f"workloads:\n{names}"
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument(
+        "--workloads",
+        type=_workloads,
+        default=DEFAULT_WORKLOADS,
+        metavar="W[,W...]",
+        help="workloads to run, in order, or 'all' (default: all)",
+    )
+    parser.add_argument(
+        "--clients", type=int, default=16, metavar="N", help="connections in total (16)"
+    )
+    parser.add_argument(
+        "--in-flight",
+        type=int,
+        default=4,
+        metavar="N",
+        help="operations outstanding per connection (4)",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=2,
+        metavar="N",
+        help="worker processes the connections are spread over (2)",
+    )
+    amount = parser.add_mutually_exclusive_group()
+    amount.add_argument(
+        "--duration",
+        type=float,
+        metavar="S",
+        help="seconds measured per workload, after the warm-up (default 5)",
+    )
+    amount.add_argument(
+        "--count", type=int, metavar="N", help="operations per workload instead of a duration"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="seconds run before measuring, with --duration (0.5)",
+    )
+    parser.add_argument(
+        "--value-size", type=int, default=100, metavar="BYTES", help="znode value size (100)"
+    )
+    parser.add_argument(
+        "--watchers",
+        type=int,
+        default=100,
+        metavar="N",
+        help="watcher sessions of the fan-out workload (100)",
+    )
+    parser.add_argument(
+        "--children",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="children of the node getChildren reads (1000)",
+    )
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zkref bench",
+        description="Benchmark ZooKeeper servers (Apache ZooKeeper, zkref, ...) "
+        "over the wire protocol.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser(
+        "run",
+        help="run workloads against one server or ensemble",
+        description="Run workloads against one server or ensemble and print ops/s and "
+        "latency percentiles per workload.",
+    )
+    run.add_argument(
+        "--hosts", required=True, metavar="H[,H...]", help="host:port list (port 2181 default)"
+    )
+    run.add_argument("--name", default="target", help="the target's name in the report (target)")
+    run.add_argument(
+        "--server-pid",
+        type=int,
+        metavar="PID",
+        help="the server's PID on this machine, to report its CPU time per operation",
+    )
+    _add_load_options(run)
+    compare = commands.add_parser(
+        "compare",
+        help="run the same workloads against two targets, alternating, and report B/A",
+        description="Run every workload against both targets in turn (A B, then B A, ... "
+        "for each round) and report per workload the ratio B/A with its spread over rounds.",
+    )
+    compare.add_argument("a", metavar="A=HOSTS", help="first target: name=host:port[,...]")
+    compare.add_argument("b", metavar="B=HOSTS", help="second target: name=host:port[,...]")
+    compare.add_argument("--rounds", type=int, default=3, metavar="N", help="rounds (3)")
+    compare.add_argument(
+        "--server-pid",
+        action="append",
+        default=[],
+        metavar="NAME=PID",
+        help="a target's server PID on this machine, to report its CPU time per operation",
+    )
+    compare.add_argument("--plot", type=Path, metavar="FILE.svg", help="write an SVG bar chart")
+    _add_load_options(compare)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    duration = args.duration if args.duration is not None or args.count is not None else 5.0
+    return Settings(
+        workloads=args.workloads,
+        clients=args.clients,
+        in_flight=args.in_flight,
+        processes=args.processes,
+        duration_s=duration,
+        count=args.count,
+        warmup_s=args.warmup,
+        value_size=args.value_size,
+        watchers=args.watchers,
+        children_count=args.children,
+    )
+
+
+def _named_target(text: str, pids: dict[str, int]) -> Target:
+    name, equals, hosts = text.partition("=")
+    if not equals or not name:
+        raise BenchError(f"expected NAME=host:port[,...], got {text!r}")
+    return Target(name, parse_hosts(hosts), pids.get(name))
+
+
+def _pids(values: Sequence[str]) -> dict[str, int]:
+    pids = {}
+    for value in values:
+        name, _, pid = value.partition("=")
+        if not pid.isdigit():
+            raise BenchError(f"expected --server-pid NAME=PID, got {value!r}")
+        pids[name] = int(pid)
+    return pids
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        return _compare(args)
+    except BenchError as error:
+        parser.exit(2, f"zkref bench: {error}\n")
+    except KeyboardInterrupt:
+        print("zkref bench: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    target = Target(args.name, parse_hosts(args.hosts), args.server_pid)
+    started = machine()
+    progress = stderr_progress(args.quiet)
+    progress.line(f"zkref bench run: {target.name} at {target.hosts_text}, {settings.shape}")
+    results: list[WorkloadResult] = []
+    with Bench(settings, progress) as bench:
+        for workload in settings.workloads:
+            results.append(bench.run_workload(target, workload))
+    print(f"\n{target.name} at {target.hosts_text}: {settings.shape}")
+    print(run_table(results))
+    problems = problems_text(results)
+    if problems:
+        print(f"\nproblems:\n{problems}")
+    if args.json is not None:
+        write_json(args.json, run_document(target, settings, started, results))
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _compare(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    pids = _pids(args.server_pid)
+    a = _named_target(args.a, pids)
+    b = _named_target(args.b, pids)
+    if a.name == b.name:
+        raise BenchError("the two targets need different names")
+    if args.rounds < 1:
+        raise BenchError("--rounds must be at least 1")
+    started = machine()
+    progress = stderr_progress(args.quiet)
+    progress.line(
+        f"zkref bench compare: A = {a.name} at {a.hosts_text}, B = {b.name} at {b.hosts_text},"
+        f" {settings.shape}, {args.rounds} rounds"
+    )
+    results: list[WorkloadResult] = []
+    with Bench(settings, progress) as bench:
+        for round_index in range(args.rounds):
+            # A B in even rounds, B A in odd ones: neither target always goes first.
+            order = (a, b) if round_index % 2 == 0 else (b, a)
+            label = f"round {round_index + 1}/{args.rounds}"
+            for workload in settings.workloads:
+                for target in order:
+                    results.append(bench.run_workload(target, workload, label))
+    comparisons = compare_workloads(a, b, settings.workloads, results)
+    print(f"\n{settings.shape}; {compare_legend(a, b, args.rounds)}")
+    print(compare_table(a, b, comparisons))
+    problems = problems_text(results)
+    if problems:
+        print(f"\nproblems:\n{problems}")
+    if args.json is not None:
+        document = compare_document(a, b, settings, args.rounds, started, comparisons, results)
+        write_json(args.json, document)
+    if args.plot is not None:
+        bars = {}
+        for c in comparisons:
+            for name, spread in c.ops_per_s.items():
+                if spread.median is not None:
+                    bars[(c.workload, name)] = Bar(spread.median, spread.low, spread.high)
+        title = f"zkref bench compare: {b.name} vs {a.name}"
+        subtitle = f"{settings.shape}, {args.rounds} rounds, {started['date']}, {started['host']}"
+        chart = bar_chart(
+            title, subtitle, settings.workloads, [a.name, b.name], bars, "ops/s (median)"
+        )
+        args.plot.write_text(chart)
+    return 0 if all(r.ok for r in results) else 1
