@@ -1,0 +1,1057 @@
+"""Replaying a history through the spec, in zxid order, to explain every reply and event.
+
+Theory of operation
+-------------------
+Every reply carries a zxid that places it in the single order of transactions: a write's
+reply carries its own transaction's zxid, a read's reply the last transaction the server had
+applied when it answered. So the history is replayed in that order — each write at its zxid,
+each read just after the write whose zxid it carries — through ``spec.machine.step`` on one
+spec state (``conformance.replaystate.Machine``), and each reply must be exactly what the spec
+answers there. Reads are not linearizable in ZooKeeper, but a read's zxid says which state it
+saw, so no search is needed for them: a read whose reply is not the state at its own zxid is a
+violation, and ``explain`` says which state it did show.
+
+Watch events are checked at the same time. For each connection, the spec says which events it
+must receive (the watches are armed by the replayed reads, fired by the replayed writes). Each
+reply on a connection is a *sync point*: every event for a change at or below that reply's
+zxid must have arrived before the reply, and nothing else may have.
+
+Some transactions are never observed directly: new sessions (their handshake answer has no
+zxid), session expiries, container and TTL reaping, and requests whose outcome is unknown
+(sent, then the connection was lost). Their zxids are the gaps between the observed ones.
+They are *candidates*: applied lazily, at a free zxid in the gap, when (and only when) an
+observation cannot be explained without them; a session proven expired (a re-attach was
+refused) must have ended before any request sent after that. Lazy placement can guess wrong
+(the zxid of a created node shows in later Stats); then the replay is run again with another
+placement, up to ``RUNS_MAX`` runs and ``TRIALS_MAX`` trials per run. If the budget runs out,
+the history is *undecided*, not wrong.
+
+Sessions get the ids the server gave them: before a new session's first request is replayed,
+the spec's next session id is set to the observed one and its password to the observed
+password. Connection-level state (a session moving to another connection, the auth ids of a
+connection) is replayed with ``Connect``/``Disconnect`` inputs and the auth ids derived in
+``conformance.index``.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import Any, cast
+
+from conformance.history import NotificationEvent
+from conformance.index import HistoryIndex, Op
+from conformance.replaystate import Machine
+from spec import requests as rq
+from spec.acl import Id
+from spec.errors import Code
+from spec.events import EventType, WatchEvent
+from spec.machine import InputError, step
+from spec.modes import NodeKind
+from spec.sessions import kill_session
+from spec.stat import Stat
+from spec.state import Session, State, Znode, make_zxid, zxid_counter, zxid_epoch
+from spec.tree import delete_node
+
+RUNS_MAX = 8  # whole replays, each with another placement of unobserved transactions
+TRIALS_MAX = 3000  # candidate placements tried within one replay
+SLOTS_PER_CANDIDATE_MAX = 16  # zxids tried for one candidate at one observation
+PAIR_TRIALS_MAX = 300  # pairs of candidates tried at one observation
+ALTERNATIVES_PER_FAILURE_MAX = 6  # new placements queued when a replay fails
+
+
+# --- what the replay expects ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """A notification the spec says a connection receives."""
+
+    type: int
+    path: str
+    zxid: int  # the triggering transaction (-1: fired by setWatches)
+    cause: int | None  # the op id of the transaction (None: an unobserved one)
+    group: int  # events of one step share a group
+    unordered: bool  # a session's close deletes its ephemerals in no promised order
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A transaction that may have happened without being observed."""
+
+    key: str
+    kind: str  # "op" (a write whose outcome is unknown), "end" (session close/expiry), "reap"
+    session: int
+    op: Op | None
+    path: str | None
+    lower: int  # exclusive: the zxid must be above this
+    upper: int | None  # exclusive: the zxid must be below this
+    forced_after_ns: int | None  # it must have happened before requests sent after this
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    candidate: Candidate
+    zxid: int
+    revealed_by: int | None  # op id of the observation that needed it (None: the end)
+
+
+@dataclass
+class Mismatch:
+    """Why an observation is not what the spec expects."""
+
+    kind: str  # "reply", "notifications", "refused", "session-closed", "no-zxid"
+    op: Op | None
+    expected: rq.Reply | None = None
+    detail: str = ""
+    note_problem: NoteProblem | None = None
+
+
+@dataclass
+class NoteProblem:
+    kind: str  # "watch-missing", "watch-unexpected", "watch-late", "watch-order"
+    conn: int
+    expected: Expected | None
+    arrived: NotificationEvent | None
+    detail: str
+
+
+@dataclass
+class _ConnNotes:
+    strict: list[Expected] = field(default_factory=list)
+    loose: list[Expected] = field(default_factory=list)
+    loose_used: list[bool] = field(default_factory=list)
+    arrived_cursor: int = 0
+    strict_cursor: int = 0
+
+    def snapshot(self) -> tuple[int, int, tuple[bool, ...], int, int]:
+        return (
+            len(self.strict),
+            len(self.loose),
+            tuple(self.loose_used),
+            self.arrived_cursor,
+            self.strict_cursor,
+        )
+
+    def restore(self, saved: tuple[int, int, tuple[bool, ...], int, int]) -> None:
+        strict_len, loose_len, used, self.arrived_cursor, self.strict_cursor = saved
+        del self.strict[strict_len:]
+        del self.loose[loose_len:]
+        self.loose_used = list(used)
+
+
+# --- the replay -----------------------------------------------------------------------------
+
+
+class Replay:
+    """One replay of a history under a fixed ``schedule`` of unobserved transactions.
+
+    ``schedule`` maps candidate keys to a zxid (apply it there) or ``None`` (it never
+    happened). Candidates not in the schedule are placed lazily.
+    """
+
+    def __init__(
+        self,
+        index: HistoryIndex,
+        base: State,
+        plan: ReplayPlan,
+        schedule: dict[str, int | None],
+    ) -> None:
+        self.index = index
+        self.plan = plan
+        self.schedule = schedule
+        self.m = Machine(base)
+        self.floor = base.last_zxid
+        self.used_zxids: set[int] = set()
+        self.versions: dict[str, list[tuple[int, Znode | None]]] = {}
+        self.base_zxid = base.last_zxid
+        self.base_nodes = dict(base.nodes)
+        self.conn_of_session: dict[int, int] = {}
+        self.known_sessions: set[int] = set(base.sessions)
+        self.notes: dict[int, _ConnNotes] = {}
+        self.pending: dict[str, Candidate] = {
+            c.key: c for c in plan.candidates if schedule.get(c.key, -1) is not None
+        }
+        self.placements: list[Placement] = []
+        self.lazy: list[Placement] = []  # placements this run chose (not scheduled)
+        self.failure: Mismatch | None = None
+        self.failure_alternatives: list[dict[str, int | None]] = []
+        self.exhausted = False
+        self.trials = 0
+        self.group = 0
+        self.observations = 0
+        # per-trial bookkeeping, undone by _rollback
+        self._saved_notes: dict[int, tuple[int, int, tuple[bool, ...], int, int]] = {}
+        self._saved_maps: tuple[dict[int, int], set[int]] | None = None
+        self._trial_versions: list[tuple[str, int, Znode | None]] = []
+        self._trial_placements: list[Placement] = []
+        self._trial_captured: dict[str, Znode | None] = {}
+        self._trial_placed_keys: list[str] = []
+        self.placed_keys: set[str] = set()
+
+    # --- driving -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        for op in self.plan.observations:
+            if not self._process(op):
+                return
+            self.observations += 1
+        self._finish()
+
+    def _process(self, op: Op) -> bool:
+        position = _position(op)
+        limit = position - 1 if op.is_write else position
+        mandatory = self._mandatory(op, limit)
+        first = self._trial(op, mandatory, [])
+        if first is None:
+            return True
+        if self._search(op, limit, mandatory):
+            return True
+        self.failure = first
+        self._queue_alternatives(op, limit)
+        return False
+
+    def _mandatory(self, op: Op, limit: int) -> list[tuple[Candidate, list[int]]]:
+        """Candidates that must be applied before ``op``, each with its possible zxids."""
+        out: list[tuple[Candidate, list[int]]] = []
+        for candidate in list(self.pending.values()):
+            fixed = self.schedule.get(candidate.key)
+            if fixed is not None:
+                if fixed <= limit:
+                    out.append((candidate, [fixed]))
+                continue
+            forced = candidate.forced_after_ns
+            if forced is not None and op.invoke > forced:
+                slots = self._slots(candidate, limit, self._hints(op))
+                out.append((candidate, slots))
+        for key, fixed in self.schedule.items():
+            if not key.startswith("reap:") or fixed is None or fixed > limit:
+                continue
+            if key in self.placed_keys:
+                continue
+            path, _, czxid = key[len("reap:") :].rpartition(":")
+            node = self.m.state.nodes.get(path)
+            if node is not None and str(node.czxid) == czxid:
+                lower = max(node.mzxid, node.pzxid)
+                out.append((Candidate(key, "reap", 0, None, path, lower, None, None), [fixed]))
+        return out
+
+    # --- trials --------------------------------------------------------------------------
+
+    def _trial(
+        self,
+        op: Op | None,
+        mandatory: list[tuple[Candidate, list[int]]],
+        extra: list[tuple[Candidate, int]],
+        choice: tuple[int, ...] | None = None,
+    ) -> Mismatch | None:
+        """Apply candidates, then replay ``op``; keep everything if it matches."""
+        self.trials += 1
+        plan: list[tuple[Candidate, int]] = list(extra)
+        for number, (candidate, slots) in enumerate(mandatory):
+            if not slots:
+                return Mismatch(
+                    "no-zxid",
+                    op,
+                    detail=f"no free zxid for {_candidate_text(candidate)} before this request",
+                )
+            pick = choice[number] if choice is not None else 0
+            plan.append((candidate, slots[pick]))
+        plan.sort(key=lambda item: item[1])
+        if len({slot for _, slot in plan}) != len(plan):
+            return Mismatch("no-zxid", op, detail="two transactions at one zxid")
+        self._begin()
+        for candidate, slot in plan:
+            problem = self._apply_candidate(candidate, slot, op)
+            if problem is not None:
+                self._rollback()
+                return problem
+        mismatch = self._evaluate(op) if op is not None else self._check_end()
+        if mismatch is not None:
+            self._rollback()
+            return mismatch
+        self._commit(op)
+        for candidate, _ in plan:
+            self.pending.pop(candidate.key, None)
+        return None
+
+    def _search(self, op: Op, limit: int, mandatory: list[tuple[Candidate, list[int]]]) -> bool:
+        """Try other placements of candidates to explain ``op`` (bounded)."""
+        hints = self._hints(op)
+        mandatory_keys = {c.key for c, _ in mandatory}
+        optional = [
+            c
+            for c in self._eligible(limit)
+            if c.key not in mandatory_keys and c.key not in self.schedule
+        ]
+        choices = _choices([len(slots) for _, slots in mandatory])
+        for choice in choices:
+            if (
+                choice != tuple(0 for _ in mandatory)
+                and self._trial(op, mandatory, [], choice) is None
+            ):
+                self._note_lazy(mandatory, choice)
+                return True
+            for candidate in optional:
+                for slot in self._slots(candidate, limit, hints):
+                    if self.trials >= TRIALS_MAX:
+                        self.exhausted = True
+                        return False
+                    if self._trial(op, mandatory, [(candidate, slot)], choice) is None:
+                        self._note_lazy(mandatory, choice)
+                        self.lazy.append(Placement(candidate, slot, op.id))
+                        return True
+            pairs = 0
+            for first_number, first in enumerate(optional):
+                for second in optional[first_number + 1 :]:
+                    for slot_a in self._slots(first, limit, hints)[:4]:
+                        for slot_b in self._slots(second, limit, hints)[:4]:
+                            if slot_a == slot_b:
+                                continue
+                            pairs += 1
+                            if pairs > PAIR_TRIALS_MAX or self.trials >= TRIALS_MAX:
+                                self.exhausted = self.trials >= TRIALS_MAX
+                                return False
+                            extra = [(first, slot_a), (second, slot_b)]
+                            if self._trial(op, mandatory, extra, choice) is None:
+                                self._note_lazy(mandatory, choice)
+                                self.lazy.append(Placement(first, slot_a, op.id))
+                                self.lazy.append(Placement(second, slot_b, op.id))
+                                return True
+        return False
+
+    def _note_lazy(
+        self, mandatory: list[tuple[Candidate, list[int]]], choice: tuple[int, ...]
+    ) -> None:
+        for (candidate, slots), pick in zip(mandatory, choice, strict=True):
+            if candidate.key not in self.schedule:
+                self.lazy.append(Placement(candidate, slots[pick], None))
+
+    def _eligible(self, limit: int) -> list[Candidate]:
+        out = [c for c in self.pending.values() if c.lower < limit]
+        out.extend(self._reap_candidates())
+        return out
+
+    def _reap_candidates(self) -> list[Candidate]:
+        """Containers and TTL znodes the server could have reaped (no children left)."""
+        out: list[Candidate] = []
+        for path, node in self.m.state.nodes.items():
+            if node.children or node.kind not in (NodeKind.CONTAINER, NodeKind.TTL):
+                continue
+            if node.kind is NodeKind.CONTAINER and node.child_creates == 0:
+                continue
+            key = f"reap:{path}:{node.czxid}"
+            if key in self.schedule or key in self.placed_keys:
+                continue
+            lower = max(node.mzxid, node.pzxid)
+            out.append(Candidate(key, "reap", 0, None, path, lower, None, None))
+        return out
+
+    def _slots(self, candidate: Candidate, limit: int, hints: list[int]) -> list[int]:
+        """Free zxids for ``candidate`` at or below ``limit``, hinted ones first."""
+        low = max(candidate.lower, self.floor)
+        high = limit if candidate.upper is None else min(limit, candidate.upper - 1)
+        if high <= low:
+            return []
+        taken = self.plan.write_zxids
+        out = [
+            h
+            for h in hints
+            if low < h <= high and h not in taken and h not in self.used_zxids and h > 0
+        ]
+        slot = low + 1
+        scanned = 0
+        while slot <= high and len(out) < SLOTS_PER_CANDIDATE_MAX and scanned < 4096:
+            scanned += 1
+            if zxid_counter(slot) == 0:
+                slot += 1
+                continue
+            if slot not in taken and slot not in self.used_zxids and slot not in out:
+                out.append(slot)
+            slot += 1
+        return out[:SLOTS_PER_CANDIDATE_MAX]
+
+    def _hints(self, op: Op | None) -> list[int]:
+        """zxids an observation reports (Stats, notifications): likely homes of candidates."""
+        hints: list[int] = []
+        if op is not None and op.reply is not None:
+            for stat in _stats_in(op.reply.body):
+                hints.extend((stat.czxid, stat.mzxid, stat.pzxid))
+            conn = self.index.connections.get(op.conn)
+            if conn is not None:
+                hints.extend(n.zxid for n in conn.notifications if n.zxid > 0)
+        return sorted(set(hints))
+
+    # --- one trial's bookkeeping ---------------------------------------------------------
+
+    def _begin(self) -> None:
+        self.m.mark()
+        self._saved_notes = {}
+        self._saved_maps = (dict(self.conn_of_session), set(self.known_sessions))
+        self._trial_versions = []
+        self._trial_placements = []
+        self._trial_captured = {}
+        self._trial_placed_keys = []
+
+    def _rollback(self) -> None:
+        self.m.rollback()
+        for conn, saved in self._saved_notes.items():
+            self.notes[conn].restore(saved)
+        assert self._saved_maps is not None
+        self.conn_of_session, self.known_sessions = self._saved_maps
+        self._saved_notes = {}
+
+    def _commit(self, op: Op | None) -> None:
+        changed = self.m.commit()
+        for path, zxid, node in self._trial_versions:
+            self.versions.setdefault(path, []).append((zxid, node))
+        if op is not None and op.is_write:
+            nodes = self.m.state.nodes
+            for path in sorted(changed):
+                node = nodes.get(path)
+                if path in self._trial_captured and self._trial_captured[path] is node:
+                    continue
+                self.versions.setdefault(path, []).append((op.zxid, node))
+        for placement in self._trial_placements:
+            self.placements.append(placement)
+            self.used_zxids.add(placement.zxid)
+        self.placed_keys.update(self._trial_placed_keys)
+        if op is not None:
+            self.floor = max(self.floor, _position(op))
+        self._saved_notes = {}
+
+    def _conn_notes(self, conn: int) -> _ConnNotes:
+        notes = self.notes.get(conn)
+        if notes is None:
+            notes = self.notes[conn] = _ConnNotes()
+        if conn not in self._saved_notes:
+            self._saved_notes[conn] = notes.snapshot()
+        return notes
+
+    # --- applying ------------------------------------------------------------------------
+
+    def _ensure_connection(self, session_id: int, conn: int) -> Mismatch | None:
+        """Make ``conn`` the spec's connection of the session (creating it the first time)."""
+        state = self.m.state
+        info = self.index.sessions.get(session_id)
+        connection = self.index.connections.get(conn)
+        address = connection.client_address if connection is not None else "127.0.0.1"
+        timeout = info.timeout_ms if info is not None and info.timeout_ms > 0 else 10_000
+        if session_id not in self.known_sessions:
+            self.known_sessions.add(session_id)
+            state.next_session_id = session_id
+            self.m.step(rq.Connect(timeout_ms=timeout, client_address=address))
+            state = self.m.state
+            created = state.sessions.get(session_id)
+            if created is None:
+                return Mismatch("refused", None, detail="the spec did not create the session")
+            if info is not None:
+                state.sessions[session_id] = replace(created, password=info.password)
+            self.conn_of_session[session_id] = conn
+            return None
+        session = state.sessions.get(session_id)
+        if session is None:
+            return Mismatch(
+                "session-closed",
+                None,
+                detail=f"session 0x{session_id:x} is closed in the spec's state",
+            )
+        if self.conn_of_session.get(session_id) != conn or not session.connected:
+            if session.connected:
+                self.m.step(rq.Disconnect(session_id))
+            outcome = self.m.step(
+                rq.Connect(
+                    timeout_ms=timeout,
+                    session_id=session_id,
+                    password=session.password,
+                    client_address=address,
+                )
+            )
+            if outcome.close:
+                return Mismatch("refused", None, detail="the spec refused the re-attach")
+            self.conn_of_session[session_id] = conn
+        return None
+
+    def _set_auth(self, session_id: int, auth_ids: tuple[Id, ...]) -> None:
+        sessions = self.m.state.sessions
+        session = sessions.get(session_id)
+        if session is not None and session.auth_ids != auth_ids:
+            sessions[session_id] = replace(session, auth_ids=auth_ids)
+
+    def _apply_candidate(self, candidate: Candidate, slot: int, at: Op | None) -> Mismatch | None:
+        events: list[WatchEvent] = []
+        if candidate.kind == "op":
+            op = candidate.op
+            assert op is not None
+            problem = self._ensure_connection(op.session, op.conn)
+            if problem is not None:
+                problem.op = at
+                return problem
+            self.m.state.last_zxid = _before(slot)
+            self._set_auth(op.session, op.auth_ids)
+            try:
+                outcome = self.m.step(rq.Call(op.session, op.op))
+            except InputError as error:
+                return Mismatch("refused", at, detail=str(error))
+            events = list(outcome.events)
+        elif candidate.kind == "end":
+            state = self.m.state
+            if candidate.session not in state.sessions:
+                return Mismatch("refused", at, detail="the session is already gone")
+            state.last_zxid = slot
+            kill_session(state, candidate.session, slot, events)
+        else:
+            assert candidate.path is not None
+            state = self.m.state
+            node = state.nodes.get(candidate.path)
+            if node is None or node.children:
+                return Mismatch("refused", at, detail=f"{candidate.path} cannot be reaped")
+            state.last_zxid = slot
+            delete_node(state, candidate.path, slot, events)
+        self.m.state.last_zxid = max(self.m.state.last_zxid, slot)
+        self.group += 1
+        for event in events:
+            conn = self.conn_of_session.get(event.session_id)
+            if conn is None:
+                continue
+            notes = self._conn_notes(conn)
+            notes.loose.append(Expected(event.type, event.path, event.zxid, None, self.group, True))
+            notes.loose_used.append(False)
+        nodes = self.m.state.nodes
+        for path in sorted(self.m.changed_paths()):
+            node = nodes.get(path)
+            if path in self._trial_captured and self._trial_captured[path] is node:
+                continue
+            self._trial_captured[path] = node
+            self._trial_versions.append((path, slot, node))
+        self._trial_placements.append(Placement(candidate, slot, at.id if at else None))
+        self._trial_placed_keys.append(candidate.key)
+        return None
+
+    def _evaluate(self, op: Op) -> Mismatch | None:
+        problem = self._ensure_connection(op.session, op.conn)
+        if problem is not None:
+            problem.op = op
+            return problem
+        state = self.m.state
+        if op.is_write:
+            state.last_zxid = _before(op.zxid)
+        elif op.positioned:
+            state.last_zxid = op.zxid
+        self._set_auth(op.session, op.auth_ids)
+        try:
+            outcome = self.m.step(rq.Call(op.session, op.op))
+        except InputError as error:
+            return Mismatch("refused", op, detail=str(error))
+        self.group += 1
+        unordered = isinstance(op.op, rq.CloseSession)
+        for event in outcome.events:
+            conn = self.conn_of_session.get(event.session_id)
+            if conn is None:
+                continue
+            self._conn_notes(conn).strict.append(
+                Expected(event.type, event.path, event.zxid, op.id, self.group, unordered)
+            )
+        expected = outcome.reply
+        observed = op.reply
+        assert observed is not None
+        if expected is None:
+            return Mismatch("reply", op, None, "the spec closes the connection without answering")
+        difference = compare_replies(expected, observed)
+        if difference is not None:
+            return Mismatch("reply", op, expected, difference)
+        if op.positioned and op.event.recv is not None:
+            note_problem = self._sync_point(op.conn, op.event.recv)
+            if note_problem is not None:
+                return Mismatch("notifications", op, expected, note_problem.detail, note_problem)
+        return None
+
+    # --- notifications -------------------------------------------------------------------
+
+    def _sync_point(self, conn: int, recv: int) -> NoteProblem | None:
+        """Everything the spec sent ``conn`` so far arrived before frame ``recv``, nothing else."""
+        connection = self.index.connections.get(conn)
+        arrived_all = connection.notifications if connection is not None else []
+        notes = self._conn_notes(conn)
+        end = bisect_right([n.recv for n in arrived_all], recv)
+        arrived = arrived_all[notes.arrived_cursor : end]
+        problem = self._match(conn, notes, arrived, complete=True, later=arrived_all[end:])
+        if problem is None:
+            notes.arrived_cursor = end
+            notes.strict_cursor = len(notes.strict)
+        return problem
+
+    def _match(
+        self,
+        conn: int,
+        notes: _ConnNotes,
+        arrived: list[NotificationEvent],
+        *,
+        complete: bool,
+        later: list[NotificationEvent],
+    ) -> NoteProblem | None:
+        """Match arrivals to expectations: strict ones in order (a session close's deletes in
+        any order), loose ones anywhere. ``complete``: every strict one must have arrived."""
+        strict = notes.strict[notes.strict_cursor :]
+        profile_zxid = self.plan.notification_zxid
+        cursor = 0
+        used_loose: list[int] = []
+        for note in arrived:
+            if cursor < len(strict):
+                group = strict[cursor].group
+                group_end = cursor
+                while group_end < len(strict) and strict[group_end].group == group:
+                    group_end += 1
+                window = (
+                    range(cursor, group_end)
+                    if strict[cursor].unordered
+                    else range(cursor, cursor + 1)
+                )
+                hit = next((i for i in window if _same(note, strict[i], profile_zxid)), None)
+                if hit is not None:
+                    strict[cursor], strict[hit] = strict[hit], strict[cursor]
+                    cursor += 1
+                    continue
+            loose = next(
+                (
+                    i
+                    for i, e in enumerate(notes.loose)
+                    if not notes.loose_used[i] and i not in used_loose and _same(note, e, None)
+                ),
+                None,
+            )
+            if loose is not None:
+                used_loose.append(loose)
+                continue
+            return self._classify(conn, note, strict, cursor, arrived)
+        if complete and cursor < len(strict):
+            missing = strict[cursor]
+            late = next((n for n in later if _same(n, missing, profile_zxid)), None)
+            if late is not None:
+                return NoteProblem(
+                    "watch-late",
+                    conn,
+                    missing,
+                    late,
+                    f"{_event_text(missing)} arrived (frame {late.recv}) only after a reply "
+                    f"showing the state after the change",
+                )
+            return NoteProblem(
+                "watch-missing",
+                conn,
+                missing,
+                None,
+                f"{_event_text(missing)} never arrived on connection {conn}, although a later "
+                f"reply on it shows the state after the change",
+            )
+        for i in used_loose:
+            notes.loose_used[i] = True
+        return None
+
+    def _classify(
+        self,
+        conn: int,
+        note: NotificationEvent,
+        strict: list[Expected],
+        cursor: int,
+        arrived: list[NotificationEvent],
+    ) -> NoteProblem:
+        profile_zxid = self.plan.notification_zxid
+        ahead = next(
+            (e for e in strict[cursor + 1 :] if _same(note, e, profile_zxid)),
+            None,
+        )
+        if ahead is not None and cursor < len(strict):
+            missing = strict[cursor]
+            if any(_same(n, missing, profile_zxid) for n in arrived):
+                return NoteProblem(
+                    "watch-order",
+                    conn,
+                    missing,
+                    note,
+                    f"{_note_text(note)} arrived before {_event_text(missing)}, out of zxid order",
+                )
+            return NoteProblem(
+                "watch-missing",
+                conn,
+                missing,
+                note,
+                f"{_event_text(missing)} never arrived, but the later {_note_text(note)} did",
+            )
+        return NoteProblem(
+            "watch-unexpected",
+            conn,
+            None,
+            note,
+            f"{_note_text(note)}: no armed watch explains it (a one-shot watch fires once, "
+            f"and only for a change made while it was armed)",
+        )
+
+    # --- the end -------------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        """After the last reply: late notifications must still be explained."""
+        limit = self.floor + 4 * SLOTS_PER_CANDIDATE_MAX
+        mandatory: list[tuple[Candidate, list[int]]] = []
+        for candidate in list(self.pending.values()):
+            fixed = self.schedule.get(candidate.key)
+            if fixed is not None:
+                mandatory.append((candidate, [fixed]))
+            elif candidate.forced_after_ns is not None:
+                slots = self._slots(candidate, limit, [])[:1]
+                if slots:
+                    mandatory.append((candidate, slots))
+        first = self._trial(None, mandatory, [])
+        if first is None:
+            return
+        keys = {c.key for c, _ in mandatory}
+        for candidate in self._eligible(limit):
+            if candidate.key in keys:
+                continue
+            for slot in self._slots(candidate, limit, [])[:2]:
+                if self.trials >= TRIALS_MAX:
+                    self.exhausted = True
+                    self.failure = first
+                    return
+                if self._trial(None, mandatory, [(candidate, slot)]) is None:
+                    self.lazy.append(Placement(candidate, slot, None))
+                    return
+        self.failure = first
+
+    def _check_end(self) -> Mismatch | None:
+        for conn, connection in self.index.connections.items():
+            notes = self._conn_notes(conn)
+            arrived = connection.notifications[notes.arrived_cursor :]
+            if not arrived:
+                continue
+            problem = self._match(conn, notes, arrived, complete=False, later=[])
+            if problem is not None:
+                return Mismatch("notifications", None, None, problem.detail, problem)
+        return None
+
+    # --- when it fails -------------------------------------------------------------------
+
+    def _queue_alternatives(self, op: Op, limit: int) -> None:
+        """Other placements worth a whole new replay (most recent guess first)."""
+        alternatives: list[dict[str, int | None]] = []
+        for placement in reversed(self.lazy):
+            alternatives.append({placement.candidate.key: None})
+            for slot in self._slots_anywhere(placement.candidate, limit)[:2]:
+                if slot != placement.zxid:
+                    alternatives.append({placement.candidate.key: slot})
+        hints = self._hints(op)
+        for candidate in self.pending.values():
+            if candidate.key in self.schedule:
+                continue
+            for slot in self._slots_anywhere(candidate, limit, hints)[:2]:
+                alternatives.append({candidate.key: slot})
+        self.failure_alternatives = alternatives[:ALTERNATIVES_PER_FAILURE_MAX]
+
+    def _slots_anywhere(
+        self, candidate: Candidate, limit: int, hints: list[int] | None = None
+    ) -> list[int]:
+        """Free zxids for ``candidate`` below ``limit``, also below the replay's floor."""
+        saved = self.floor
+        self.floor = candidate.lower
+        try:
+            return self._slots(candidate, limit, hints or [])
+        finally:
+            self.floor = saved
+
+    # --- explanations --------------------------------------------------------------------
+
+    def node_at(self, path: str, zxid: int) -> Znode | None:
+        """The znode at ``path`` after every transaction up to ``zxid`` (as replayed)."""
+        history = self.versions.get(path)
+        base = self.base_nodes.get(path)
+        if not history:
+            return base
+        position = bisect_right([z for z, _ in history], zxid)
+        return history[position - 1][1] if position > 0 else base
+
+    def change_zxids(self, path: str) -> list[int]:
+        return [z for z, _ in self.versions.get(path, [])]
+
+    def read_at(self, op: Op, zxid: int) -> rq.Reply | None:
+        """What the spec answers ``op`` (a read) at ``zxid``, from the replayed versions."""
+        paths = _read_paths(op.op)
+        if paths is None:
+            return None
+        nodes = {p: n for p in paths if (n := self.node_at(p, zxid)) is not None}
+        state = replace(self.m.state, nodes=nodes, data_watches={}, child_watches={})
+        state.last_zxid = zxid
+        session = Session(op.session, bytes(16), 10_000, 1 << 62, True, op.auth_ids)
+        state.sessions = {op.session: session}
+        try:
+            _, outcome = step(state, rq.Call(op.session, op.op))
+        except InputError:
+            return None
+        return outcome.reply
+
+
+# --- the plan shared by all replays of one history -------------------------------------------
+
+
+@dataclass
+class ReplayPlan:
+    observations: list[Op]
+    candidates: list[Candidate]
+    write_zxids: frozenset[int]
+    notification_zxid: bool
+
+
+def make_plan(index: HistoryIndex, base: State, notification_zxid: bool) -> ReplayPlan:
+    observations: list[Op] = []
+    seen_write_zxids: set[int] = set()
+    for op in index.ops:
+        if op.reply is None or isinstance(op.op, rq.AddAuth):
+            continue
+        if op.is_write:
+            if not op.positioned or op.zxid in seen_write_zxids or op.zxid <= base.last_zxid:
+                continue
+            seen_write_zxids.add(op.zxid)
+        observations.append(op)
+    observations.sort(key=lambda o: (_position(o), 0 if o.is_write else 1, o.invoke, o.id))
+    return ReplayPlan(
+        observations,
+        _candidates(index, base),
+        frozenset(seen_write_zxids),
+        notification_zxid,
+    )
+
+
+def _candidates(index: HistoryIndex, base: State) -> list[Candidate]:
+    out: list[Candidate] = []
+    ended: set[int] = set()
+    for info in index.sessions.values():
+        positioned = [o.zxid for o in info.ops if o.positioned]
+        last_seen = max(positioned, default=base.last_zxid)
+        for op in info.ops:
+            if op.outcome != "unknown" or not op.is_write:
+                continue
+            lower = max(op.conn_floor, op.seen, base.last_zxid)
+            completed = index.max_write_completed_before(op.invoke)
+            if completed is not None:
+                lower = max(lower, completed.zxid)
+            upper = _upper_bound(index, op)
+            if isinstance(op.op, rq.CloseSession):
+                ended.add(info.session)
+                out.append(
+                    Candidate(
+                        f"op:{op.id}",
+                        "end",
+                        info.session,
+                        op,
+                        None,
+                        max(lower, last_seen),
+                        upper,
+                        info.expired_ns,
+                    )
+                )
+            else:
+                out.append(
+                    Candidate(f"op:{op.id}", "op", info.session, op, None, lower, upper, None)
+                )
+        if info.closed_by is None and info.session not in ended:
+            out.append(
+                Candidate(
+                    f"end:{info.session}",
+                    "end",
+                    info.session,
+                    None,
+                    None,
+                    last_seen,
+                    None,
+                    info.expired_ns,
+                )
+            )
+    for session in base.sessions:
+        if session not in index.sessions:
+            out.append(
+                Candidate(f"end:{session}", "end", session, None, None, base.last_zxid, None, None)
+            )
+    return out
+
+
+def _upper_bound(index: HistoryIndex, op: Op) -> int | None:
+    """An unknown request of a session cannot take effect once the session moved on."""
+    info = index.sessions[op.session]
+    bound: int | None = None
+    for other in info.ops:
+        if other.conn == op.conn or other.invoke <= op.invoke or not other.positioned:
+            continue
+        limit = other.zxid if other.is_write else other.zxid + 1
+        bound = limit if bound is None else min(bound, limit)
+    if info.closed_by is not None:
+        bound = info.closed_by.zxid if bound is None else min(bound, info.closed_by.zxid)
+    return bound
+
+
+# --- comparing -------------------------------------------------------------------------------
+
+
+def _position(op: Op) -> int:
+    return op.zxid if op.positioned else op.conn_floor
+
+
+def _before(zxid: int) -> int:
+    counter = zxid_counter(zxid)
+    return make_zxid(zxid_epoch(zxid), counter - 1) if counter > 0 else zxid - 1
+
+
+def _choices(sizes: list[int]) -> list[tuple[int, ...]]:
+    """Index tuples into each mandatory candidate's slots: the first of each, then variations."""
+    if not sizes:
+        return [()]
+    first = tuple(0 for _ in sizes)
+    out = [first]
+    for number, size in enumerate(sizes):
+        for pick in range(1, min(size, 4)):
+            out.append((*first[:number], pick, *first[number + 1 :]))
+    return out
+
+
+def _same(note: NotificationEvent, expected: Expected, profile_zxid: bool | None) -> bool:
+    if note.type != expected.type or note.path != expected.path:
+        return False
+    if profile_zxid is None:
+        return True
+    wire_zxid = expected.zxid if profile_zxid else -1
+    return note.zxid == wire_zxid
+
+
+def _event_text(expected: Expected) -> str:
+    try:
+        name = EventType(expected.type).name
+    except ValueError:
+        name = str(expected.type)
+    cause = f" (from #{expected.cause})" if expected.cause is not None else ""
+    zxid = f" at zxid 0x{expected.zxid:x}" if expected.zxid >= 0 else " (setWatches)"
+    return f"{name} {expected.path}{zxid}{cause}"
+
+
+def _note_text(note: NotificationEvent) -> str:
+    try:
+        name = EventType(note.type).name
+    except ValueError:
+        name = str(note.type)
+    return f"notification {name} {note.path} (frame {note.recv}, zxid {note.zxid})"
+
+
+def _candidate_text(candidate: Candidate) -> str:
+    if candidate.kind == "op" and candidate.op is not None:
+        return f"request #{candidate.op.id} (outcome unknown)"
+    if candidate.kind == "end":
+        return f"the end of session 0x{candidate.session:x}"
+    return f"reaping {candidate.path}"
+
+
+def _stats_in(body: rq.Body | None) -> list[Stat]:
+    out: list[Stat] = []
+    stat = getattr(body, "stat", None)
+    if isinstance(stat, Stat):
+        out.append(stat)
+    if isinstance(body, rq.MultiResponse):
+        for result in body.results:
+            sub = getattr(result, "stat", None)
+            if isinstance(sub, Stat):
+                out.append(sub)
+    return out
+
+
+def _read_paths(op: rq.Operation) -> list[str] | None:
+    if isinstance(op, rq.Exists | rq.GetData | rq.GetChildren | rq.GetACL):
+        return ["/" if op.path == "" else op.path]
+    if isinstance(op, rq.MultiRead):
+        return [
+            "/" if getattr(o, "path", "") == "" else str(getattr(o, "path", "")) for o in op.ops
+        ]
+    return None
+
+
+def _normalize_stat(stat: Stat) -> Stat:
+    return replace(stat, ctime=0, mtime=0)
+
+
+def normalize_body(body: rq.Body | None) -> Any:
+    """A body in a form where equal means conformant: children as sorted lists, Stats
+    without times (``ordering.transaction_times`` checks those), ephemerals sorted."""
+    if body is None:
+        return None
+    if isinstance(body, rq.GetChildrenResponse):
+        return rq.GetChildrenResponse(tuple(sorted(body.children)))
+    if isinstance(body, rq.GetChildren2Response):
+        return rq.GetChildren2Response(tuple(sorted(body.children)), _normalize_stat(body.stat))
+    if isinstance(body, rq.GetEphemeralsResponse):
+        return rq.GetEphemeralsResponse(tuple(sorted(body.ephemerals)))
+    if isinstance(body, rq.MultiResponse):
+        return rq.MultiResponse(tuple(_normalize_result(r) for r in body.results))
+    stat = getattr(body, "stat", None)
+    if isinstance(stat, Stat):
+        return replace(cast(Any, body), stat=_normalize_stat(stat))
+    return body
+
+
+def _normalize_result(result: rq.OpResult) -> rq.OpResult:
+    if isinstance(result, rq.GetChildrenResult):
+        return rq.GetChildrenResult(tuple(sorted(result.children)))
+    stat = getattr(result, "stat", None)
+    if isinstance(stat, Stat):
+        return cast(rq.OpResult, replace(cast(Any, result), stat=_normalize_stat(stat)))
+    return result
+
+
+def compare_replies(expected: rq.Reply, observed: rq.Reply) -> str | None:
+    """None if ``observed`` is what the spec answers, else what differs."""
+    if expected.err != observed.err:
+        return f"err {_code(expected.err)} expected, {_code(observed.err)} observed"
+    if expected.zxid != observed.zxid:
+        return f"zxid 0x{expected.zxid:x} expected, 0x{observed.zxid:x} observed"
+    if normalize_body(expected.body) != normalize_body(observed.body):
+        return "the reply's body differs"
+    return None
+
+
+def _code(err: int) -> str:
+    try:
+        return Code(err).name
+    except ValueError:
+        return str(err)
+
+
+def replay_all(index: HistoryIndex, base: State, notification_zxid: bool) -> ReplayResult:
+    """Replay with lazy placement; on failure, rerun with other placements (bounded)."""
+    plan = make_plan(index, base, notification_zxid)
+    queue: deque[dict[str, int | None]] = deque([{}])
+    tried: list[dict[str, int | None]] = []
+    first: Replay | None = None
+    runs = 0
+    exhausted = False
+    while queue and runs < RUNS_MAX:
+        schedule = queue.popleft()
+        if schedule in tried:
+            continue
+        tried.append(schedule)
+        runs += 1
+        replay = Replay(index, base, plan, schedule)
+        replay.run()
+        if replay.failure is None:
+            return ReplayResult(replay, None, runs, False, plan)
+        exhausted = exhausted or replay.exhausted
+        if first is None:
+            first = replay
+        for alternative in replay.failure_alternatives:
+            queue.append({**schedule, **alternative})
+    assert first is not None
+    undecided = exhausted or bool(queue)
+    return ReplayResult(first, first.failure, runs, undecided, plan)
+
+
+@dataclass
+class ReplayResult:
+    replay: Replay  # the successful run, or the first failing one
+    failure: Mismatch | None
+    runs: int
+    undecided: bool  # the search budget ran out before every placement was tried
+    plan: ReplayPlan
