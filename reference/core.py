@@ -224,7 +224,9 @@ class ZooKeeperCore:
         self, conn_id: int, xid: int, zxid: int, err: int, record: ReplyRecord | None = None
     ) -> None:
         frame = encode_reply(ReplyHeader(xid, zxid, err), record if err == 0 else None)
-        self._send(conn_id, frame, max(zxid, 0))
+        # The watermark is everything applied so far, not the header's zxid (which is -1 or
+        # 0 for some replies): watermarks must only grow along a connection.
+        self._send(conn_id, frame, self.last_zxid)
 
     def _close(self, conn_id: int) -> None:
         """Close a connection after what was queued for it; forget its watches."""
@@ -345,7 +347,7 @@ class ZooKeeperCore:
             self._touch(session)
             self._attach(conn, session)
             response = ConnectResponse(0, timeout, session_id, session.password, read_only)
-            self._send(conn.conn_id, encode_connect_response(response), zxid)
+            self._send(conn.conn_id, encode_connect_response(response), self.last_zxid)
             return
         existing = self.sessions.get(request.sessionId)
         if existing is not None and existing.conn_id is not None:
@@ -393,7 +395,7 @@ class ZooKeeperCore:
                 if frame is None:
                     event = WatcherEvent(event_type, KeeperState.SyncConnected, path)
                     frame = encode_reply(ReplyHeader(Xid.NOTIFICATION, wire_zxid, 0), event)
-                self._send(conn_id, frame, zxid)
+                self._send(conn_id, frame, self.last_zxid)
 
     def _write(
         self, conn: Connection, session: Session, xid: int, opcode: int, body: TxnBody

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from spec.acl import OPEN_ACL_UNSAFE
 from spec.errors import Code
@@ -260,3 +262,12 @@ def test_exists_of_a_path_with_nul_is_badarguments_in_3_8_too() -> None:
     server = Server(V3_8)
     sid = server.connect()
     assert server.err(sid, Exists("/a\u0000")) == Code.BADARGUMENTS
+
+
+_PATH_CHARACTERS = "/a.b\x00\x01\x1f\x7f\x9f\xa0\ud7ff\ud800\uf8ff\uf900\ufff0\uffff\U0001f600é "
+_PATH_ALPHABET = st.sampled_from(list(_PATH_CHARACTERS))
+
+
+@given(st.text(_PATH_ALPHABET, max_size=12))
+def test_fast_path_check_agrees_with_the_rule_by_rule_check(path: str) -> None:
+    assert is_valid_path(path) == (path_error(path) is None)
