@@ -492,7 +492,11 @@ class Client:
         conn.last_recv = loop.time()
         conn.tasks.append(asyncio.create_task(self._read_loop(conn)))
         conn.tasks.append(asyncio.create_task(self._keeper(conn)))
-        self._prime(conn)
+        try:
+            self._prime(conn)
+        except ConnectionLoss:
+            self._lose(conn, "lost while re-arming", reconnect=False)
+            return False
         self._ready.set()
         self._lost.clear()
         return True
@@ -560,6 +564,8 @@ class Client:
     # --- requests ------------------------------------------------------------------------
 
     def _send(self, conn: _Connection, op: rq.Operation) -> asyncio.Future[rq.Reply]:
+        if conn.closed or conn.writer.is_closing():
+            raise ConnectionLoss(f"{self.name}: the connection is closing")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[rq.Reply] = loop.create_future()
         xid = self._next_xid
@@ -732,7 +738,7 @@ class Client:
             if now - conn.last_recv >= read_timeout_s:
                 self._lose(conn, f"server silent for {read_timeout_s:.2f} s")
                 return
-            if now - conn.last_send >= ping_interval_s:
+            if now - conn.last_send >= ping_interval_s and not conn.writer.is_closing():
                 conn.writer.write(wire.request_frame(rq.Ping(), Xid.PING))
                 conn.last_send = now
             wake = min(

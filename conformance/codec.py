@@ -7,9 +7,9 @@ checked by a property test.
 Encoding rules
 --------------
 * A dataclass of ``spec.requests`` (an operation, a body, a multi result, a ``Reply``) becomes an
-  object with a ``"type"`` member naming its class (``{"type": "GetData", "path": "/a",
+  object with a ``"$type"`` member naming its class (``{"$type": "GetData", "path": "/a",
   "watch": true}``) and one member per field, named as the field. ``Stat``, ``ACL`` and ``Id``
-  are objects without ``"type"`` (their place says what they are).
+  are objects without ``"$type"`` (their place says what they are).
 * ``bytes`` become lowercase hex strings; ``None`` is ``null``. So null data (``null``) and
   empty data (``""``) stay apart, as ZooKeeper keeps them apart.
 * Enumerations (``Code``, ``OpCode``) are their integer values; a value the enumeration does
@@ -33,12 +33,15 @@ from spec import requests as rq
 from spec.acl import ACL, Id
 from spec.stat import Stat
 
+TAG = "$type"
+"""The member naming a tagged value's class (``"type"`` is a field of some operations)."""
+
 
 class CodecError(ValueError):
     """A JSON value that does not decode to the type asked for."""
 
 
-# Classes written with a "type" tag: the members of the Operation, Body and OpResult unions.
+# Classes written with a "$type" tag: the members of the Operation, Body and OpResult unions.
 _TAGGED: tuple[type, ...] = (
     rq.Create,
     rq.Delete,
@@ -113,7 +116,7 @@ def encode_value(value: object) -> Any:
         cls = type(value)
         out: dict[str, Any] = {}
         if cls in _BY_NAME.values():
-            out["type"] = cls.__name__
+            out[TAG] = cls.__name__
         elif cls not in _UNTAGGED:
             raise CodecError(f"no JSON form for {cls.__name__}")
         for field in dataclasses.fields(value):
@@ -190,19 +193,19 @@ def _decode_union(data: Any, args: tuple[Any, ...], where: str) -> Any:
     options = [a for a in args if a is not type(None)]
     if len(options) == 1:
         return decode_value(data, options[0], where)
-    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-        raise CodecError(f'{where}: expected an object with a "type", got {_show(data)}')
-    cls = _BY_NAME.get(data["type"])
+    if not isinstance(data, dict) or not isinstance(data.get(TAG), str):
+        raise CodecError(f"{where}: expected an object with a {TAG!r}, got {_show(data)}")
+    cls = _BY_NAME.get(data[TAG])
     if cls is None or cls not in options:
-        raise CodecError(f"{where}: type {data['type']!r} is not allowed here")
+        raise CodecError(f"{where}: type {data[TAG]!r} is not allowed here")
     return _decode_dataclass(data, cls, where)
 
 
 def _decode_dataclass(data: Any, cls: type, where: str) -> Any:
     if not isinstance(data, dict):
         raise CodecError(f"{where}: expected an object for {cls.__name__}, got {_show(data)}")
-    if cls in _BY_NAME.values() and data.get("type") != cls.__name__:
-        raise CodecError(f"{where}: expected type {cls.__name__!r}, got {data.get('type')!r}")
+    if cls in _BY_NAME.values() and data.get(TAG) != cls.__name__:
+        raise CodecError(f"{where}: expected type {cls.__name__!r}, got {data.get(TAG)!r}")
     hints = _hints(cls)
     values: dict[str, Any] = {}
     names = set()
@@ -213,7 +216,7 @@ def _decode_dataclass(data: Any, cls: type, where: str) -> Any:
         values[field.name] = decode_value(
             data[field.name], hints[field.name], f"{where}.{field.name}"
         )
-    extra = set(data) - names - {"type"}
+    extra = set(data) - names - {TAG}
     if extra:
         raise CodecError(f"{where}: {cls.__name__} has unknown members {sorted(extra)}")
     return cls(**values)

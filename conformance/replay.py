@@ -49,16 +49,17 @@ from spec.errors import Code
 from spec.events import EventType, WatchEvent
 from spec.machine import InputError, step
 from spec.modes import NodeKind
+from spec.paths import parent_path
 from spec.sessions import kill_session
 from spec.stat import Stat
 from spec.state import Session, State, Znode, make_zxid, zxid_counter, zxid_epoch
 from spec.tree import delete_node
 
-RUNS_MAX = 8  # whole replays, each with another placement of unobserved transactions
+RUNS_MAX = 16  # whole replays, each with another placement of unobserved transactions
 TRIALS_MAX = 3000  # candidate placements tried within one replay
 SLOTS_PER_CANDIDATE_MAX = 16  # zxids tried for one candidate at one observation
 PAIR_TRIALS_MAX = 300  # pairs of candidates tried at one observation
-ALTERNATIVES_PER_FAILURE_MAX = 6  # new placements queued when a replay fails
+ALTERNATIVES_PER_FAILURE_MAX = 8  # new placements queued when a replay fails
 
 
 # --- what the replay expects ---------------------------------------------------------------
@@ -88,6 +89,8 @@ class Candidate:
     lower: int  # exclusive: the zxid must be above this
     upper: int | None  # exclusive: the zxid must be below this
     forced_after_ns: int | None  # it must have happened before requests sent after this
+    deadline: int | None = None  # so its zxid is at most this (from the first such request)
+    after: str | None = None  # the unknown write sent just before it on the same connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,9 +173,14 @@ class Replay:
         self.conn_of_session: dict[int, int] = {}
         self.known_sessions: set[int] = set(base.sessions)
         self.notes: dict[int, _ConnNotes] = {}
-        self.pending: dict[str, Candidate] = {
-            c.key: c for c in plan.candidates if schedule.get(c.key, -1) is not None
-        }
+        self.pending: dict[str, Candidate] = {}
+        excluded: set[str] = set()
+        for candidate in plan.candidates:  # a connection's requests in the order sent
+            if schedule.get(candidate.key, -1) is None or candidate.after in excluded:
+                excluded.add(candidate.key)
+            else:
+                self.pending[candidate.key] = candidate
+        self.by_key = {c.key: c for c in plan.candidates}
         self.placements: list[Placement] = []
         self.lazy: list[Placement] = []  # placements this run chose (not scheduled)
         self.failure: Mismatch | None = None
@@ -213,7 +221,12 @@ class Replay:
         return False
 
     def _mandatory(self, op: Op, limit: int) -> list[tuple[Candidate, list[int]]]:
-        """Candidates that must be applied before ``op``, each with its possible zxids."""
+        """Candidates that must be applied before ``op``, each with its possible zxids.
+
+        A scheduled candidate goes at its zxid. A candidate that must have happened by a
+        deadline goes at the latest free zxid before the deadline, once the replay gets there
+        (as late as possible, as the lazy placement of the others).
+        """
         out: list[tuple[Candidate, list[int]]] = []
         for candidate in list(self.pending.values()):
             fixed = self.schedule.get(candidate.key)
@@ -221,10 +234,12 @@ class Replay:
                 if fixed <= limit:
                     out.append((candidate, [fixed]))
                 continue
-            forced = candidate.forced_after_ns
-            if forced is not None and op.invoke > forced:
-                slots = self._slots(candidate, limit, self._hints(op))
-                out.append((candidate, slots))
+            deadline = candidate.deadline
+            if deadline is None:
+                continue
+            latest = self._latest(candidate)
+            if limit >= deadline or (latest is not None and latest <= limit):
+                out.append((candidate, self._slots_down(candidate, min(limit, deadline))))
         for key, fixed in self.schedule.items():
             if not key.startswith("reap:") or fixed is None or fixed > limit:
                 continue
@@ -261,6 +276,15 @@ class Replay:
         plan.sort(key=lambda item: item[1])
         if len({slot for _, slot in plan}) != len(plan):
             return Mismatch("no-zxid", op, detail="two transactions at one zxid")
+        if len({candidate.key for candidate, _ in plan}) != len(plan):
+            return Mismatch("no-zxid", op, detail="one transaction at two zxids")
+        for number, (candidate, _) in enumerate(plan):
+            earlier = candidate.after
+            if candidate.kind != "op" or earlier is None or earlier not in self.pending:
+                continue
+            if earlier not in {c.key for c, _ in plan[:number]}:
+                detail = "requests of one connection would take effect out of order"
+                return Mismatch("no-zxid", op, detail=detail)
         self._begin()
         for candidate, slot in plan:
             problem = self._apply_candidate(candidate, slot, op)
@@ -272,8 +296,10 @@ class Replay:
             self._rollback()
             return mismatch
         self._commit(op)
-        for candidate, _ in plan:
+        for candidate, slot in plan:
             self.pending.pop(candidate.key, None)
+            if candidate.key not in self.schedule:
+                self.lazy.append(Placement(candidate, slot, op.id if op is not None else None))
         return None
 
     def _search(self, op: Op, limit: int, mandatory: list[tuple[Candidate, list[int]]]) -> bool:
@@ -291,42 +317,92 @@ class Replay:
                 choice != tuple(0 for _ in mandatory)
                 and self._trial(op, mandatory, [], choice) is None
             ):
-                self._note_lazy(mandatory, choice)
                 return True
             for candidate in optional:
-                for slot in self._slots(candidate, limit, hints):
+                for slot in self._slots(candidate, limit, self._hints_for(candidate, hints)):
                     if self.trials >= TRIALS_MAX:
                         self.exhausted = True
                         return False
-                    if self._trial(op, mandatory, [(candidate, slot)], choice) is None:
-                        self._note_lazy(mandatory, choice)
-                        self.lazy.append(Placement(candidate, slot, op.id))
+                    extra = self._with_chain(candidate, slot, set(), frozenset(mandatory_keys))
+                    if extra is not None and self._trial(op, mandatory, extra, choice) is None:
                         return True
             pairs = 0
             for first_number, first in enumerate(optional):
                 for second in optional[first_number + 1 :]:
-                    for slot_a in self._slots(first, limit, hints)[:4]:
-                        for slot_b in self._slots(second, limit, hints)[:4]:
+                    if first.key in self._chain_keys(second) or second.key in self._chain_keys(
+                        first
+                    ):
+                        continue  # one already brings the other along
+                    for slot_a in self._slots(first, limit, self._hints_for(first, hints))[:4]:
+                        for slot_b in self._slots(second, limit, self._hints_for(second, hints))[
+                            :4
+                        ]:
                             if slot_a == slot_b:
                                 continue
                             pairs += 1
                             if pairs > PAIR_TRIALS_MAX or self.trials >= TRIALS_MAX:
                                 self.exhausted = self.trials >= TRIALS_MAX
                                 return False
-                            extra = [(first, slot_a), (second, slot_b)]
-                            if self._trial(op, mandatory, extra, choice) is None:
-                                self._note_lazy(mandatory, choice)
-                                self.lazy.append(Placement(first, slot_a, op.id))
-                                self.lazy.append(Placement(second, slot_b, op.id))
+                            part_a = self._with_chain(first, slot_a, {slot_b})
+                            if part_a is None:
+                                continue
+                            part_b = self._with_chain(second, slot_b, {slot for _, slot in part_a})
+                            if part_b is None:
+                                continue
+                            if self._trial(op, mandatory, part_a + part_b, choice) is None:
                                 return True
         return False
 
-    def _note_lazy(
-        self, mandatory: list[tuple[Candidate, list[int]]], choice: tuple[int, ...]
-    ) -> None:
-        for (candidate, slots), pick in zip(mandatory, choice, strict=True):
-            if candidate.key not in self.schedule:
-                self.lazy.append(Placement(candidate, slots[pick], None))
+    def _chain(
+        self, candidate: Candidate, planned: frozenset[str] = frozenset()
+    ) -> list[Candidate]:
+        """The unapplied unknown writes sent before ``candidate`` on its connection, in order.
+
+        A connection's requests are processed in order, and a processed write takes a zxid
+        even when it fails; so if ``candidate`` took effect, these did before it.
+        """
+        chain: list[Candidate] = []
+        key = candidate.after
+        while key is not None and key in self.pending and key not in planned:
+            earlier = self.pending[key]
+            chain.append(earlier)
+            key = earlier.after
+        chain.reverse()
+        return chain
+
+    def _chain_keys(self, candidate: Candidate) -> set[str]:
+        return {c.key for c in self._chain(candidate)}
+
+    def _with_chain(
+        self,
+        candidate: Candidate,
+        slot: int,
+        reserved: set[int],
+        planned: frozenset[str] = frozenset(),
+    ) -> list[tuple[Candidate, int]] | None:
+        """``candidate`` at ``slot`` with its chain at the free zxids just below it (members
+        already ``planned`` elsewhere excepted)."""
+        chain = self._chain(candidate, planned)
+        if not chain:
+            return [(candidate, slot)]
+        taken = self.plan.write_zxids
+        placed: list[tuple[Candidate, int]] = [(candidate, slot)]
+        below = slot - 1
+        for earlier in reversed(chain):
+            low = max(earlier.lower, self.floor)
+            while below > low and (
+                below in taken
+                or below in self.used_zxids
+                or below in reserved
+                or zxid_counter(below) == 0
+            ):
+                below -= 1
+            if below <= low:
+                return None
+            placed.append((earlier, below))
+            below -= 1
+        placed.reverse()
+        return placed
 
     def _eligible(self, limit: int) -> list[Candidate]:
         out = [c for c in self.pending.values() if c.lower < limit]
@@ -372,9 +448,38 @@ class Replay:
             slot += 1
         return out[:SLOTS_PER_CANDIDATE_MAX]
 
+    def _slots_down(self, candidate: Candidate, high: int) -> list[int]:
+        """Free zxids for ``candidate`` at or below ``high``, the latest first."""
+        low = max(candidate.lower, self.floor)
+        if candidate.upper is not None:
+            high = min(high, candidate.upper - 1)
+        taken = self.plan.write_zxids
+        out: list[int] = []
+        slot = high
+        scanned = 0
+        while slot > low and len(out) < SLOTS_PER_CANDIDATE_MAX and scanned < 4096:
+            scanned += 1
+            if zxid_counter(slot) != 0 and slot not in taken and slot not in self.used_zxids:
+                out.append(slot)
+            slot -= 1
+        return out
+
+    def _latest(self, candidate: Candidate) -> int | None:
+        """The latest free zxid a candidate with a deadline can take."""
+        if candidate.deadline is None:
+            return None
+        slots = self._slots_down(candidate, candidate.deadline)
+        return slots[0] if slots else None
+
+    def _hints_for(self, candidate: Candidate, hints: list[int]) -> list[int]:
+        """``candidate``'s own hints, then the others no other candidate explains better."""
+        own = self.plan.hints_by_key.get(candidate.key, [])
+        claimed = self.plan.claimed
+        return own + [h for h in hints if h not in own and h not in claimed]
+
     def _hints(self, op: Op | None) -> list[int]:
         """zxids an observation reports (Stats, notifications): likely homes of candidates."""
-        hints: list[int] = []
+        hints: list[int] = list(self.plan.traces)
         if op is not None and op.reply is not None:
             for stat in _stats_in(op.reply.body):
                 hints.extend((stat.czxid, stat.mzxid, stat.pzxid))
@@ -715,7 +820,6 @@ class Replay:
                     self.failure = first
                     return
                 if self._trial(None, mandatory, [(candidate, slot)]) is None:
-                    self.lazy.append(Placement(candidate, slot, None))
                     return
         self.failure = first
 
@@ -735,29 +839,99 @@ class Replay:
     def _queue_alternatives(self, op: Op, limit: int) -> None:
         """Other placements worth a whole new replay (most recent guess first)."""
         alternatives: list[dict[str, int | None]] = []
-        for placement in reversed(self.lazy):
-            alternatives.append({placement.candidate.key: None})
-            for slot in self._slots_anywhere(placement.candidate, limit)[:2]:
-                if slot != placement.zxid:
-                    alternatives.append({placement.candidate.key: slot})
         hints = self._hints(op)
         for candidate in self.pending.values():
             if candidate.key in self.schedule:
                 continue
-            for slot in self._slots_anywhere(candidate, limit, hints)[:2]:
-                alternatives.append({candidate.key: slot})
+            if candidate.deadline is not None:
+                saved = self.floor
+                self.floor = candidate.lower
+                try:
+                    slots = self._slots_down(candidate, min(limit, candidate.deadline))[:3]
+                finally:
+                    self.floor = saved
+                alternatives.extend({candidate.key: slot} for slot in slots)
+            else:
+                alternatives.extend(self._anywhere(candidate, limit, hints, 2))
+        for placement in reversed(self.lazy):
+            candidate = placement.candidate
+            if candidate.deadline is None:
+                alternatives.append({candidate.key: None})
+            for schedule in self._anywhere(candidate, limit, [], 2):
+                if schedule.get(candidate.key) != placement.zxid:
+                    alternatives.append(schedule)
         self.failure_alternatives = alternatives[:ALTERNATIVES_PER_FAILURE_MAX]
 
-    def _slots_anywhere(
-        self, candidate: Candidate, limit: int, hints: list[int] | None = None
-    ) -> list[int]:
-        """Free zxids for ``candidate`` below ``limit``, also below the replay's floor."""
-        saved = self.floor
-        self.floor = candidate.lower
-        try:
-            return self._slots(candidate, limit, hints or [])
-        finally:
-            self.floor = saved
+    def _chain_all(self, candidate: Candidate) -> list[Candidate]:
+        """Every unknown write sent before ``candidate`` on its connection, in order."""
+        chain: list[Candidate] = []
+        key = candidate.after
+        while key is not None and key in self.by_key:
+            earlier = self.by_key[key]
+            chain.append(earlier)
+            key = earlier.after
+        chain.reverse()
+        return chain
+
+    def _anywhere(
+        self, candidate: Candidate, limit: int, hints: list[int], count: int
+    ) -> list[dict[str, int | None]]:
+        """Schedules placing ``candidate`` (and the requests sent before it on its connection)
+        at free zxids below ``limit``, also below the replay's floor: at a hinted zxid, or at
+        the first free ones. A scheduled candidate in the way moves to the next free zxid."""
+        chain = [*self._chain_all(candidate), candidate]
+        keys = [c.key for c in chain]
+        hints = self._hints_for(candidate, hints)
+        low = min(c.lower for c in chain)
+        high = limit if candidate.upper is None else min(limit, candidate.upper - 1)
+        taken = self.plan.write_zxids
+        free: list[int] = []
+        slot = low + 1
+        while slot <= high and len(free) < 4 * SLOTS_PER_CANDIDATE_MAX:
+            if slot not in taken and zxid_counter(slot) != 0:
+                free.append(slot)
+            slot += 1
+        size = len(chain)
+        starts: list[int] = []
+        for hint in hints:
+            if hint in free and free.index(hint) >= size - 1:
+                starts.append(free.index(hint) + 1 - size)
+        starts += [0, 1]
+        out: list[dict[str, int | None]] = []
+        for start in dict.fromkeys(starts):
+            if start + size > len(free):
+                continue
+            schedule: dict[str, int | None] = dict(
+                zip(keys, free[start : start + size], strict=True)
+            )
+            if self._make_room(schedule):
+                out.append(schedule)
+            if len(out) >= count:
+                break
+        return out
+
+    def _make_room(self, schedule: dict[str, int | None]) -> bool:
+        """Move scheduled candidates whose zxid ``schedule`` takes to the next free zxid."""
+        used = {z for z in schedule.values() if z is not None}
+        others = {k: z for k, z in self.schedule.items() if k not in schedule and z is not None}
+        used |= set(others.values())
+        for key, zxid in sorted(others.items(), key=lambda item: item[1]):
+            if zxid not in {z for k, z in schedule.items() if k != key}:
+                continue
+            moved = self.by_key.get(key)
+            if moved is None:
+                return False
+            slot = zxid + 1
+            bound = moved.upper if moved.upper is not None else zxid + 4 * SLOTS_PER_CANDIDATE_MAX
+            if moved.deadline is not None:
+                bound = min(bound, moved.deadline + 1)
+            while slot < bound and (slot in used or slot in self.plan.write_zxids):
+                slot += 1
+            if slot >= bound:
+                return False
+            schedule[key] = slot
+            used.add(slot)
+        return True
 
     # --- explanations --------------------------------------------------------------------
 
@@ -799,6 +973,13 @@ class ReplayPlan:
     candidates: list[Candidate]
     write_zxids: frozenset[int]
     notification_zxid: bool
+    # zxids that observed Stats or notifications mention but no observed write owns: the
+    # transactions nobody saw directly left these traces, so they are the likeliest homes.
+    traces: list[int] = field(default_factory=list)
+    # per candidate: the traces in a role its effect would leave (a create of /a/b: a pzxid
+    # of /a, a czxid of /a/b), tried before any other zxid
+    hints_by_key: dict[str, list[int]] = field(default_factory=dict)
+    claimed: frozenset[int] = frozenset()  # traces some candidate has an affinity for
 
 
 def make_plan(index: HistoryIndex, base: State, notification_zxid: bool) -> ReplayPlan:
@@ -813,12 +994,89 @@ def make_plan(index: HistoryIndex, base: State, notification_zxid: bool) -> Repl
             seen_write_zxids.add(op.zxid)
         observations.append(op)
     observations.sort(key=lambda o: (_position(o), 0 if o.is_write else 1, o.invoke, o.id))
+    candidates = [_with_deadline(c, observations) for c in _candidates(index, base)]
+    traces: set[int] = set()
+    for op in index.ops:
+        if op.reply is not None:
+            for stat in _stats_in(op.reply.body):
+                traces.update((stat.czxid, stat.mzxid, stat.pzxid))
+    traces.update(n.zxid for n in index.history.notifications)
+    traces = {z for z in traces if z > base.last_zxid and z not in seen_write_zxids}
+    roles = _trace_roles(index, traces)
+    hints_by_key = {c.key: _affinity(c, roles) for c in candidates if c.op is not None}
     return ReplayPlan(
         observations,
-        _candidates(index, base),
+        candidates,
         frozenset(seen_write_zxids),
         notification_zxid,
+        sorted(traces),
+        hints_by_key,
+        frozenset(z for hints in hints_by_key.values() for z in hints),
     )
+
+
+def _trace_roles(index: HistoryIndex, traces: set[int]) -> dict[int, set[tuple[str, str]]]:
+    """For each trace zxid: the (role, path) pairs it was seen in (czxid of /a, ...)."""
+    roles: dict[int, set[tuple[str, str]]] = {}
+
+    def note(stat: Stat, path: str) -> None:
+        for role, zxid in (("czxid", stat.czxid), ("mzxid", stat.mzxid), ("pzxid", stat.pzxid)):
+            if zxid in traces:
+                roles.setdefault(zxid, set()).add((role, path))
+
+    for op in index.ops:
+        reply = op.reply
+        if reply is None or reply.body is None:
+            continue
+        body = reply.body
+        path = getattr(op.op, "path", None)
+        if isinstance(body, rq.Create2Response):
+            note(body.stat, body.path)
+        elif isinstance(path, str):
+            for stat in _stats_in(body):
+                note(stat, path)
+        if isinstance(body, rq.MultiResponse) and isinstance(op.op, rq.Multi | rq.MultiRead):
+            for sub, result in zip(op.op.ops, body.results, strict=False):
+                sub_stat = getattr(result, "stat", None)
+                sub_path = getattr(result, "path", None) or getattr(sub, "path", None)
+                if isinstance(sub_stat, Stat) and isinstance(sub_path, str):
+                    note(sub_stat, sub_path)
+    for notification in index.history.notifications:
+        if notification.zxid in traces:
+            roles.setdefault(notification.zxid, set()).add(("event", notification.path))
+    return roles
+
+
+def _affinity(candidate: Candidate, roles: dict[int, set[tuple[str, str]]]) -> list[int]:
+    """Trace zxids that ``candidate``'s effect would explain."""
+    assert candidate.op is not None
+    wanted: list[tuple[str, str, bool]] = []  # role, path, path is a prefix (sequential)
+    requests = (
+        list(candidate.op.op.ops) if isinstance(candidate.op.op, rq.Multi) else [candidate.op.op]
+    )
+    for request in requests:
+        path = getattr(request, "path", None)
+        if not isinstance(path, str) or "/" not in path:
+            continue
+        parent = parent_path(path)
+        if isinstance(request, rq.Create):
+            sequential = request.flags in (2, 3, 6)
+            wanted += [("czxid", path, sequential), ("pzxid", parent, False)]
+            wanted += [("event", path, sequential), ("event", parent, False)]
+        elif isinstance(request, rq.Delete):
+            wanted += [("pzxid", parent, False), ("event", path, False), ("event", parent, False)]
+        elif isinstance(request, rq.SetData):
+            wanted += [("mzxid", path, False), ("event", path, False)]
+    out: list[int] = []
+    for zxid, seen in sorted(roles.items()):
+        for role, path in seen:
+            if any(
+                role == w_role and (path.startswith(w_path) if prefix else path == w_path)
+                for w_role, w_path, prefix in wanted
+            ):
+                out.append(zxid)
+                break
+    return out
 
 
 def _candidates(index: HistoryIndex, base: State) -> list[Candidate]:
@@ -827,7 +1085,8 @@ def _candidates(index: HistoryIndex, base: State) -> list[Candidate]:
     for info in index.sessions.values():
         positioned = [o.zxid for o in info.ops if o.positioned]
         last_seen = max(positioned, default=base.last_zxid)
-        for op in info.ops:
+        previous_on_conn: dict[int, str] = {}
+        for op in info.ops:  # in the order they were sent
             if op.outcome != "unknown" or not op.is_write:
                 continue
             lower = max(op.conn_floor, op.seen, base.last_zxid)
@@ -851,8 +1110,19 @@ def _candidates(index: HistoryIndex, base: State) -> list[Candidate]:
                 )
             else:
                 out.append(
-                    Candidate(f"op:{op.id}", "op", info.session, op, None, lower, upper, None)
+                    Candidate(
+                        f"op:{op.id}",
+                        "op",
+                        info.session,
+                        op,
+                        None,
+                        lower,
+                        upper,
+                        None,
+                        after=previous_on_conn.get(op.conn),
+                    )
                 )
+                previous_on_conn[op.conn] = f"op:{op.id}"
         if info.closed_by is None and info.session not in ended:
             out.append(
                 Candidate(
@@ -872,6 +1142,19 @@ def _candidates(index: HistoryIndex, base: State) -> list[Candidate]:
                 Candidate(f"end:{session}", "end", session, None, None, base.last_zxid, None, None)
             )
     return out
+
+
+def _with_deadline(candidate: Candidate, observations: list[Op]) -> Candidate:
+    """The zxid by which a candidate proven to have happened (at ``forced_after_ns``) must
+    have happened: below the first observation, in zxid order, sent after the proof."""
+    proof = candidate.forced_after_ns
+    if proof is None:
+        return candidate
+    for op in observations:  # in zxid order
+        if op.invoke > proof:
+            position = _position(op)
+            return replace(candidate, deadline=position - 1 if op.is_write else position)
+    return candidate
 
 
 def _upper_bound(index: HistoryIndex, op: Op) -> int | None:

@@ -158,7 +158,7 @@ class InProcessEnsemble:
 
     def _write(self, conn_id: int, data: bytes | None) -> None:
         link = self._links.get(conn_id)
-        if link is None:
+        if link is None or link.transport.is_closing():
             return
         if data is None:
             link.transport.close()
