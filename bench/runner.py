@@ -275,7 +275,8 @@ class Progress:
             self.shown = False
         stream.write(f"{text}\n")
         stream.flush()
-        self.last_shown = 0.0
+        # On a terminal the next run's progress shows at once; in a log, after an interval.
+        self.last_shown = 0.0 if self.tty else time.monotonic()
 
 
 # --- the worker pool ---------------------------------------------------------------------------
