@@ -309,6 +309,21 @@ class Client:
                 break
         raise ConnectionLoss(f"{self.name}: no server of {self.hosts} granted a session")
 
+    async def resume(self, session_id: int, password: bytes, last_zxid_seen: int = 0) -> None:
+        """Re-attach an existing session (as a restarted client would), bounded attempts.
+
+        Raises ``SessionExpired`` if the server says the session is gone.
+        """
+        if self.session_id != 0:
+            raise ClientError("resume() needs a client without a session")
+        self.session_id, self.password, self.last_zxid_seen = session_id, password, last_zxid_seen
+        for attempt in range(len(self.hosts)):
+            if await self._connect((self.host_index + attempt) % len(self.hosts)):
+                return
+            if self.expired:
+                raise SessionExpired(f"session 0x{session_id:x} expired")
+        raise ConnectionLoss(f"{self.name}: no server re-attached session 0x{session_id:x}")
+
     async def submit(self, op: rq.Operation) -> asyncio.Future[rq.Reply]:
         """Send ``op`` now and return the future of its reply (pipelining).
 

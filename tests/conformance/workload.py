@@ -59,16 +59,13 @@ def random_op(rng: random.Random) -> rq.Operation:
         sub: list[rq.Operation] = []
         for _ in range(rng.randint(0, 3)):
             sub_path = rng.choice(PATHS)
-            sub.append(
-                rng.choice(
-                    [
-                        rq.Create(sub_path, b"m", OPEN_ACL_UNSAFE, rng.choice([0, 1, 2])),
-                        rq.SetData(sub_path, b"m", -1),
-                        rq.Delete(sub_path, -1),
-                        rq.Check(sub_path, rng.choice([-1, 0, 1])),
-                    ]
-                )
-            )
+            choices: list[rq.Operation] = [
+                rq.Create(sub_path, b"m", OPEN_ACL_UNSAFE, rng.choice([0, 1, 2])),
+                rq.SetData(sub_path, b"m", -1),
+                rq.Delete(sub_path, -1),
+                rq.Check(sub_path, rng.choice([-1, 0, 1])),
+            ]
+            sub.append(rng.choice(choices))
         return rq.Multi(tuple(sub))
     if roll < 0.75:
         return rq.MultiRead(
@@ -169,7 +166,6 @@ async def run_workload(
     abandon: bool = False,
 ) -> WorkloadStats:
     """Run ``clients`` sessions of ``requests`` requests each; close them at the end."""
-    rng = random.Random(seed)
     stats = WorkloadStats()
     sessions = [
         Client(

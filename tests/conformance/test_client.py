@@ -1,0 +1,326 @@
+"""The conformance client against the in-process reference core: what it sends, records and
+hands out, and that every wait is bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import pytest
+
+from conformance.client import Client, ClientError, ConnectionLoss, OutcomeUnknown, SessionExpired
+from conformance.history import HistoryRecorder
+from reference.jute import (
+    FrameReader,
+    ReplyHeader,
+    decode_connect_request,
+    encode_connect_response,
+    encode_reply,
+)
+from reference.jute import ConnectResponse as JuteConnectResponse
+from spec import requests as rq
+from spec.acl import CREATOR_ALL_ACL, OPEN_ACL_UNSAFE
+from spec.errors import Code
+from spec.events import EventType
+from spec.opcodes import OpCode
+from spec.state import Config
+from tests.conformance.inprocess import InProcessEnsemble
+
+T = TypeVar("T")
+TEST_TIMEOUT_S = 20.0
+CONFIG = Config(tick_time_ms=100, min_session_timeout_ms=200, container_check_interval_ms=200)
+
+
+def run(scenario: Callable[[], Awaitable[T]]) -> T:
+    async def bounded() -> T:
+        return await asyncio.wait_for(scenario(), TEST_TIMEOUT_S)
+
+    return asyncio.run(bounded())
+
+
+def test_a_new_session_answers_requests_and_everything_is_recorded() -> None:
+    async def scenario() -> HistoryRecorder:
+        async with InProcessEnsemble(CONFIG) as ensemble:
+            recorder = HistoryRecorder()
+            client = Client(ensemble.hosts, name="a", recorder=recorder)
+            await client.start()
+            created = await client.call(rq.Create("/x", b"1", OPEN_ACL_UNSAFE, 0))
+            read = await client.call(rq.GetData("/x"))
+            assert created == rq.Reply(created.zxid, Code.OK, rq.CreateResponse("/x"))
+            assert isinstance(read.body, rq.GetDataResponse) and read.body.data == b"1"
+            assert client.last_zxid_seen == created.zxid
+            await client.close()
+            return recorder
+
+    history = run(scenario).history()
+    assert [c.outcome for c in history.connects] == ["ok"]
+    assert [s.kind for s in history.sessions] == ["created", "closed"]
+    assert [type(o.op).__name__ for o in history.ops] == ["Create", "GetData", "CloseSession"]
+    assert all(o.outcome == "ok" and o.complete_ns and o.invoke_ns for o in history.ops)
+
+
+def test_pipelined_requests_are_answered_in_the_order_they_were_sent() -> None:
+    async def scenario() -> tuple[list[rq.Reply], HistoryRecorder]:
+        async with InProcessEnsemble(CONFIG) as ensemble:
+            recorder = HistoryRecorder()
+            client = Client(ensemble.hosts, recorder=recorder)
+            await client.start()
+            await client.call(rq.Create("/p", b"", OPEN_ACL_UNSAFE, 0))
+            futures = [await client.submit(rq.SetData("/p", b"%d" % i)) for i in range(200)]
+            replies = [await f for f in futures]
+            await client.close()
+            return replies, recorder
+
+    replies, recorder = run(scenario)
+    zxids = [r.zxid for r in replies]
+    assert zxids == sorted(zxids) and len(set(zxids)) == 200
+    ops = [o for o in recorder.history().ops if isinstance(o.op, rq.SetData)]
+    assert [o.xid for o in sorted(ops, key=lambda o: o.recv or 0)] == sorted(o.xid for o in ops)
+
+
+def test_a_notification_arrives_before_the_reply_that_shows_the_change() -> None:
+    async def scenario() -> tuple[list[int], HistoryRecorder]:
+        order: list[int] = []
+        async with InProcessEnsemble(CONFIG) as ensemble:
+            recorder = HistoryRecorder()
+            writer = Client(ensemble.hosts, name="w", recorder=recorder)
+            reader = Client(
+                ensemble.hosts,
+                name="r",
+                recorder=recorder,
+                on_notification=lambda n: order.append(n.type),
+            )
+            await writer.start()
+            await reader.start()
+            await writer.call(rq.Create("/n", b"", OPEN_ACL_UNSAFE, 0))
+            await reader.call(rq.GetData("/n", watch=True))
+            await reader.call(rq.GetChildren("/n", watch=True))
+            await writer.call(rq.Create("/n/c", b"", OPEN_ACL_UNSAFE, 0))
+            await writer.call(rq.SetData("/n", b"v"))
+            after = await reader.call(rq.GetData("/n"))
+            note = await reader.next_notification(lambda n: n.type == EventType.NodeDataChanged)
+            assert note.path == "/n" and note.zxid == after.zxid
+            await writer.close()
+            await reader.close()
+            return order, recorder
+
+    order, recorder = run(scenario)
+    assert order == [EventType.NodeChildrenChanged, EventType.NodeDataChanged]
+    history = recorder.history()
+    last_read = [o for o in history.ops if o.client == "r" and isinstance(o.op, rq.GetData)][-1]
+    assert all(n.recv < (last_read.recv or 0) for n in history.notifications)
+
+
+def test_pings_keep_an_idle_session_alive_past_its_timeout() -> None:
+    async def scenario() -> None:
+        async with InProcessEnsemble(CONFIG) as ensemble:
+            client = Client(ensemble.hosts, session_timeout_ms=300)
+            await client.start()
+            await client.call(rq.Create("/alive", b"", OPEN_ACL_UNSAFE, 1))
+            await asyncio.sleep(1.2)  # four timeouts of silence but for pings
+            reply = await client.call(rq.Exists("/alive"))
+            assert reply.err == Code.OK
+            assert client.session_id in ensemble.core.sessions
+            await client.close()
+
+    run(scenario)
+
+
+def test_a_session_moves_to_another_server_and_its_watches_are_rearmed() -> None:
+    async def scenario() -> HistoryRecorder:
+        async with InProcessEnsemble(CONFIG, listeners=2) as ensemble:
+            recorder = HistoryRecorder()
+            writer = Client(ensemble.hosts, name="w", recorder=recorder)
+            watcher = Client(ensemble.hosts, name="r", recorder=recorder)
+            await writer.start()
+            await watcher.start()
+            await writer.call(rq.Create("/d", b"", OPEN_ACL_UNSAFE, 0))
+            await watcher.call(rq.Exists("/new", watch=True))
+            await watcher.call(rq.GetData("/d", watch=True))
+            await watcher.call(rq.AddWatch("/tree", 1))
+            first_server, session = watcher.server, watcher.session_id
+            watcher.reconnect_enabled = False
+            for conn in ensemble.connections_of(session):
+                ensemble.drop(conn)
+            await asyncio.sleep(0.05)
+            assert not watcher.connected
+            await writer.call(rq.Create("/new", b"", OPEN_ACL_UNSAFE, 0))
+            await writer.call(rq.SetData("/d", b"changed"))
+            await watcher.reconnect()
+            assert watcher.session_id == session and watcher.server != first_server
+            created = await watcher.next_notification(lambda n: n.path == "/new")
+            changed = await watcher.next_notification(lambda n: n.path == "/d")
+            assert (created.type, changed.type) == (
+                EventType.NodeCreated,
+                EventType.NodeDataChanged,
+            )
+            await writer.call(rq.Create("/tree", b"", OPEN_ACL_UNSAFE, 0))
+            recursive = await watcher.next_notification(lambda n: n.path == "/tree")
+            assert recursive.type == EventType.NodeCreated
+            await writer.close()
+            await watcher.close()
+            return recorder
+
+    history = run(scenario).history()
+    set_watches = [o for o in history.ops if isinstance(o.op, rq.SetWatches)]
+    assert len(set_watches) == 1
+    assert set_watches[0].op == rq.SetWatches(
+        set_watches[0].op.relative_zxid, ("/d",), ("/new",), (), (), ("/tree",)
+    )
+
+
+def test_auth_is_sent_again_after_a_reconnect() -> None:
+    async def scenario() -> None:
+        async with InProcessEnsemble(CONFIG, listeners=2) as ensemble:
+            client = Client(ensemble.hosts)
+            await client.start()
+            assert (await client.call(rq.AddAuth("digest", b"user:pass"))).err == Code.OK
+            await client.call(rq.Create("/secret", b"s", CREATOR_ALL_ACL, 0))
+            await client.reconnect()
+            reply = await client.call(rq.GetData("/secret"))
+            assert reply.err == Code.OK
+            who = await client.call(rq.WhoAmI())
+            assert isinstance(who.body, rq.WhoAmIResponse)
+            assert ("digest", "user") in who.body.client_info
+            await client.close()
+
+    run(scenario)
+
+
+def test_a_closed_session_loses_its_ephemerals_and_cannot_be_resumed() -> None:
+    async def scenario() -> HistoryRecorder:
+        async with InProcessEnsemble(CONFIG) as ensemble:
+            recorder = HistoryRecorder()
+            owner = Client(ensemble.hosts, name="owner", recorder=recorder)
+            other = Client(ensemble.hosts, name="other", recorder=recorder)
+            await owner.start()
+            await other.start()
+            await owner.call(rq.Create("/e", b"", OPEN_ACL_UNSAFE, 1))
+            session, password = owner.session_id, owner.password
+            await owner.close()
+            assert (await other.call(rq.Exists("/e"))).err == Code.NONODE
+            again = Client(ensemble.hosts, name="again", recorder=recorder)
+            with pytest.raises(SessionExpired):
+                await again.resume(session, password)
+            with pytest.raises(SessionExpired):
+                await again.call(rq.Exists("/e"))
+            await other.close()
+            return recorder
+
+    history = run(scenario).history()
+    assert [c.outcome for c in history.connects][-1] == "expired"
+    assert [s.kind for s in history.sessions if s.kind == "expired"] == ["expired"]
+
+
+def test_a_request_to_a_silent_server_ends_unknown_within_its_timeout() -> None:
+    async def scenario() -> HistoryRecorder:
+        async with InProcessEnsemble(CONFIG) as ensemble:
+            recorder = HistoryRecorder()
+            client = Client(
+                ensemble.hosts, recorder=recorder, request_timeout_s=0.2, reconnect=False
+            )
+            await client.start()
+            ensemble.mute = True
+            started = time.monotonic()
+            with pytest.raises(OutcomeUnknown):
+                await client.call(rq.Create("/maybe", b"", OPEN_ACL_UNSAFE, 0))
+            assert time.monotonic() - started < 1.0
+            with pytest.raises(ConnectionLoss):
+                await client.call(rq.Exists("/maybe"))
+            ensemble.release()
+            await client.abandon()
+            return recorder
+
+    history = run(scenario).history()
+    unknown = [o for o in history.ops if o.outcome == "unknown"]
+    assert len(unknown) == 1 and "timed out" in unknown[0].note
+
+
+async def _silent_server(
+    handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+) -> tuple[asyncio.Server, str]:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, f"127.0.0.1:{port}"
+
+
+def test_a_server_that_never_answers_the_handshake_is_given_up_on() -> None:
+    async def scenario() -> None:
+        async def never(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(Exception):
+                await reader.read(1 << 16)
+                await asyncio.sleep(30)
+
+        server, host = await _silent_server(never)
+        try:
+            client = Client([host, host], connect_timeout_s=0.2)
+            started = time.monotonic()
+            with pytest.raises(ConnectionLoss):
+                await client.start()
+            assert time.monotonic() - started < 2.0
+        finally:
+            server.close()
+
+    run(scenario)
+
+
+def test_a_reply_out_of_order_is_a_protocol_error_and_drops_the_connection() -> None:
+    async def scenario() -> HistoryRecorder:
+        async def wrong_xids(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            frames = FrameReader()
+            handshaken = False
+            while data := await reader.read(1 << 16):
+                for payload in frames.feed(data):
+                    if not handshaken:
+                        request = decode_connect_request(payload)
+                        writer.write(
+                            encode_connect_response(
+                                JuteConnectResponse(0, 3000, 77, bytes(16), request.readOnly)
+                            )
+                        )
+                        handshaken = True
+                        continue
+                    xid = int.from_bytes(payload[:4], "big", signed=True)
+                    if xid > 0:
+                        writer.write(encode_reply(ReplyHeader(xid + 1000, 5, 0)))
+
+        server, host = await _silent_server(wrong_xids)
+        try:
+            recorder = HistoryRecorder()
+            client = Client([host], recorder=recorder, reconnect=False)
+            await client.start()
+            with pytest.raises(ClientError):
+                await client.call(rq.Sync("/"))
+            assert client.protocol_errors and "expected xid 1" in client.protocol_errors[0]
+            await client.abandon()
+            return recorder
+        finally:
+            server.close()
+
+    history = run(scenario).history()
+    assert len(history.protocol_errors) == 1
+    assert [o.outcome for o in history.ops] == ["unknown"]
+
+
+def test_a_client_whose_zxid_is_ahead_of_every_server_cannot_resume() -> None:
+    async def scenario() -> None:
+        async with InProcessEnsemble(CONFIG, listeners=2) as ensemble:
+            first = Client(ensemble.hosts)
+            await first.start()
+            later = Client(ensemble.hosts, connect_timeout_s=0.3)
+            with pytest.raises(ConnectionLoss):
+                await later.resume(first.session_id, first.password, last_zxid_seen=1 << 40)
+            await first.close()
+
+    run(scenario)
+
+
+def test_opcodes_on_the_wire_follow_the_operation() -> None:
+    from conformance.wire import opcode_of
+
+    assert opcode_of(rq.GetChildren("/", with_stat=True)) == OpCode.getChildren2
+    assert opcode_of(rq.SetWatches(0, persistent=("/a",))) == OpCode.setWatches2
+    assert opcode_of(rq.SetWatches(0, data=("/a",))) == OpCode.setWatches
