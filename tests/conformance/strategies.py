@@ -28,7 +28,10 @@ int64 = st.integers(-(2**63), 2**63 - 1)
 text = st.text(st.characters(codec=None, exclude_categories=()), max_size=12)
 paths = st.one_of(st.sampled_from(["/", "/a", "/a/b", "", "/zookeeper"]), text)
 data = st.one_of(st.none(), st.binary(max_size=12))
-codes = st.one_of(st.sampled_from(list(Code)), st.integers(-200, 10))
+codes: st.SearchStrategy[Code] = st.one_of(
+    st.sampled_from(list(Code)),
+    st.integers(-200, 10).map(lambda c: c),  # type: ignore[arg-type]
+)
 opcodes = st.sampled_from([OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL])
 
 ids = st.builds(Id, text, text)

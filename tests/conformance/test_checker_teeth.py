@@ -16,6 +16,7 @@ from conformance.client import Client
 from conformance.history import History, HistoryRecorder
 from spec import requests as rq
 from spec.errors import Code
+from spec.opcodes import OpCode
 from tests.conformance.inprocess import InProcessEnsemble
 from tests.conformance.scenarios import (
     clients,
@@ -71,7 +72,7 @@ async def overwrite_then_read(
     hosts: list[str], recorder: HistoryRecorder, _: InProcessEnsemble
 ) -> None:
     a, b = await clients(hosts, recorder, "a", "b")
-    await a.call(rq.Create("/y", b"1", create("/").acl, 0, rq.OpCode.create2))
+    await a.call(rq.Create("/y", b"1", create("/").acl, 0, OpCode.create2))
     await a.call(rq.SetData("/y", b"2"))
     await b.call(rq.GetData("/y"))
     await b.call(rq.GetData("/y"))
@@ -96,7 +97,7 @@ async def ephemeral_of_closed_session(
     hosts: list[str], recorder: HistoryRecorder, _: InProcessEnsemble
 ) -> None:
     a, b = await clients(hosts, recorder, "a", "b")
-    await a.call(rq.Create("/e", b"", create("/").acl, 1, rq.OpCode.create2))
+    await a.call(rq.Create("/e", b"", create("/").acl, 1, OpCode.create2))
     await a.close()
     await b.call(rq.Exists("/e"))
     await b.close()
@@ -138,9 +139,9 @@ def test_two_writes_with_swapped_zxids_are_rejected() -> None:
     history = record(two_writers)
     first, second = find_op(history, "a", rq.Create), find_op(history, "b", rq.Create)
     assert first.reply is not None and second.reply is not None
-    history = with_reply(history, first, replace(first.reply, zxid=second.reply.zxid))
-    second = find_op(history, "b", rq.Create)
-    history = with_reply(history, second, replace(second.reply, zxid=first.reply.zxid))  # type: ignore[union-attr]
+    first_zxid, second_zxid = first.reply.zxid, second.reply.zxid
+    history = with_reply(history, first, replace(first.reply, zxid=second_zxid))
+    history = with_reply(history, second, replace(second.reply, zxid=first_zxid))
     assert set(rejected(history, "write-order")) == {first.id, second.id}
 
 

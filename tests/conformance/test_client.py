@@ -13,6 +13,7 @@ import pytest
 
 from conformance.client import Client, ClientError, ConnectionLoss, OutcomeUnknown, SessionExpired
 from conformance.history import HistoryRecorder
+from reference.jute import ConnectResponse as JuteConnectResponse
 from reference.jute import (
     FrameReader,
     ReplyHeader,
@@ -20,7 +21,6 @@ from reference.jute import (
     encode_connect_response,
     encode_reply,
 )
-from reference.jute import ConnectResponse as JuteConnectResponse
 from spec import requests as rq
 from spec.acl import CREATOR_ALL_ACL, OPEN_ACL_UNSAFE
 from spec.errors import Code
@@ -165,11 +165,11 @@ def test_a_session_moves_to_another_server_and_its_watches_are_rearmed() -> None
             return recorder
 
     history = run(scenario).history()
-    set_watches = [o for o in history.ops if isinstance(o.op, rq.SetWatches)]
+    set_watches = [o.op for o in history.ops if isinstance(o.op, rq.SetWatches)]
     assert len(set_watches) == 1
-    assert set_watches[0].op == rq.SetWatches(
-        set_watches[0].op.relative_zxid, ("/d",), ("/new",), (), (), ("/tree",)
-    )
+    op = set_watches[0]
+    assert isinstance(op, rq.SetWatches)
+    assert op == rq.SetWatches(op.relative_zxid, ("/d",), ("/new",), (), (), ("/tree",))
 
 
 def test_auth_is_sent_again_after_a_reconnect() -> None:
