@@ -43,6 +43,7 @@ class Op:
     seen_by: Op | None = None
     conn_floor: int = 0  # newest zxid of earlier requests on the same connection
     auth_reply: rq.Reply | None = None  # what the spec answers an addAuth
+    auth_after: tuple[Id, ...] = ()  # an addAuth: the connection's auth ids once it is done
 
     @property
     def id(self) -> int:
@@ -228,6 +229,7 @@ class HistoryIndex:
                 op.auth_reply = reply
                 if op.outcome != "unknown" and reply is not None and reply.err == Code.OK:
                     ids = after
+                op.auth_after = ids
 
     # --- queries -------------------------------------------------------------------------
 

@@ -35,8 +35,8 @@ connection) is replayed with ``Connect``/``Disconnect`` inputs and the auth ids 
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_right
-from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
@@ -55,7 +55,8 @@ from spec.stat import Stat
 from spec.state import Session, State, Znode, make_zxid, zxid_counter, zxid_epoch
 from spec.tree import delete_node
 
-RUNS_MAX = 16  # whole replays, each with another placement of unobserved transactions
+RUNS_MAX = 256  # whole replays, each with another placement of unobserved transactions
+REPLAY_STEPS_MAX = 400_000  # observations replayed and placements tried, over all replays
 TRIALS_MAX = 3000  # candidate placements tried within one replay
 SLOTS_PER_CANDIDATE_MAX = 16  # zxids tried for one candidate at one observation
 PAIR_TRIALS_MAX = 300  # pairs of candidates tried at one observation
@@ -185,6 +186,9 @@ class Replay:
         self.lazy: list[Placement] = []  # placements this run chose (not scheduled)
         self.failure: Mismatch | None = None
         self.failure_alternatives: list[dict[str, int | None]] = []
+        # whether an unobserved transaction could bear on the failing observation (then the
+        # bounded search may have missed its explanation: undecided, not a violation)
+        self.failure_involves_unknowns = False
         self.exhausted = False
         self.trials = 0
         self.group = 0
@@ -217,7 +221,7 @@ class Replay:
         if self._search(op, limit, mandatory):
             return True
         self.failure = first
-        self._queue_alternatives(op, limit)
+        self._queue_alternatives(op, limit, first)
         return False
 
     def _mandatory(self, op: Op, limit: int) -> list[tuple[Candidate, list[int]]]:
@@ -324,8 +328,16 @@ class Replay:
                         self.exhausted = True
                         return False
                     extra = self._with_chain(candidate, slot, set(), frozenset(mandatory_keys))
-                    if extra is not None and self._trial(op, mandatory, extra, choice) is None:
+                    if extra is None:
+                        continue
+                    if self._trial(op, mandatory, extra, choice) is None:
                         return True
+                    for reap in self._emptied(candidate):
+                        for later in self._slots(reap, limit, hints)[:2]:
+                            if later > slot:
+                                cascade = [*extra, (replace(reap, lower=slot), later)]
+                                if self._trial(op, mandatory, cascade, choice) is None:
+                                    return True
             pairs = 0
             for first_number, first in enumerate(optional):
                 for second in optional[first_number + 1 :]:
@@ -407,6 +419,35 @@ class Replay:
     def _eligible(self, limit: int) -> list[Candidate]:
         out = [c for c in self.pending.values() if c.lower < limit]
         out.extend(self._reap_candidates())
+        return out
+
+    def _emptied(self, candidate: Candidate) -> list[Candidate]:
+        """Containers (and TTL znodes) ``candidate`` would leave without children: the server
+        may reap them right after it."""
+        state = self.m.state
+        removed: dict[str, set[str]] = {}
+        if candidate.kind == "end":
+            for path, node in state.nodes.items():
+                if node.kind is NodeKind.EPHEMERAL and node.ephemeral_owner == candidate.session:
+                    removed.setdefault(parent_path(path), set()).add(path.rsplit("/", 1)[1])
+        elif candidate.op is not None:
+            requests = (
+                candidate.op.op.ops if isinstance(candidate.op.op, rq.Multi) else (candidate.op.op,)
+            )
+            for request in requests:
+                if isinstance(request, rq.Delete) and "/" in request.path and request.path != "/":
+                    parent = parent_path(request.path)
+                    removed.setdefault(parent, set()).add(request.path.rsplit("/", 1)[1])
+        out: list[Candidate] = []
+        for parent, names in removed.items():
+            emptied = state.nodes.get(parent)
+            if emptied is None or emptied.kind not in (NodeKind.CONTAINER, NodeKind.TTL):
+                continue
+            if emptied.children - names:
+                continue
+            key = f"reap:{parent}:{emptied.czxid}"
+            if key not in self.schedule and key not in self.placed_keys:
+                out.append(Candidate(key, "reap", 0, None, parent, candidate.lower, None, None))
         return out
 
     def _reap_candidates(self) -> list[Candidate]:
@@ -639,6 +680,12 @@ class Replay:
         if problem is not None:
             problem.op = op
             return problem
+        if isinstance(op.op, rq.AddAuth):
+            # The server adds the identity when the packet arrives: replayed as early as it
+            # can have arrived (just after the previous reply on its connection), so that
+            # ACL-filtered notifications after it see it.
+            self._set_auth(op.session, op.auth_after)
+            return None
         state = self.m.state
         if op.is_write:
             state.last_zxid = _before(op.zxid)
@@ -836,13 +883,32 @@ class Replay:
 
     # --- when it fails -------------------------------------------------------------------
 
-    def _queue_alternatives(self, op: Op, limit: int) -> None:
-        """Other placements worth a whole new replay (most recent guess first)."""
+    def _queue_alternatives(self, op: Op, limit: int, mismatch: Mismatch) -> None:
+        """Other placements worth a whole new replay: first the candidates that touch the
+        znodes of the observation that failed, then the guesses this replay made."""
         alternatives: list[dict[str, int | None]] = []
         hints = self._hints(op)
-        for candidate in self.pending.values():
-            if candidate.key in self.schedule:
-                continue
+        named = _named(op.op)
+        problem = mismatch.note_problem
+        if problem is not None:
+            for note in (problem.arrived, problem.expected):
+                if note is not None and note.path.startswith("/"):
+                    named.add(note.path)
+        parents = {parent_path(p) for p in named if p != "/"}
+
+        def relevance(candidate: Candidate) -> tuple[int, int]:
+            own = _candidate_named(candidate)
+            if own & named:
+                return 0, candidate.lower
+            if own & parents or {parent_path(p) for p in own if p != "/"} & named:
+                return 1, candidate.lower
+            return 2, candidate.lower
+
+        unplaced = [c for c in self.pending.values() if c.key not in self.schedule]
+        pending = sorted(unplaced + self._reap_candidates(), key=relevance)
+        involved = [c for c in pending if c.lower < limit] + [p.candidate for p in self.lazy]
+        self.failure_involves_unknowns = any(relevance(c)[0] <= 1 for c in involved)
+        for candidate in pending:
             if candidate.deadline is not None:
                 saved = self.floor
                 self.floor = candidate.lower
@@ -986,8 +1052,10 @@ def make_plan(index: HistoryIndex, base: State, notification_zxid: bool) -> Repl
     observations: list[Op] = []
     seen_write_zxids: set[int] = set()
     for op in index.ops:
-        if op.reply is None or isinstance(op.op, rq.AddAuth):
+        if op.reply is None:
             continue
+        if isinstance(op.op, rq.AddAuth) and op.reply.err != Code.OK:
+            continue  # refused: the structural checks judge it; the connection is closed
         if op.is_write:
             if not op.positioned or op.zxid in seen_write_zxids or op.zxid <= base.last_zxid:
                 continue
@@ -1174,6 +1242,22 @@ def _upper_bound(index: HistoryIndex, op: Op) -> int | None:
 # --- comparing -------------------------------------------------------------------------------
 
 
+def _named(op: rq.Operation) -> set[str]:
+    """The znodes a request names."""
+    if isinstance(op, rq.Multi | rq.MultiRead):
+        return {p for sub in op.ops for p in _named(sub)}
+    if isinstance(op, rq.SetWatches):
+        return {*op.data, *op.exist, *op.child, *op.persistent, *op.persistent_recursive}
+    path = getattr(op, "path", None)
+    return {path} if isinstance(path, str) and path.startswith("/") else set()
+
+
+def _candidate_named(candidate: Candidate) -> set[str]:
+    if candidate.op is not None:
+        return _named(candidate.op.op)
+    return {candidate.path} if candidate.path else set()
+
+
 def _position(op: Op) -> int:
     return op.zxid if op.positioned else op.conn_floor
 
@@ -1304,30 +1388,37 @@ def _code(err: int) -> str:
 
 
 def replay_all(index: HistoryIndex, base: State, notification_zxid: bool) -> ReplayResult:
-    """Replay with lazy placement; on failure, rerun with other placements (bounded)."""
+    """Replay with lazy placement; on failure, rerun with other placements (bounded).
+
+    Best first: the alternatives of the replay that got furthest are tried first.
+    """
     plan = make_plan(index, base, notification_zxid)
-    queue: deque[dict[str, int | None]] = deque([{}])
+    queue: list[tuple[int, int, dict[str, int | None]]] = [(0, 0, {})]
     tried: list[dict[str, int | None]] = []
     first: Replay | None = None
     runs = 0
+    order = 0
     exhausted = False
-    while queue and runs < RUNS_MAX:
-        schedule = queue.popleft()
+    steps = 0
+    while queue and runs < RUNS_MAX and steps < REPLAY_STEPS_MAX:
+        _, _, schedule = heapq.heappop(queue)
         if schedule in tried:
             continue
         tried.append(schedule)
         runs += 1
         replay = Replay(index, base, plan, schedule)
         replay.run()
+        steps += replay.observations + replay.trials
         if replay.failure is None:
             return ReplayResult(replay, None, runs, False, plan)
         exhausted = exhausted or replay.exhausted
         if first is None:
             first = replay
         for alternative in replay.failure_alternatives:
-            queue.append({**schedule, **alternative})
+            order += 1
+            heapq.heappush(queue, (-replay.observations, order, {**schedule, **alternative}))
     assert first is not None
-    undecided = exhausted or bool(queue)
+    undecided = exhausted or (first.failure_involves_unknowns and (bool(queue) or runs > 1))
     return ReplayResult(first, first.failure, runs, undecided, plan)
 
 

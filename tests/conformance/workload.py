@@ -122,6 +122,8 @@ async def _client_loop(
             if faults and roll < 0.025 and len(client.hosts) > 1:
                 await client.reconnect()
                 continue
+            if faults:
+                await asyncio.sleep(rng.uniform(0, 0.004))  # let the faults interleave
             burst = rng.choice([1, 1, 1, 2, 5])
             futures = [await client.submit(random_op(rng)) for _ in range(burst)]
             for future in futures:
@@ -141,14 +143,14 @@ async def _mute_now_and_then(
 ) -> None:
     """Withhold every reply for a while, so that requests time out (outcome unknown)."""
     while not stop.is_set():
-        await asyncio.sleep(rng.uniform(0.02, 0.1))
+        await asyncio.sleep(rng.uniform(0.01, 0.05))
         if stop.is_set():
             break
         ensemble.mute = True
         await asyncio.sleep(mute_s)
-        for conn in list(ensemble._links):
-            if rng.random() < 0.5:
-                ensemble.drop(conn)
+        links = sorted(ensemble._links)
+        if links and rng.random() < 0.5:
+            ensemble.drop(rng.choice(links))
         ensemble.release()
 
 

@@ -1,0 +1,279 @@
+"""Every history the reference core really produces is allowed — with concurrent clients,
+pipelining, watches of every kind, reconnects, timeouts, expiries and reaping — and the
+checker's own machinery (in-place replay, unknown outcomes, snapshots) is sound."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import replace
+
+import pytest
+
+from conformance import replay as replay_module
+from conformance.checker import check
+from conformance.client import Client, SessionExpired
+from conformance.history import History, HistoryFormatError, HistoryRecorder, OpEvent
+from conformance.replaystate import Machine
+from conformance.snapshot import take_snapshot
+from spec import requests as rq
+from spec.acl import OPEN_ACL_UNSAFE
+from spec.errors import Code
+from spec.machine import InputError, step
+from spec.opcodes import OpCode
+from spec.profiles import V3_8, V3_9, Profile
+from spec.state import initial_state
+from tests.conformance.inprocess import InProcessEnsemble
+from tests.conformance.scenarios import (
+    clients,
+    config_for,
+    create,
+    find_op,
+    record,
+    with_reply,
+)
+from tests.conformance.workload import header_for, random_op, run_workload
+
+
+def workload_history(seed: int, profile: Profile, faults: bool) -> tuple[History, int]:
+    async def main() -> tuple[History, int]:
+        async with InProcessEnsemble(config_for(profile), listeners=2) as ensemble:
+            recorder = HistoryRecorder(header=header_for(ensemble))
+            stats = await asyncio.wait_for(
+                run_workload(
+                    ensemble.hosts,
+                    recorder,
+                    clients=4,
+                    requests=60,
+                    seed=seed,
+                    faults=faults,
+                    ensemble=ensemble,
+                    session_timeout_ms=1000,
+                    request_timeout_s=0.1,
+                ),
+                30,
+            )
+            return recorder.history(), stats.unknown
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("profile", [V3_9, V3_8], ids=["3.9", "3.8"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_concurrent_workloads_are_allowed(seed: int, profile: Profile) -> None:
+    history, _ = workload_history(seed, profile, faults=False)
+    verdict = check(history)
+    assert verdict.allowed, verdict.render()
+    assert verdict.stats["notifications"] > 0
+
+
+def test_workloads_with_drops_timeouts_and_reconnects_are_allowed() -> None:
+    unknown = 0
+    for seed, profile in [(3, V3_9), (4, V3_8), (5, V3_9), (6, V3_8)]:
+        history, count = workload_history(seed, profile, faults=True)
+        unknown += count
+        verdict = check(history)
+        assert verdict.status != "violation", verdict.render()
+        assert verdict.allowed, verdict.render()
+    assert unknown > 0, "the faults should leave some outcomes unknown"
+
+
+# --- sessions that end without closeSession ---------------------------------------------------
+
+
+async def expiry(hosts: list[str], recorder: HistoryRecorder, ensemble: InProcessEnsemble) -> None:
+    owner = Client(hosts, name="owner", recorder=recorder, session_timeout_ms=300)
+    (watcher,) = await clients(hosts, recorder, "watcher")
+    await owner.start()
+    await owner.call(rq.Create("/eph", b"", OPEN_ACL_UNSAFE, 1))
+    await watcher.call(rq.Exists("/eph", watch=True))
+    session, password = owner.session_id, owner.password
+    await owner.abandon()
+    await watcher.next_notification(lambda n: n.path == "/eph", timeout_s=5)
+    again = Client(hosts, name="again", recorder=recorder)
+    with pytest.raises(SessionExpired):
+        await again.resume(session, password)
+    await watcher.call(rq.Exists("/eph"))
+    await watcher.call(rq.GetChildren("/", with_stat=True))
+    await watcher.close()
+
+
+def test_an_expired_session_and_its_ephemerals_are_explained() -> None:
+    history = record(expiry)
+    verdict = check(history)
+    assert verdict.allowed, verdict.render()
+
+
+def test_an_ephemeral_seen_after_its_session_was_reported_expired_is_rejected() -> None:
+    history = record(expiry)
+    created = find_op(history, "owner", rq.Create)
+    exists = find_op(history, "watcher", rq.Exists, 1)
+    assert created.reply is not None and exists.reply is not None
+    before = find_op(history, "watcher", rq.Exists, 0)
+    assert before.reply is not None and isinstance(before.reply.body, rq.StatResponse)
+    forged = rq.Reply(exists.reply.zxid, Code.OK, before.reply.body)
+    verdict = check(with_reply(history, exists, forged))
+    assert "ephemeral-outlived-session" in verdict.kinds(), verdict.render()
+
+
+async def reaping(hosts: list[str], recorder: HistoryRecorder, _: InProcessEnsemble) -> None:
+    (client,) = await clients(hosts, recorder, "c")
+    await client.call(rq.Create("/box", None, OPEN_ACL_UNSAFE, 4, OpCode.createContainer))
+    await client.call(rq.Create("/c", None, OPEN_ACL_UNSAFE, 4, OpCode.createContainer))
+    await client.call(create("/c/item"))
+    await client.call(rq.Delete("/c/item"))
+    for _ in range(50):
+        if (await client.call(rq.Exists("/c"))).err == Code.NONODE:
+            break
+        await asyncio.sleep(0.05)
+    await client.call(rq.GetChildren("/", with_stat=True))
+    await client.close()
+
+
+def test_a_reaped_container_is_explained() -> None:
+    history = record(reaping)
+    last_exists = [o for o in history.ops if isinstance(o.op, rq.Exists)][-1]
+    assert last_exists.reply is not None and last_exists.reply.err == Code.NONODE
+    verdict = check(history)
+    assert verdict.allowed, verdict.render()
+
+
+# --- unknown outcomes -----------------------------------------------------------------------
+
+
+async def write_and_read(hosts: list[str], recorder: HistoryRecorder, _: InProcessEnsemble) -> None:
+    a, b = await clients(hosts, recorder, "a", "b")
+    await a.call(create("/u", b"1"))
+    await a.call(create("/v", b"1"))
+    await b.call(rq.GetData("/u"))
+    await b.call(rq.GetChildren("/", with_stat=True))
+    await a.close()
+    await b.close()
+
+
+def _unknown(op: OpEvent) -> OpEvent:
+    return replace(op, reply=None, outcome="unknown", complete_ns=None, recv=None, note="lost")
+
+
+def test_a_write_whose_reply_was_lost_is_found_to_have_taken_effect() -> None:
+    history = record(write_and_read)
+    created = find_op(history, "a", rq.Create, 0, "/u")
+    history = replace(history, ops=[_unknown(o) if o is created else o for o in history.ops])
+    verdict = check(history)
+    assert verdict.allowed, verdict.render()
+    (outcome,) = verdict.unknown_outcomes
+    assert outcome.op == created.id and outcome.resolution == "took effect"
+    assert created.reply is not None and outcome.zxid == created.reply.zxid
+
+
+def test_a_write_with_unknown_outcome_that_left_no_trace_is_allowed() -> None:
+    history = record(write_and_read)
+    template = find_op(history, "a", rq.Create, 0, "/u")
+    phantom = replace(
+        _unknown(template),
+        id=10_000,
+        op=create("/phantom"),
+        invoke_ns=max(o.complete_ns or 0 for o in history.ops) + 1,
+    )
+    verdict = check(replace(history, ops=[*history.ops, phantom]))
+    assert verdict.allowed, verdict.render()
+    assert [u.resolution for u in verdict.unknown_outcomes] == ["no effect observed"]
+
+
+def test_a_node_nobody_created_is_rejected_even_with_unknown_outcomes_around() -> None:
+    history = record(write_and_read)
+    created = find_op(history, "a", rq.Create, 0, "/v")
+    history = replace(history, ops=[_unknown(o) if o is created else o for o in history.ops])
+    read = find_op(history, "b", rq.GetData)
+    assert read.reply is not None and isinstance(read.reply.body, rq.GetDataResponse)
+    forged = replace(read.reply, body=replace(read.reply.body, data=b"from nowhere"))
+    verdict = check(with_reply(history, read, forged))
+    assert verdict.status == "violation", verdict.render()
+
+
+def test_a_search_that_runs_out_is_undecided_not_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
+    history = record(write_and_read)
+    created = find_op(history, "a", rq.Create, 0, "/u")
+    history = replace(history, ops=[_unknown(o) if o is created else o for o in history.ops])
+    monkeypatch.setattr(replay_module, "TRIALS_MAX", 1)
+    monkeypatch.setattr(replay_module, "RUNS_MAX", 1)
+    verdict = check(history)
+    assert verdict.status == "undecided", verdict.render()
+    assert created.id in verdict.undecided[0].ops
+
+
+# --- servers that are not fresh ---------------------------------------------------------------
+
+
+def test_a_history_on_a_used_server_is_checked_from_its_snapshot() -> None:
+    async def main() -> History:
+        async with InProcessEnsemble(config_for(V3_9)) as ensemble:
+            before = HistoryRecorder()
+            await run_workload(ensemble.hosts, before, clients=2, requests=40, seed=9)
+            reader = Client(ensemble.hosts, name="snapshot")
+            await reader.start()
+            snapshot = await take_snapshot(reader)
+            await reader.close()
+            header = replace(header_for(ensemble), fresh=False)
+            recorder = HistoryRecorder(header=header)
+            recorder.record(snapshot)
+            await run_workload(ensemble.hosts, recorder, clients=3, requests=40, seed=10)
+            return recorder.history()
+
+    history = asyncio.run(main())
+    assert history.snapshot is not None and len(history.snapshot.nodes) > 4
+    verdict = check(history)
+    assert verdict.allowed, verdict.render()
+    with pytest.raises(HistoryFormatError, match="snapshot"):
+        check(replace(history, snapshot=None))
+
+
+# --- the in-place replay is the spec ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_replaying_in_place_agrees_with_plain_steps(seed: int) -> None:
+    rng = random.Random(seed)
+    plain = initial_state(config_for(V3_9 if seed % 2 else V3_8))
+    machine = Machine(plain)
+    sessions: list[int] = []
+    for number in range(400):
+        inputs: list[rq.Input]
+        if not sessions or rng.random() < 0.05:
+            inputs = [rq.Connect(10_000)]
+        elif rng.random() < 0.05:
+            victim = rng.choice(sessions)
+            inputs = [rq.Disconnect(victim)]
+        else:
+            inputs = [rq.Call(rng.choice(sessions), random_op(rng))]
+        for request in inputs:
+            if isinstance(request, rq.Call) and not plain.sessions[request.session_id].connected:
+                session = plain.sessions[request.session_id]
+                request_reconnect = rq.Connect(10_000, session.session_id, session.password)
+                plain, expected = step(plain, request_reconnect)
+                assert machine.step(request_reconnect) == expected
+            undo = number % 7 == 0
+            if undo:
+                machine.mark()
+            try:
+                plain_next, expected = step(plain, request)
+            except InputError:
+                continue
+            assert machine.step(request) == expected, request
+            if undo:
+                machine.rollback()
+                assert machine.state.nodes == plain.nodes
+                assert machine.state.sessions == plain.sessions
+                assert machine.state.data_watches == plain.data_watches
+                assert machine.state.last_zxid == plain.last_zxid
+                assert machine.step(request) == expected
+            plain = plain_next
+            if expected.reply is not None and isinstance(expected.reply.body, rq.ConnectResponse):
+                sessions.append(expected.reply.body.session_id)
+            sessions = [s for s in sessions if s in plain.sessions]
+        state = machine.state
+        assert state.nodes == plain.nodes
+        assert state.sessions == plain.sessions
+        assert state.data_watches == plain.data_watches
+        assert state.child_watches == plain.child_watches
+        assert state.last_zxid == plain.last_zxid
