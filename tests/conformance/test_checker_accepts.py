@@ -122,7 +122,7 @@ async def reaping(hosts: list[str], recorder: HistoryRecorder, _: InProcessEnsem
     await client.call(rq.Create("/c", None, OPEN_ACL_UNSAFE, 4, OpCode.createContainer))
     await client.call(create("/c/item"))
     await client.call(rq.Delete("/c/item"))
-    for _ in range(50):
+    for _attempt in range(50):
         if (await client.call(rq.Exists("/c"))).err == Code.NONODE:
             break
         await asyncio.sleep(0.05)
