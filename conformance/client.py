@@ -132,6 +132,10 @@ class _Connection:
         self.writer = writer
         self.frames = FrameReader(JUTE_MAXBUFFER)
         self.pending: deque[_Pending] = deque()
+        # Auth packets are answered when they arrive, outside the request pipeline, so their
+        # replies (xid -4) may overtake earlier requests' (the Java client keeps them out of
+        # its pending queue too): they are matched in their own order.
+        self.pending_auth: deque[_Pending] = deque()
         self.received = 0
         now = asyncio.get_running_loop().time()
         self.last_send = now
@@ -595,7 +599,7 @@ class Client:
             invoke_ns=time.monotonic_ns(),
             deadline=loop.time() + self.request_timeout_s,
         )
-        conn.pending.append(pending)
+        (conn.pending_auth if isinstance(op, rq.AddAuth) else conn.pending).append(pending)
         conn.writer.write(frame)
         conn.last_send = loop.time()
         if isinstance(op, rq.AddAuth) and op not in self._auth:
@@ -642,17 +646,18 @@ class Client:
             return self._on_notification(conn, payload)
         if xid == Xid.PING:
             return True
-        if not conn.pending or conn.pending[0].xid != xid:
-            expected = conn.pending[0].xid if conn.pending else None
+        queue = conn.pending_auth if xid == Xid.AUTH else conn.pending
+        if not queue or queue[0].xid != xid:
+            expected = queue[0].xid if queue else None
             self._protocol_error(conn, f"reply with xid {xid}, expected xid {expected}")
             self._lose(conn, "protocol error: reply out of order")
             return False
-        pending = conn.pending.popleft()
+        pending = queue.popleft()
         try:
             decoded = decode_reply(payload, pending.opcode)
             reply, anomalies = wire.reply_of(pending.op, decoded)
         except (JuteError, ValueError) as error:
-            conn.pending.appendleft(pending)
+            queue.appendleft(pending)
             self._protocol_error(conn, f"undecodable reply to xid {xid}: {error}")
             self._lose(conn, "protocol error: undecodable reply")
             return False
@@ -747,7 +752,8 @@ class Client:
         read_timeout_s = max(timeout_s * 2 / 3, 0.02)
         while not conn.closed:
             now = loop.time()
-            if conn.pending and conn.pending[0].deadline <= now:
+            oldest = [q[0].deadline for q in (conn.pending, conn.pending_auth) if q]
+            if oldest and min(oldest) <= now:
                 self._lose(conn, f"request timed out after {self.request_timeout_s} s")
                 return
             if now - conn.last_recv >= read_timeout_s:
@@ -759,7 +765,7 @@ class Client:
             wake = min(
                 conn.last_send + ping_interval_s,
                 conn.last_recv + read_timeout_s,
-                conn.pending[0].deadline if conn.pending else now + ping_interval_s,
+                min(oldest) if oldest else now + ping_interval_s,
             )
             await asyncio.sleep(max(wake - loop.time(), 0.001))
 
@@ -778,8 +784,10 @@ class Client:
             if task is not current:
                 task.cancel()
         conn.writer.close()
-        while conn.pending:
-            pending = conn.pending.popleft()
+        in_flight = sorted([*conn.pending, *conn.pending_auth], key=lambda p: p.invoke_ns)
+        conn.pending.clear()
+        conn.pending_auth.clear()
+        for pending in in_flight:
             self._record(
                 OpEvent(
                     pending.op_id,

@@ -220,16 +220,39 @@ class HistoryIndex:
                 info.closed_by = op
 
     def _derive_auth(self, conn: Connection) -> None:
-        """The auth ids each request on ``conn`` was judged with, by the spec's addAuth."""
+        """The auth ids each request on ``conn`` was judged with, by the spec's addAuth.
+
+        A server adds an identity when the auth packet arrives, outside the request pipeline:
+        requests sent after it are judged with it, and so are reads whose reply came after
+        the auth packet's reply (they were processed after it arrived).
+        """
         ids: tuple[Id, ...] = (Id("ip", conn.client_address),)
+        granted: list[tuple[Op, tuple[Id, ...]]] = []  # accepted addAuths, in send order
         for op in conn.ops:
-            op.auth_ids = ids
             if isinstance(op.op, rq.AddAuth):
                 reply, after = _add_auth(self.config, conn.client_address, ids, op.op)
                 op.auth_reply = reply
                 if op.outcome != "unknown" and reply is not None and reply.err == Code.OK:
                     ids = after
+                    granted.append((op, ids))
                 op.auth_after = ids
+        base: tuple[Id, ...] = (Id("ip", conn.client_address),)
+        for op in conn.ops:
+            judged = base
+            for auth, after in granted:
+                sent_before = auth.invoke < op.invoke or (
+                    auth.invoke == op.invoke and auth.id < op.id
+                )
+                answered_before = (
+                    not op.is_write
+                    and auth.event.recv is not None
+                    and op.event.recv is not None
+                    and auth.event.recv < op.event.recv
+                )
+                if sent_before or answered_before:
+                    judged = after
+            if not isinstance(op.op, rq.AddAuth):
+                op.auth_ids = judged
 
     # --- queries -------------------------------------------------------------------------
 

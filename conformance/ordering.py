@@ -160,8 +160,8 @@ def connection_fifo(index: HistoryIndex) -> Iterator[Violation]:
     for conn in index.connections.values():
         previous: Op | None = None
         for op in conn.ops:
-            if op.event.recv is None:
-                continue
+            if op.event.recv is None or isinstance(op.op, rq.AddAuth):
+                continue  # auth packets are answered on arrival, outside the pipeline
             if previous is not None and (previous.event.recv or 0) > op.event.recv:
                 yield Violation(
                     "fifo",

@@ -726,7 +726,10 @@ class Replay:
         connection = self.index.connections.get(conn)
         arrived_all = connection.notifications if connection is not None else []
         notes = self._conn_notes(conn)
-        end = bisect_right([n.recv for n in arrived_all], recv)
+        recvs = self.plan.recvs.get(conn)
+        if recvs is None:
+            recvs = self.plan.recvs[conn] = [n.recv for n in arrived_all]
+        end = bisect_right(recvs, recv)
         arrived = arrived_all[notes.arrived_cursor : end]
         problem = self._match(conn, notes, arrived, complete=True, later=arrived_all[end:])
         if problem is None:
@@ -1046,6 +1049,7 @@ class ReplayPlan:
     # of /a, a czxid of /a/b), tried before any other zxid
     hints_by_key: dict[str, list[int]] = field(default_factory=dict)
     claimed: frozenset[int] = frozenset()  # traces some candidate has an affinity for
+    recvs: dict[int, list[int]] = field(default_factory=dict)  # per connection, notification frames
 
 
 def make_plan(index: HistoryIndex, base: State, notification_zxid: bool) -> ReplayPlan:
