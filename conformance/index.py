@@ -44,6 +44,9 @@ class Op:
     conn_floor: int = 0  # newest zxid of earlier requests on the same connection
     auth_reply: rq.Reply | None = None  # what the spec answers an addAuth
     auth_after: tuple[Id, ...] = ()  # an addAuth: the connection's auth ids once it is done
+    # the auth ids including addAuths sent after this request but answered before it: the
+    # server adds an identity on arrival, so a request still in its pipeline may see it
+    auth_alternative: tuple[Id, ...] | None = None
 
     @property
     def id(self) -> int:
@@ -223,8 +226,8 @@ class HistoryIndex:
         """The auth ids each request on ``conn`` was judged with, by the spec's addAuth.
 
         A server adds an identity when the auth packet arrives, outside the request pipeline:
-        requests sent after it are judged with it, and so are reads whose reply came after
-        the auth packet's reply (they were processed after it arrived).
+        requests sent after it are judged with it; a request sent before it but answered
+        after it may have been judged with or without it (``auth_alternative``).
         """
         ids: tuple[Id, ...] = (Id("ip", conn.client_address),)
         granted: list[tuple[Op, tuple[Id, ...]]] = []  # accepted addAuths, in send order
@@ -238,21 +241,19 @@ class HistoryIndex:
                 op.auth_after = ids
         base: tuple[Id, ...] = (Id("ip", conn.client_address),)
         for op in conn.ops:
-            judged = base
+            sent = answered = base
             for auth, after in granted:
-                sent_before = auth.invoke < op.invoke or (
-                    auth.invoke == op.invoke and auth.id < op.id
-                )
-                answered_before = (
-                    not op.is_write
-                    and auth.event.recv is not None
+                if auth.invoke < op.invoke or (auth.invoke == op.invoke and auth.id < op.id):
+                    sent = answered = after
+                elif (
+                    auth.event.recv is not None
                     and op.event.recv is not None
                     and auth.event.recv < op.event.recv
-                )
-                if sent_before or answered_before:
-                    judged = after
+                ):
+                    answered = after
             if not isinstance(op.op, rq.AddAuth):
-                op.auth_ids = judged
+                op.auth_ids = sent
+                op.auth_alternative = answered if answered != sent else None
 
     # --- queries -------------------------------------------------------------------------
 

@@ -189,6 +189,7 @@ class Replay:
         # whether an unobserved transaction could bear on the failing observation (then the
         # bounded search may have missed its explanation: undecided, not a violation)
         self.failure_involves_unknowns = False
+        self._auth_override: tuple[Id, ...] | None = None
         self.exhausted = False
         self.trials = 0
         self.group = 0
@@ -218,6 +219,13 @@ class Replay:
         first = self._trial(op, mandatory, [])
         if first is None:
             return True
+        if op.auth_alternative is not None:
+            self._auth_override = op.auth_alternative
+            try:
+                if self._trial(op, mandatory, []) is None:
+                    return True
+            finally:
+                self._auth_override = None
         if self._search(op, limit, mandatory):
             return True
         self.failure = first
@@ -691,7 +699,7 @@ class Replay:
             state.last_zxid = _before(op.zxid)
         elif op.positioned:
             state.last_zxid = op.zxid
-        self._set_auth(op.session, op.auth_ids)
+        self._set_auth(op.session, self._auth_override or op.auth_ids)
         try:
             outcome = self.m.step(rq.Call(op.session, op.op))
         except InputError as error:

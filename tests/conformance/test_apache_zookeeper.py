@@ -27,6 +27,9 @@ from spec.events import EventType
 from tests.conformance.workload import run_workload
 
 ZOOKEEPER_HOME = Path("/usr/share/zookeeper")
+# Requests whose behaviour on Apache ZooKeeper 3.8.0 the spec does not (yet) describe: see the
+# two strict xfails at the end of this module.
+SPEC_DISAGREES = (rq.CheckWatches, rq.SetACL)
 STARTUP_TIMEOUT_S = 30.0
 
 pytestmark = pytest.mark.skipif(
@@ -140,14 +143,8 @@ def test_a_session_watch_and_reconnect_work_against_apache_zookeeper(zookeeper: 
 @pytest.mark.parametrize("seed", [21, 22])
 def test_histories_of_apache_zookeeper_are_allowed(zookeeper: str, seed: int) -> None:
     async def scenario() -> HistoryRecorder:
-        from conformance.snapshot import take_snapshot
-
-        reader = Client([zookeeper], name="snapshot")
-        await reader.start()
-        snapshot = await take_snapshot(reader)
-        await reader.close()
-        recorder = HistoryRecorder(header=_header(zookeeper))
-        recorder.record(snapshot)
+        recorder, client = await _recording(zookeeper)
+        await client.close()
         await run_workload(
             [zookeeper],
             recorder,
@@ -157,7 +154,7 @@ def test_histories_of_apache_zookeeper_are_allowed(zookeeper: str, seed: int) ->
             faults=True,
             session_timeout_ms=4000,
             request_timeout_s=5.0,
-            watch_management=False,  # see the xfail below
+            leave_out=SPEC_DISAGREES,
         )
         return recorder
 
@@ -166,27 +163,71 @@ def test_histories_of_apache_zookeeper_are_allowed(zookeeper: str, seed: int) ->
     assert verdict.allowed, verdict.render()
 
 
+async def _recording(zookeeper: str) -> tuple[HistoryRecorder, Client]:
+    """A recorder whose history starts with a snapshot of the server's tree, and a client."""
+    from conformance.snapshot import take_snapshot
+
+    reader = Client([zookeeper], name="snapshot")
+    await reader.start()
+    await reader.call(rq.AddAuth("digest", b"user:pass"))  # the workloads' digest ACLs
+    snapshot = await take_snapshot(reader)
+    await reader.close()
+    recorder = HistoryRecorder(header=_header(zookeeper))
+    recorder.record(snapshot)
+    client = Client([zookeeper], name="c", recorder=recorder)
+    await client.start()
+    return recorder, client
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="spec bug: in the 3.8 profile, checkWatches(Children) on a path holding only a "
-    "persistent-recursive watch is NOWATCHER; Apache ZooKeeper 3.8.0 answers OK "
-    "(ZOOKEEPER.md 2.6.4)",
+    raises=AssertionError,
+    reason="spec discrepancy: Apache ZooKeeper 3.8.0 answers checkWatches OK when any "
+    "connection (not only the caller's) holds a watch of that type on the path; the spec's "
+    "3.8 profile answers NOWATCHER",
 )
-def test_check_watches_on_a_recursive_watch_agrees_with_apache_zookeeper(zookeeper: str) -> None:
+def test_check_watches_of_another_connections_watch_agrees_with_apache_zookeeper(
+    zookeeper: str,
+) -> None:
     async def scenario() -> HistoryRecorder:
-        recorder = HistoryRecorder(header=_header(zookeeper))
-        from conformance.snapshot import take_snapshot
+        recorder, watcher = await _recording(zookeeper)
+        other = Client([zookeeper], name="other", recorder=recorder)
+        await other.start()
+        path = f"/conformance-check-{time.monotonic_ns()}"
+        await watcher.call(rq.Create(path, b"", OPEN_ACL_UNSAFE, 0))
+        await watcher.call(rq.GetData(path, watch=True))
+        reply = await other.call(rq.CheckWatches(path, 2))
+        assert reply.err == 0  # what 3.8.0 does
+        await watcher.call(rq.Delete(path))
+        await watcher.close()
+        await other.close()
+        return recorder
 
-        client = Client([zookeeper], name="c", recorder=recorder)
-        await client.start()
-        recorder.record(await take_snapshot(client))
-        await client.call(rq.AddWatch("/conformance-recursive", 1))
-        await client.call(rq.CheckWatches("/conformance-recursive", 1))
+    verdict = check(asyncio.run(asyncio.wait_for(scenario(), 30)).history())
+    assert verdict.status != "violation", verdict.render()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="spec divergence: Apache ZooKeeper 3.8.0 judges a setData pipelined right after a "
+    "setACL of the same znode against the old ACL (the sequential spec: NOAUTH)",
+)
+def test_a_set_data_pipelined_after_a_set_acl_agrees_with_apache_zookeeper(
+    zookeeper: str,
+) -> None:
+    from tests.conformance.workload import DIGEST_ACL
+
+    async def scenario() -> HistoryRecorder:
+        recorder, client = await _recording(zookeeper)
+        path = f"/conformance-acl-{time.monotonic_ns()}"
+        await client.call(rq.Create(path, b"", OPEN_ACL_UNSAFE, 0))
+        first = await client.submit(rq.SetACL(path, DIGEST_ACL, -1))
+        second = await client.submit(rq.SetData(path, b"1"))
+        await first
+        await second
         await client.close()
         return recorder
 
-    recorder = asyncio.run(asyncio.wait_for(scenario(), 30))
-    history = recorder.history()
-    # The snapshot's reads were recorded too: keep only what came after it.
-    verdict = check(history)
-    assert verdict.allowed, verdict.render()
+    verdict = check(asyncio.run(asyncio.wait_for(scenario(), 30)).history())
+    assert verdict.status != "violation", verdict.render()
