@@ -1,1 +1,19 @@
-"""zkref conformance layer (see ../shared/DESIGN.md)."""
+"""zkref conformance layer: check any ZooKeeper-compatible server (see ../shared/DESIGN.md).
+
+Modules, in the order data flows through them:
+
+* ``wire`` — spec operations as jute requests, jute replies as spec reply bodies;
+* ``client`` — an asyncio client (one session over a list of servers: pipelining, pings,
+  notifications, re-attach with setWatches, auth, bounded waits) that records a history;
+* ``history`` / ``codec`` — the history format (JSON lines, ``HISTORY.md``), its recorder and
+  loader, and the lossless JSON encoding of spec values;
+* ``snapshot`` — reading the tree before a history begins on a server that is not fresh;
+* ``checker`` — ``check(history, profile, mode) -> Verdict``: ``index`` (derived facts),
+  ``ordering`` (zxid order, real time, FIFO, sync, sequences, ephemerals), ``replay`` and
+  ``replaystate`` (the history through ``spec.machine.step``, with a bounded search over
+  transactions nobody observed), ``explain`` and ``verdict`` (evidence for people and
+  programs);
+* ``cli`` — ``python -m conformance check history.jsonl``.
+
+Imports point down only: ``spec`` and the wire codec in ``reference.jute``; never ``server``.
+"""
