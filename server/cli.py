@@ -23,6 +23,7 @@ from server.config import (
     read_zoo_cfg,
 )
 from server.server import ZooKeeperServer
+from server.sqlite_storage import StorageCorrupt
 from server.version import ZOOKEEPER_VERSION
 
 log = logging.getLogger("zkref")
@@ -62,6 +63,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="CMDS",
         help="4lw.commands.whitelist: comma-separated words or * (srvr)",
     )
+    serve.add_argument(
+        "--snap-count", type=int, metavar="N", help="snapCount: txns between snapshots (100000)"
+    )
+    serve.add_argument(
+        "--snap-retain-count",
+        type=int,
+        metavar="N",
+        help="autopurge.snapRetainCount: snapshots kept (3, the minimum)",
+    )
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
@@ -82,13 +92,19 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
         max_client_connections_per_ip=args.max_client_cnxns,
         jute_max_buffer=args.jute_maxbuffer,
         four_letter_whitelist=whitelist,
+        snap_count=args.snap_count,
+        snap_retain_count=args.snap_retain_count,
     )
 
 
 async def serve(config: ServerConfig) -> int:
     """Run until SIGINT/SIGTERM; the exit status."""
     server = ZooKeeperServer(config)
-    await server.start()
+    try:
+        await server.start()
+    except StorageCorrupt as error:
+        print(f"zkref: cannot recover the data dir: {error}", file=sys.stderr)
+        return 1
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -97,7 +113,10 @@ async def serve(config: ServerConfig) -> int:
         log.info("no dataDir: transactions are kept in memory only")
     else:
         log.info(
-            "dataDir %s (transactions are kept in memory until storage lands)", config.data_dir
+            "dataDir %s: recovered to zxid 0x%x; snapshot every %d txns",
+            config.data_dir,
+            server.core.last_zxid,
+            config.snap_count,
         )
     print(f"zkref serving on {server.host}:{server.port}", flush=True)
     stopped = asyncio.ensure_future(server.wait_stopped())

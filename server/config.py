@@ -88,6 +88,8 @@ class ServerConfig:
     super_digest: str | None = None  # zookeeper.DigestAuthenticationProvider.superDigest
     client_send_buffer_bytes_high: int = CLIENT_SEND_BUFFER_BYTES_HIGH
     client_send_buffer_bytes_max: int = CLIENT_SEND_BUFFER_BYTES_MAX
+    snap_count: int = 100_000  # snapCount: txns between two snapshots
+    snap_retain_count: int = 3  # autopurge.snapRetainCount (3 at least)
     unknown_keys: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -112,6 +114,13 @@ class ServerConfig:
             "outstanding bytes bound",
             self.outstanding_bytes_max,
             "positive",
+        )
+        _check(self.snap_count > 0, "snapCount", self.snap_count, "a positive number of txns")
+        _check(
+            self.snap_retain_count >= 3,
+            "autopurge.snapRetainCount",
+            self.snap_retain_count,
+            "3 or more",
         )
         _check(
             self.container_check_interval_ms > 0,
@@ -285,10 +294,8 @@ _IGNORED_KEYS = frozenset(
         "admin.enableServer",
         "admin.serverAddress",
         "admin.serverPort",
-        "autopurge.snapRetainCount",
         "autopurge.purgeInterval",
         "preAllocSize",
-        "snapCount",
         "secureClientPort",
         "secureClientPortAddress",
         "metricsProvider.className",
@@ -357,6 +364,10 @@ def parse_zoo_cfg(text: str, base: ServerConfig | None = None) -> ServerConfig:
             changes["container_max_never_used_interval_ms"] = _integer(key, value, line)
         elif key == "extendedTypesEnabled":
             changes["extended_types_enabled"] = _boolean(key, value, line)
+        elif key == "snapCount":
+            changes["snap_count"] = _integer(key, value, line)
+        elif key == "autopurge.snapRetainCount":
+            changes["snap_retain_count"] = max(3, _integer(key, value, line))
         elif key == "DigestAuthenticationProvider.superDigest":
             changes["super_digest"] = value or None
         elif key in _IGNORED_KEYS or key.startswith("server.") or key.startswith("group."):

@@ -48,6 +48,7 @@ import asyncio
 import logging
 import struct
 from collections import deque
+from pathlib import Path
 from typing import cast
 
 from reference.core import Output, ZooKeeperCore
@@ -55,6 +56,7 @@ from reference.jute import FrameLengthError, FrameReader
 from server import fourletter
 from server.clock import Clock
 from server.config import FOUR_LETTER_WORDS, ServerConfig
+from server.sqlite_storage import SQLiteStorage
 from server.storage import GroupCommitter, MemoryStorage, Storage
 
 log = logging.getLogger("zkref.server")
@@ -280,6 +282,12 @@ class ZooKeeperServer:
         self.core = ZooKeeperCore(config.core_config(self.started_ms), self.started_ms)
         self.storage: Storage = storage if storage is not None else MemoryStorage()
         self.committer = GroupCommitter(self.storage, self._on_durable, self._on_storage_failure)
+        # Snapshots (with a data dir): txns since the last one, and one taken in memory that
+        # waits until every txn it contains is durable before it is written.
+        self._txns_since_snapshot = 0
+        self._snapshot_waiting: tuple[int, bytes] | None = None
+        self._snapshot_task: asyncio.Task[None] | None = None
+        self.snapshots_saved = 0
         self.durable_zxid = self.core.last_zxid
         self.stats = ServerStats()
         self.connections: dict[int, ClientConnection] = {}
@@ -316,8 +324,8 @@ class ZooKeeperServer:
         assert self._loop is None, "started twice"
         self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
-        if self.config.data_dir is not None:
-            self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.config.data_dir is not None and isinstance(self.storage, MemoryStorage):
+            await self._recover(self.config.data_dir)
         self.committer.start()
         self._listener = await self._loop.create_server(
             self._new_connection,
@@ -330,6 +338,61 @@ class ZooKeeperServer:
         self.host, self.port = sockname[0], sockname[1]
         self._arm_timer()
 
+    async def _recover(self, data_dir: Path) -> None:
+        """Open the data dir's database and rebuild the core from its snapshot and log.
+
+        Raises ``StorageCorrupt`` (with what is wrong) rather than start from an empty tree.
+        """
+        storage = await SQLiteStorage.open(data_dir, self.config.snap_retain_count)
+        now = self.clock.now_ms()
+        core_config = self.config.core_config(now)
+        try:
+            recovered = await storage.load(core_config.profile.watch_mode_set)
+            self.core = ZooKeeperCore.restore(core_config, now, recovered.snapshot, recovered.txns)
+        except BaseException:
+            await storage.close()
+            raise
+        log.info(
+            "recovered zxid 0x%x from %s (snapshot at 0x%x, %d txns replayed)",
+            self.core.last_zxid,
+            storage.path,
+            recovered.snapshot_zxid,
+            len(recovered.txns),
+        )
+        self.storage = storage
+        self.committer = GroupCommitter(storage, self._on_durable, self._on_storage_failure)
+        self.durable_zxid = self.core.last_zxid
+        self._txns_since_snapshot = len(recovered.txns)
+
+    def _maybe_snapshot(self, new_txns: int) -> None:
+        """Every ``snapCount`` txns, serialize the tree; it is written once durable."""
+        if not isinstance(self.storage, SQLiteStorage):
+            return
+        self._txns_since_snapshot += new_txns
+        if self._txns_since_snapshot < self.config.snap_count or self._snapshot_waiting:
+            return
+        if self._snapshot_task is not None and not self._snapshot_task.done():
+            return
+        self._txns_since_snapshot = 0
+        self._snapshot_waiting = (self.core.last_zxid, self.core.snapshot())
+
+    def _save_waiting_snapshot(self) -> None:
+        waiting = self._snapshot_waiting
+        if waiting is None or waiting[0] > self.durable_zxid:
+            return
+        self._snapshot_waiting = None
+        storage = self.storage
+        assert isinstance(storage, SQLiteStorage)
+
+        async def save() -> None:
+            try:
+                await storage.save_snapshot(*waiting)
+                self.snapshots_saved += 1
+            except Exception:
+                log.exception("saving the snapshot at 0x%x failed", waiting[0])
+
+        self._snapshot_task = asyncio.get_running_loop().create_task(save())
+
     async def close(self) -> None:
         """Stop accepting, close every connection, commit what is queued, stop the timer."""
         if self._listener is not None:
@@ -339,6 +402,8 @@ class ZooKeeperServer:
             if conn.transport is not None:
                 conn.transport.abort()
             self._connection_lost(conn)
+        if self._snapshot_task is not None:
+            await self._snapshot_task
         await self.committer.close()
         if self._timer is not None:
             self._timer.cancel()
@@ -509,6 +574,7 @@ class ZooKeeperServer:
         txns = core.take_log()
         if txns:
             self.committer.submit(txns)
+            self._maybe_snapshot(len(txns))
         outputs = core.drain()
         if self._server_closes:
             outputs.extend(self._server_closes)
@@ -542,6 +608,8 @@ class ZooKeeperServer:
         """The committer made everything up to ``zxid`` durable: release what waited."""
         assert zxid >= self.durable_zxid, "durability went backwards"
         self.durable_zxid = zxid
+        if self._snapshot_waiting is not None:
+            self._save_waiting_snapshot()
         pending = self._pending
         if not pending:
             return

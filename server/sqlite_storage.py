@@ -21,6 +21,7 @@ that SQLite cannot read, a corrupt log entry, or a gap in the log is an error
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import Sequence
@@ -68,6 +69,14 @@ class SQLiteStorage:
         self.last_zxid = 0
         self.appends = 0
         self.txn_count = 0
+        # Appends and snapshot saves are SQLite transactions of several statements each:
+        # they must not interleave on the one connection.
+        self._lock: asyncio.Lock | None = None
+
+    def _serial(self) -> asyncio.Lock:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
 
     @classmethod
     async def open(cls, data_dir: str | Path, snap_retain_count: int = 3) -> SQLiteStorage:
@@ -137,19 +146,24 @@ class SQLiteStorage:
         assert txns, "append of an empty batch"
         assert txns[0].header.zxid > self.last_zxid, "txns must arrive in zxid order"
         rows = [(txn.header.zxid, encode_txn(txn)) for txn in txns]
-        await self._db.execute("BEGIN")
-        try:
-            await self._db.executemany("INSERT INTO txnlog (zxid, blob) VALUES (?, ?)", rows)
-            await self._db.execute("COMMIT")
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
+        async with self._serial():
+            await self._db.execute("BEGIN")
+            try:
+                await self._db.executemany("INSERT INTO txnlog (zxid, blob) VALUES (?, ?)", rows)
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
         self.appends += 1
         self.txn_count += len(rows)
         self.last_zxid = rows[-1][0]
 
     async def save_snapshot(self, zxid: int, blob: bytes) -> None:
         """Keep a snapshot taken at ``zxid`` (already durable in the log), then purge."""
+        async with self._serial():
+            await self._save_snapshot(zxid, blob)
+
+    async def _save_snapshot(self, zxid: int, blob: bytes) -> None:
         await self._db.execute("BEGIN")
         try:
             await self._db.execute(
