@@ -20,14 +20,10 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import replace
 
+from conformance.compare import compare_replies, normalize_body
 from conformance.index import HistoryIndex, Op
-from conformance.replay import (
-    Mismatch,
-    Placement,
-    Replay,
-    compare_replies,
-    normalize_body,
-)
+from conformance.plan import Placement
+from conformance.replay import Mismatch, Replay
 from conformance.verdict import (
     Violation,
     describe_operation,

@@ -37,21 +37,28 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_right
-from dataclasses import dataclass, field, replace
-from typing import Any, cast
+from dataclasses import dataclass, replace
 
-from conformance.history import NotificationEvent
+from conformance.compare import compare_replies, stats_in
 from conformance.index import HistoryIndex, Op
+from conformance.notifications import ConnNotes, Expected, NoteProblem
+from conformance.plan import (
+    Candidate,
+    Placement,
+    ReplayPlan,
+    candidate_named,
+    make_plan,
+    named,
+    position,
+)
 from conformance.replaystate import Machine
 from spec import requests as rq
 from spec.acl import Id
-from spec.errors import Code
-from spec.events import EventType, WatchEvent
+from spec.events import WatchEvent
 from spec.machine import InputError, step
 from spec.modes import NodeKind
 from spec.paths import parent_path
 from spec.sessions import kill_session
-from spec.stat import Stat
 from spec.state import Session, State, Znode, make_zxid, zxid_counter, zxid_epoch
 from spec.tree import delete_node
 
@@ -66,41 +73,6 @@ ALTERNATIVES_PER_FAILURE_MAX = 8  # new placements queued when a replay fails
 # --- what the replay expects ---------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Expected:
-    """A notification the spec says a connection receives."""
-
-    type: int
-    path: str
-    zxid: int  # the triggering transaction (-1: fired by setWatches)
-    cause: int | None  # the op id of the transaction (None: an unobserved one)
-    group: int  # events of one step share a group
-    unordered: bool  # a session's close deletes its ephemerals in no promised order
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A transaction that may have happened without being observed."""
-
-    key: str
-    kind: str  # "op" (a write whose outcome is unknown), "end" (session close/expiry), "reap"
-    session: int
-    op: Op | None
-    path: str | None
-    lower: int  # exclusive: the zxid must be above this
-    upper: int | None  # exclusive: the zxid must be below this
-    forced_after_ns: int | None  # it must have happened before requests sent after this
-    deadline: int | None = None  # so its zxid is at most this (from the first such request)
-    after: str | None = None  # the unknown write sent just before it on the same connection
-
-
-@dataclass(frozen=True, slots=True)
-class Placement:
-    candidate: Candidate
-    zxid: int
-    revealed_by: int | None  # op id of the observation that needed it (None: the end)
-
-
 @dataclass
 class Mismatch:
     """Why an observation is not what the spec expects."""
@@ -110,42 +82,6 @@ class Mismatch:
     expected: rq.Reply | None = None
     detail: str = ""
     note_problem: NoteProblem | None = None
-
-
-@dataclass
-class NoteProblem:
-    kind: str  # "watch-missing", "watch-unexpected", "watch-late", "watch-order"
-    conn: int
-    expected: Expected | None
-    arrived: NotificationEvent | None
-    detail: str
-
-
-@dataclass
-class _ConnNotes:
-    strict: list[Expected] = field(default_factory=list)
-    loose: list[Expected] = field(default_factory=list)
-    loose_used: list[bool] = field(default_factory=list)
-    arrived_cursor: int = 0
-    strict_cursor: int = 0
-
-    def snapshot(self) -> tuple[int, int, tuple[bool, ...], int, int]:
-        return (
-            len(self.strict),
-            len(self.loose),
-            tuple(self.loose_used),
-            self.arrived_cursor,
-            self.strict_cursor,
-        )
-
-    def restore(self, saved: tuple[int, int, tuple[bool, ...], int, int]) -> None:
-        strict_len, loose_len, used, self.arrived_cursor, self.strict_cursor = saved
-        del self.strict[strict_len:]
-        del self.loose[loose_len:]
-        self.loose_used = list(used)
-
-
-# --- the replay -----------------------------------------------------------------------------
 
 
 class Replay:
@@ -173,7 +109,7 @@ class Replay:
         self.base_nodes = dict(base.nodes)
         self.conn_of_session: dict[int, int] = {}
         self.known_sessions: set[int] = set(base.sessions)
-        self.notes: dict[int, _ConnNotes] = {}
+        self.notes: dict[int, ConnNotes] = {}
         self.pending: dict[str, Candidate] = {}
         excluded: set[str] = set()
         for candidate in plan.candidates:  # a connection's requests in the order sent
@@ -213,8 +149,8 @@ class Replay:
         self._finish()
 
     def _process(self, op: Op) -> bool:
-        position = _position(op)
-        limit = position - 1 if op.is_write else position
+        at = position(op)
+        limit = at - 1 if op.is_write else at
         mandatory = self._mandatory(op, limit)
         first = self._trial(op, mandatory, [])
         if first is None:
@@ -530,7 +466,7 @@ class Replay:
         """zxids an observation reports (Stats, notifications): likely homes of candidates."""
         hints: list[int] = list(self.plan.traces)
         if op is not None and op.reply is not None:
-            for stat in _stats_in(op.reply.body):
+            for stat in stats_in(op.reply.body):
                 hints.extend((stat.czxid, stat.mzxid, stat.pzxid))
             conn = self.index.connections.get(op.conn)
             if conn is not None:
@@ -572,13 +508,13 @@ class Replay:
             self.used_zxids.add(placement.zxid)
         self.placed_keys.update(self._trial_placed_keys)
         if op is not None:
-            self.floor = max(self.floor, _position(op))
+            self.floor = max(self.floor, position(op))
         self._saved_notes = {}
 
-    def _conn_notes(self, conn: int) -> _ConnNotes:
+    def _conn_notes(self, conn: int) -> ConnNotes:
         notes = self.notes.get(conn)
         if notes is None:
-            notes = self.notes[conn] = _ConnNotes()
+            notes = self.notes[conn] = ConnNotes()
         if conn not in self._saved_notes:
             self._saved_notes[conn] = notes.snapshot()
         return notes
@@ -739,117 +675,17 @@ class Replay:
             recvs = self.plan.recvs[conn] = [n.recv for n in arrived_all]
         end = bisect_right(recvs, recv)
         arrived = arrived_all[notes.arrived_cursor : end]
-        problem = self._match(conn, notes, arrived, complete=True, later=arrived_all[end:])
+        problem = notes.match(
+            conn,
+            arrived,
+            profile_zxid=self.plan.notification_zxid,
+            complete=True,
+            later=arrived_all[end:],
+        )
         if problem is None:
             notes.arrived_cursor = end
             notes.strict_cursor = len(notes.strict)
         return problem
-
-    def _match(
-        self,
-        conn: int,
-        notes: _ConnNotes,
-        arrived: list[NotificationEvent],
-        *,
-        complete: bool,
-        later: list[NotificationEvent],
-    ) -> NoteProblem | None:
-        """Match arrivals to expectations: strict ones in order (a session close's deletes in
-        any order), loose ones anywhere. ``complete``: every strict one must have arrived."""
-        strict = notes.strict[notes.strict_cursor :]
-        profile_zxid = self.plan.notification_zxid
-        cursor = 0
-        used_loose: list[int] = []
-        for note in arrived:
-            if cursor < len(strict):
-                group = strict[cursor].group
-                group_end = cursor
-                while group_end < len(strict) and strict[group_end].group == group:
-                    group_end += 1
-                window = (
-                    range(cursor, group_end)
-                    if strict[cursor].unordered
-                    else range(cursor, cursor + 1)
-                )
-                hit = next((i for i in window if _same(note, strict[i], profile_zxid)), None)
-                if hit is not None:
-                    strict[cursor], strict[hit] = strict[hit], strict[cursor]
-                    cursor += 1
-                    continue
-            loose = next(
-                (
-                    i
-                    for i, e in enumerate(notes.loose)
-                    if not notes.loose_used[i] and i not in used_loose and _same(note, e, None)
-                ),
-                None,
-            )
-            if loose is not None:
-                used_loose.append(loose)
-                continue
-            return self._classify(conn, note, strict, cursor, arrived)
-        if complete and cursor < len(strict):
-            missing = strict[cursor]
-            late = next((n for n in later if _same(n, missing, profile_zxid)), None)
-            if late is not None:
-                return NoteProblem(
-                    "watch-late",
-                    conn,
-                    missing,
-                    late,
-                    f"{_event_text(missing)} arrived (frame {late.recv}) only after a reply "
-                    f"showing the state after the change",
-                )
-            return NoteProblem(
-                "watch-missing",
-                conn,
-                missing,
-                None,
-                f"{_event_text(missing)} never arrived on connection {conn}, although a later "
-                f"reply on it shows the state after the change",
-            )
-        for i in used_loose:
-            notes.loose_used[i] = True
-        return None
-
-    def _classify(
-        self,
-        conn: int,
-        note: NotificationEvent,
-        strict: list[Expected],
-        cursor: int,
-        arrived: list[NotificationEvent],
-    ) -> NoteProblem:
-        profile_zxid = self.plan.notification_zxid
-        ahead = next(
-            (e for e in strict[cursor + 1 :] if _same(note, e, profile_zxid)),
-            None,
-        )
-        if ahead is not None and cursor < len(strict):
-            missing = strict[cursor]
-            if any(_same(n, missing, profile_zxid) for n in arrived):
-                return NoteProblem(
-                    "watch-order",
-                    conn,
-                    missing,
-                    note,
-                    f"{_note_text(note)} arrived before {_event_text(missing)}, out of zxid order",
-                )
-            return NoteProblem(
-                "watch-missing",
-                conn,
-                missing,
-                note,
-                f"{_event_text(missing)} never arrived, but the later {_note_text(note)} did",
-            )
-        return NoteProblem(
-            "watch-unexpected",
-            conn,
-            None,
-            note,
-            f"{_note_text(note)}: no armed watch explains it (a one-shot watch fires once, "
-            f"and only for a change made while it was armed)",
-        )
 
     # --- the end -------------------------------------------------------------------------
 
@@ -887,7 +723,9 @@ class Replay:
             arrived = connection.notifications[notes.arrived_cursor :]
             if not arrived:
                 continue
-            problem = self._match(conn, notes, arrived, complete=False, later=[])
+            problem = notes.match(
+                conn, arrived, profile_zxid=self.plan.notification_zxid, complete=False, later=[]
+            )
             if problem is not None:
                 return Mismatch("notifications", None, None, problem.detail, problem)
         return None
@@ -899,19 +737,19 @@ class Replay:
         znodes of the observation that failed, then the guesses this replay made."""
         alternatives: list[dict[str, int | None]] = []
         hints = self._hints(op)
-        named = _named(op.op)
+        touched = named(op.op)
         problem = mismatch.note_problem
         if problem is not None:
             for note in (problem.arrived, problem.expected):
                 if note is not None and note.path.startswith("/"):
-                    named.add(note.path)
-        parents = {parent_path(p) for p in named if p != "/"}
+                    touched.add(note.path)
+        parents = {parent_path(p) for p in touched if p != "/"}
 
         def relevance(candidate: Candidate) -> tuple[int, int]:
-            own = _candidate_named(candidate)
-            if own & named:
+            own = candidate_named(candidate)
+            if own & touched:
                 return 0, candidate.lower
-            if own & parents or {parent_path(p) for p in own if p != "/"} & named:
+            if own & parents or {parent_path(p) for p in own if p != "/"} & touched:
                 return 1, candidate.lower
             return 2, candidate.lower
 
@@ -1044,236 +882,6 @@ class Replay:
 # --- the plan shared by all replays of one history -------------------------------------------
 
 
-@dataclass
-class ReplayPlan:
-    observations: list[Op]
-    candidates: list[Candidate]
-    write_zxids: frozenset[int]
-    notification_zxid: bool
-    # zxids that observed Stats or notifications mention but no observed write owns: the
-    # transactions nobody saw directly left these traces, so they are the likeliest homes.
-    traces: list[int] = field(default_factory=list)
-    # per candidate: the traces in a role its effect would leave (a create of /a/b: a pzxid
-    # of /a, a czxid of /a/b), tried before any other zxid
-    hints_by_key: dict[str, list[int]] = field(default_factory=dict)
-    claimed: frozenset[int] = frozenset()  # traces some candidate has an affinity for
-    recvs: dict[int, list[int]] = field(default_factory=dict)  # per connection, notification frames
-
-
-def make_plan(index: HistoryIndex, base: State, notification_zxid: bool) -> ReplayPlan:
-    observations: list[Op] = []
-    seen_write_zxids: set[int] = set()
-    for op in index.ops:
-        if op.reply is None:
-            continue
-        if isinstance(op.op, rq.AddAuth) and op.reply.err != Code.OK:
-            continue  # refused: the structural checks judge it; the connection is closed
-        if op.is_write:
-            if not op.positioned or op.zxid in seen_write_zxids or op.zxid <= base.last_zxid:
-                continue
-            seen_write_zxids.add(op.zxid)
-        observations.append(op)
-    observations.sort(key=lambda o: (_position(o), 0 if o.is_write else 1, o.invoke, o.id))
-    candidates = [_with_deadline(c, observations) for c in _candidates(index, base)]
-    traces: set[int] = set()
-    for op in index.ops:
-        if op.reply is not None:
-            for stat in _stats_in(op.reply.body):
-                traces.update((stat.czxid, stat.mzxid, stat.pzxid))
-    traces.update(n.zxid for n in index.history.notifications)
-    traces = {z for z in traces if z > base.last_zxid and z not in seen_write_zxids}
-    roles = _trace_roles(index, traces)
-    hints_by_key = {c.key: _affinity(c, roles) for c in candidates if c.op is not None}
-    return ReplayPlan(
-        observations,
-        candidates,
-        frozenset(seen_write_zxids),
-        notification_zxid,
-        sorted(traces),
-        hints_by_key,
-        frozenset(z for hints in hints_by_key.values() for z in hints),
-    )
-
-
-def _trace_roles(index: HistoryIndex, traces: set[int]) -> dict[int, set[tuple[str, str]]]:
-    """For each trace zxid: the (role, path) pairs it was seen in (czxid of /a, ...)."""
-    roles: dict[int, set[tuple[str, str]]] = {}
-
-    def note(stat: Stat, path: str) -> None:
-        for role, zxid in (("czxid", stat.czxid), ("mzxid", stat.mzxid), ("pzxid", stat.pzxid)):
-            if zxid in traces:
-                roles.setdefault(zxid, set()).add((role, path))
-
-    for op in index.ops:
-        reply = op.reply
-        if reply is None or reply.body is None:
-            continue
-        body = reply.body
-        path = getattr(op.op, "path", None)
-        if isinstance(body, rq.Create2Response):
-            note(body.stat, body.path)
-        elif isinstance(path, str):
-            for stat in _stats_in(body):
-                note(stat, path)
-        if isinstance(body, rq.MultiResponse) and isinstance(op.op, rq.Multi | rq.MultiRead):
-            for sub, result in zip(op.op.ops, body.results, strict=False):
-                sub_stat = getattr(result, "stat", None)
-                sub_path = getattr(result, "path", None) or getattr(sub, "path", None)
-                if isinstance(sub_stat, Stat) and isinstance(sub_path, str):
-                    note(sub_stat, sub_path)
-    for notification in index.history.notifications:
-        if notification.zxid in traces:
-            roles.setdefault(notification.zxid, set()).add(("event", notification.path))
-    return roles
-
-
-def _affinity(candidate: Candidate, roles: dict[int, set[tuple[str, str]]]) -> list[int]:
-    """Trace zxids that ``candidate``'s effect would explain."""
-    assert candidate.op is not None
-    wanted: list[tuple[str, str, bool]] = []  # role, path, path is a prefix (sequential)
-    requests = (
-        list(candidate.op.op.ops) if isinstance(candidate.op.op, rq.Multi) else [candidate.op.op]
-    )
-    for request in requests:
-        path = getattr(request, "path", None)
-        if not isinstance(path, str) or "/" not in path:
-            continue
-        parent = parent_path(path)
-        if isinstance(request, rq.Create):
-            sequential = request.flags in (2, 3, 6)
-            wanted += [("czxid", path, sequential), ("pzxid", parent, False)]
-            wanted += [("event", path, sequential), ("event", parent, False)]
-        elif isinstance(request, rq.Delete):
-            wanted += [("pzxid", parent, False), ("event", path, False), ("event", parent, False)]
-        elif isinstance(request, rq.SetData):
-            wanted += [("mzxid", path, False), ("event", path, False)]
-    out: list[int] = []
-    for zxid, seen in sorted(roles.items()):
-        for role, path in seen:
-            if any(
-                role == w_role and (path.startswith(w_path) if prefix else path == w_path)
-                for w_role, w_path, prefix in wanted
-            ):
-                out.append(zxid)
-                break
-    return out
-
-
-def _candidates(index: HistoryIndex, base: State) -> list[Candidate]:
-    out: list[Candidate] = []
-    ended: set[int] = set()
-    for info in index.sessions.values():
-        positioned = [o.zxid for o in info.ops if o.positioned]
-        last_seen = max(positioned, default=base.last_zxid)
-        previous_on_conn: dict[int, str] = {}
-        for op in info.ops:  # in the order they were sent
-            if op.outcome != "unknown" or not op.is_write:
-                continue
-            lower = max(op.conn_floor, op.seen, base.last_zxid)
-            completed = index.max_write_completed_before(op.invoke)
-            if completed is not None:
-                lower = max(lower, completed.zxid)
-            upper = _upper_bound(index, op)
-            if isinstance(op.op, rq.CloseSession):
-                ended.add(info.session)
-                out.append(
-                    Candidate(
-                        f"op:{op.id}",
-                        "end",
-                        info.session,
-                        op,
-                        None,
-                        max(lower, last_seen),
-                        upper,
-                        info.expired_ns,
-                    )
-                )
-            else:
-                out.append(
-                    Candidate(
-                        f"op:{op.id}",
-                        "op",
-                        info.session,
-                        op,
-                        None,
-                        lower,
-                        upper,
-                        None,
-                        after=previous_on_conn.get(op.conn),
-                    )
-                )
-                previous_on_conn[op.conn] = f"op:{op.id}"
-        if info.closed_by is None and info.session not in ended:
-            out.append(
-                Candidate(
-                    f"end:{info.session}",
-                    "end",
-                    info.session,
-                    None,
-                    None,
-                    last_seen,
-                    None,
-                    info.expired_ns,
-                )
-            )
-    for session in base.sessions:
-        if session not in index.sessions:
-            out.append(
-                Candidate(f"end:{session}", "end", session, None, None, base.last_zxid, None, None)
-            )
-    return out
-
-
-def _with_deadline(candidate: Candidate, observations: list[Op]) -> Candidate:
-    """The zxid by which a candidate proven to have happened (at ``forced_after_ns``) must
-    have happened: below the first observation, in zxid order, sent after the proof."""
-    proof = candidate.forced_after_ns
-    if proof is None:
-        return candidate
-    for op in observations:  # in zxid order
-        if op.invoke > proof:
-            position = _position(op)
-            return replace(candidate, deadline=position - 1 if op.is_write else position)
-    return candidate
-
-
-def _upper_bound(index: HistoryIndex, op: Op) -> int | None:
-    """An unknown request of a session cannot take effect once the session moved on."""
-    info = index.sessions[op.session]
-    bound: int | None = None
-    for other in info.ops:
-        if other.conn == op.conn or other.invoke <= op.invoke or not other.positioned:
-            continue
-        limit = other.zxid if other.is_write else other.zxid + 1
-        bound = limit if bound is None else min(bound, limit)
-    if info.closed_by is not None:
-        bound = info.closed_by.zxid if bound is None else min(bound, info.closed_by.zxid)
-    return bound
-
-
-# --- comparing -------------------------------------------------------------------------------
-
-
-def _named(op: rq.Operation) -> set[str]:
-    """The znodes a request names."""
-    if isinstance(op, rq.Multi | rq.MultiRead):
-        return {p for sub in op.ops for p in _named(sub)}
-    if isinstance(op, rq.SetWatches):
-        return {*op.data, *op.exist, *op.child, *op.persistent, *op.persistent_recursive}
-    path = getattr(op, "path", None)
-    return {path} if isinstance(path, str) and path.startswith("/") else set()
-
-
-def _candidate_named(candidate: Candidate) -> set[str]:
-    if candidate.op is not None:
-        return _named(candidate.op.op)
-    return {candidate.path} if candidate.path else set()
-
-
-def _position(op: Op) -> int:
-    return op.zxid if op.positioned else op.conn_floor
-
-
 def _before(zxid: int) -> int:
     counter = zxid_counter(zxid)
     return make_zxid(zxid_epoch(zxid), counter - 1) if counter > 0 else zxid - 1
@@ -1291,52 +899,12 @@ def _choices(sizes: list[int]) -> list[tuple[int, ...]]:
     return out
 
 
-def _same(note: NotificationEvent, expected: Expected, profile_zxid: bool | None) -> bool:
-    if note.type != expected.type or note.path != expected.path:
-        return False
-    if profile_zxid is None:
-        return True
-    wire_zxid = expected.zxid if profile_zxid else -1
-    return note.zxid == wire_zxid
-
-
-def _event_text(expected: Expected) -> str:
-    try:
-        name = EventType(expected.type).name
-    except ValueError:
-        name = str(expected.type)
-    cause = f" (from #{expected.cause})" if expected.cause is not None else ""
-    zxid = f" at zxid 0x{expected.zxid:x}" if expected.zxid >= 0 else " (setWatches)"
-    return f"{name} {expected.path}{zxid}{cause}"
-
-
-def _note_text(note: NotificationEvent) -> str:
-    try:
-        name = EventType(note.type).name
-    except ValueError:
-        name = str(note.type)
-    return f"notification {name} {note.path} (frame {note.recv}, zxid {note.zxid})"
-
-
 def _candidate_text(candidate: Candidate) -> str:
     if candidate.kind == "op" and candidate.op is not None:
         return f"request #{candidate.op.id} (outcome unknown)"
     if candidate.kind == "end":
         return f"the end of session 0x{candidate.session:x}"
     return f"reaping {candidate.path}"
-
-
-def _stats_in(body: rq.Body | None) -> list[Stat]:
-    out: list[Stat] = []
-    stat = getattr(body, "stat", None)
-    if isinstance(stat, Stat):
-        out.append(stat)
-    if isinstance(body, rq.MultiResponse):
-        for result in body.results:
-            sub = getattr(result, "stat", None)
-            if isinstance(sub, Stat):
-                out.append(sub)
-    return out
 
 
 def _read_paths(op: rq.Operation) -> list[str] | None:
@@ -1347,56 +915,6 @@ def _read_paths(op: rq.Operation) -> list[str] | None:
             "/" if getattr(o, "path", "") == "" else str(getattr(o, "path", "")) for o in op.ops
         ]
     return None
-
-
-def _normalize_stat(stat: Stat) -> Stat:
-    return replace(stat, ctime=0, mtime=0)
-
-
-def normalize_body(body: rq.Body | None) -> Any:
-    """A body in a form where equal means conformant: children as sorted lists, Stats
-    without times (``ordering.transaction_times`` checks those), ephemerals sorted."""
-    if body is None:
-        return None
-    if isinstance(body, rq.GetChildrenResponse):
-        return rq.GetChildrenResponse(tuple(sorted(body.children)))
-    if isinstance(body, rq.GetChildren2Response):
-        return rq.GetChildren2Response(tuple(sorted(body.children)), _normalize_stat(body.stat))
-    if isinstance(body, rq.GetEphemeralsResponse):
-        return rq.GetEphemeralsResponse(tuple(sorted(body.ephemerals)))
-    if isinstance(body, rq.MultiResponse):
-        return rq.MultiResponse(tuple(_normalize_result(r) for r in body.results))
-    stat = getattr(body, "stat", None)
-    if isinstance(stat, Stat):
-        return replace(cast(Any, body), stat=_normalize_stat(stat))
-    return body
-
-
-def _normalize_result(result: rq.OpResult) -> rq.OpResult:
-    if isinstance(result, rq.GetChildrenResult):
-        return rq.GetChildrenResult(tuple(sorted(result.children)))
-    stat = getattr(result, "stat", None)
-    if isinstance(stat, Stat):
-        return cast(rq.OpResult, replace(cast(Any, result), stat=_normalize_stat(stat)))
-    return result
-
-
-def compare_replies(expected: rq.Reply, observed: rq.Reply) -> str | None:
-    """None if ``observed`` is what the spec answers, else what differs."""
-    if expected.err != observed.err:
-        return f"err {_code(expected.err)} expected, {_code(observed.err)} observed"
-    if expected.zxid != observed.zxid:
-        return f"zxid 0x{expected.zxid:x} expected, 0x{observed.zxid:x} observed"
-    if normalize_body(expected.body) != normalize_body(observed.body):
-        return "the reply's body differs"
-    return None
-
-
-def _code(err: int) -> str:
-    try:
-        return Code(err).name
-    except ValueError:
-        return str(err)
 
 
 def replay_all(index: HistoryIndex, base: State, notification_zxid: bool) -> ReplayResult:
