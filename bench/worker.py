@@ -62,7 +62,7 @@ COUNT_RUN_TIMEOUT_S: Final = 3600.0
 """Bound on a run with ``--count``."""
 CLEANUP_TIMEOUT_S: Final = 120.0
 """Bound on deleting the znodes a create run made."""
-CLEANUP_WINDOW_MIN: Final = 64
+CLEANUP_WINDOW_MIN: Final = 16
 """Deletes in flight per session while cleaning up."""
 PROGRESS_INTERVAL_S: Final = 0.2
 FANOUT_ROUND_TIMEOUT_S: Final = 10.0
