@@ -207,27 +207,34 @@ def test_check_watches_of_another_connections_watch_agrees_with_apache_zookeeper
     assert verdict.status != "violation", verdict.render()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="spec divergence: Apache ZooKeeper 3.8.0 judges a setData pipelined right after a "
-    "setACL of the same znode against the old ACL (the sequential spec: NOAUTH)",
-)
-def test_a_set_data_pipelined_after_a_set_acl_agrees_with_apache_zookeeper(
+def test_a_set_data_pipelined_after_a_set_acl_may_see_the_old_acl_on_apache_zookeeper(
     zookeeper: str,
 ) -> None:
+    """A known divergence, pinned: Apache ZooKeeper 3.8.0 may judge a setData pipelined right
+    behind a setACL of the same znode against the *old* ACL (it is prepared before the setACL
+    is applied); the sequential spec answers NOAUTH, so the checker reports a reply mismatch.
+    It is a race: tried until it shows. When the spec learns this behaviour, this test must
+    change to expect ``allowed``."""
     from tests.conformance.workload import DIGEST_ACL
 
-    async def scenario() -> HistoryRecorder:
+    async def attempt() -> HistoryRecorder | None:
         recorder, client = await _recording(zookeeper)
         path = f"/conformance-acl-{time.monotonic_ns()}"
         await client.call(rq.Create(path, b"", OPEN_ACL_UNSAFE, 0))
         first = await client.submit(rq.SetACL(path, DIGEST_ACL, -1))
         second = await client.submit(rq.SetData(path, b"1"))
         await first
-        await second
+        judged_with_old_acl = (await second).err == 0
+        await client.call(rq.AddAuth("digest", b"user:pass"))
+        await client.call(rq.Delete(path))
         await client.close()
-        return recorder
+        return recorder if judged_with_old_acl else None
 
-    verdict = check(asyncio.run(asyncio.wait_for(scenario(), 30)).history())
-    assert verdict.status != "violation", verdict.render()
+    for _ in range(20):
+        recorder = asyncio.run(asyncio.wait_for(attempt(), 30))
+        if recorder is not None:
+            break
+    else:
+        pytest.skip("the race did not show in 20 attempts")
+    verdict = check(recorder.history())
+    assert verdict.kinds() == ["reply-mismatch"], verdict.render()
