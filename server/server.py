@@ -327,13 +327,19 @@ class ZooKeeperServer:
         if self.config.data_dir is not None and isinstance(self.storage, MemoryStorage):
             await self._recover(self.config.data_dir)
         self.committer.start()
-        self._listener = await self._loop.create_server(
-            self._new_connection,
-            self.config.host,
-            self.config.port,
-            backlog=self.config.listen_backlog,
-            reuse_address=True,
-        )
+        try:
+            self._listener = await self._loop.create_server(
+                self._new_connection,
+                self.config.host,
+                self.config.port,
+                backlog=self.config.listen_backlog,
+                reuse_address=True,
+            )
+        except BaseException:
+            # Not serving after all: stop the writer and close the database (its thread
+            # would otherwise keep the process alive).
+            await self.committer.close()
+            raise
         sockname = self._listener.sockets[0].getsockname()
         self.host, self.port = sockname[0], sockname[1]
         self._arm_timer()
