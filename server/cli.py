@@ -1,5 +1,9 @@
 """The ``zkref`` command (``python -m server``): ``serve`` runs a standalone server.
 
+``zkref check history.jsonl`` (the history checker), ``zkref conformance --hosts ...`` (the
+conformance suite) and ``zkref bench ...`` (the benchmark) are handed to ``conformance.cli``
+and ``bench.cli``; the server does not depend on them.
+
 ``serve`` reads an optional ``zoo.cfg`` (``--config``), applies the flags given on the
 command line over it, prints ``zkref serving on HOST:PORT`` once clients can connect, and
 stops cleanly on SIGINT or SIGTERM (exit status 0). A bad configuration exits with status 2
@@ -134,9 +138,24 @@ async def serve(config: ServerConfig) -> int:
     return 0
 
 
+# Commands that live in other packages; ``zkref <command> ...`` hands the rest over.
+_DELEGATED = {
+    "check": ("conformance.cli", ["check"]),
+    "conformance": ("conformance.cli", ["run"]),
+    "bench": ("bench.cli", []),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] in _DELEGATED:
+        import importlib
+
+        module_name, prefix = _DELEGATED[args_list[0]]
+        module = importlib.import_module(module_name)
+        return int(module.main([*prefix, *args_list[1:]]))
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_list)
     logging.basicConfig(
         level=getattr(logging, args.log_level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
