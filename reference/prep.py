@@ -145,7 +145,12 @@ class Preparer:
             raise ZooKeeperError(Code.BADARGUMENTS, f"flags {request.flags}")
         if mode.is_ttl and not self.extended_types_enabled:
             raise ZooKeeperError(Code.UNIMPLEMENTED)
-        ttl = request.ttl if isinstance(request, CreateTTLRequest) else -1
+        # Only a createTTL carries a TTL; any other create is checked with ttl -1.
+        ttl = (
+            request.ttl
+            if opcode == OpCode.createTTL and isinstance(request, CreateTTLRequest)
+            else -1
+        )
         if not ttl_is_valid(mode, ttl) or (opcode == OpCode.createTTL and not mode.is_ttl):
             raise ZooKeeperError(Code.BADARGUMENTS, f"ttl {ttl}")
         parent_path = self._parent_for_write(request.path)
