@@ -1,4 +1,10 @@
-"""Command line of the conformance tools: ``python -m conformance check history.jsonl``.
+"""Command line of the conformance tools: ``python -m conformance check history.jsonl`` and
+``python -m conformance run --hosts host:port[,...]``.
+
+``run`` runs the conformance suite (``conformance.suite``) against a live server: progress on
+stderr while it runs, then the report (passed / failed per chapter, the evidence of each
+failure, how many scenarios and model-checker steps ran); ``--json FILE`` also writes it as
+JSON. Exit status 0 if everything passed, 1 on any failure, 2 if the suite could not run.
 
 ``check`` reads a history (JSON lines, ``conformance/HISTORY.md``), judges it
 (``conformance.checker``) and prints the verdict with its evidence. Exit status: 0 the history
@@ -16,6 +22,13 @@ from collections.abc import Sequence
 
 from conformance.checker import MODES, check
 from conformance.history import HistoryFormatError, load_history
+from conformance.suite import (
+    DEFAULT_DURATION_S,
+    DEFAULT_EXAMPLES,
+    SuiteError,
+    SuiteOptions,
+    run_suite,
+)
 from spec.profiles import PROFILES
 
 EXIT_ALLOWED = 0
@@ -52,11 +65,73 @@ def _parser() -> argparse.ArgumentParser:
         "linearizable: reads must also see every write completed before they began",
     )
     check_cmd.add_argument("--json", metavar="FILE", help="also write the verdict as JSON here")
+    run_cmd = commands.add_parser(
+        "run",
+        help="run the conformance suite (scenarios and the model checker) against a server",
+        description=(
+            "Run every scenario and the Hypothesis model checker against a live server. "
+            "Exit 0: everything passed; 1: a failure; 2: the suite could not run."
+        ),
+    )
+    run_cmd.add_argument("--hosts", required=True, help="host:port[,host:port...]")
+    run_cmd.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        help="the version profile to hold the server to (default: from its srvr answer)",
+    )
+    run_cmd.add_argument(
+        "--examples", type=int, default=DEFAULT_EXAMPLES, help="model-checker examples at most"
+    )
+    run_cmd.add_argument(
+        "--duration",
+        type=float,
+        default=DEFAULT_DURATION_S,
+        help="seconds after which the model checker starts no new example",
+    )
+    run_cmd.add_argument(
+        "--reap-wait",
+        type=float,
+        default=8.0,
+        help="seconds a container or TTL node may take to be reaped (the server's "
+        "znode.container.checkIntervalMs must be shorter)",
+    )
+    run_cmd.add_argument("--chapter", action="append", default=[], help="only these chapters")
+    run_cmd.add_argument("--no-model", action="store_true", help="skip the model checker")
+    run_cmd.add_argument("--json", metavar="FILE", help="also write the report as JSON here")
     return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    options = SuiteOptions(
+        hosts=tuple(h.strip() for h in args.hosts.split(",") if h.strip()),
+        profile=args.profile,
+        examples=args.examples,
+        duration_s=args.duration,
+        reap_wait_s=args.reap_wait,
+        chapters=tuple(args.chapter),
+        model=not args.no_model,
+    )
+    try:
+        report = run_suite(options, lambda line: print(line, file=sys.stderr, flush=True))
+    except (SuiteError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(report.render())
+    if args.json:
+        try:
+            with open(args.json, "w", encoding="utf-8") as out:
+                json.dump(report.to_json(), out, indent=2)
+                out.write("\n")
+        except OSError as error:
+            print(f"error: cannot write {args.json}: {error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    return EXIT_ALLOWED if report.passed else EXIT_VIOLATION
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "run":
+        return _run(args)
     if args.command != "check":  # pragma: no cover - argparse enforces the choices
         return EXIT_BAD_INPUT
     try:

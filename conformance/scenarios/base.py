@@ -1,0 +1,306 @@
+"""What a scenario is, the context it runs in, and how one is run and judged.
+
+A scenario is a small async function performing one documented behaviour of one spec chapter
+against a live server. It talks through ``conformance.client.Client`` sessions made by its
+``Ctx`` (all recorded in one history), asserts the facts that matter for that behaviour (error
+codes, Stat fields relative to the zxids it observed, event types, paths and order), and when
+it ends the whole history — every reply and every notification — is replayed through
+``spec.machine.step`` by ``conformance.checker.check`` under the server's profile. Either
+kind of disagreement fails the scenario, with its evidence.
+
+Every scenario works under a root path of its own (``ctx.root``) that is deleted at the end,
+and every wait is bounded: the scenario as a whole by ``SCENARIO_TIMEOUT_S``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.checker import check
+from conformance.client import Client, ClientError, Notification
+from conformance.compare import code_name
+from conformance.history import Header, HistoryRecorder, ServerSettings
+from conformance.snapshot import take_snapshot
+from spec import requests as rq
+from spec.acl import OPEN_ACL_UNSAFE
+from spec.errors import Code
+from spec.profiles import Profile
+
+SCENARIO_TIMEOUT_S = 30.0
+EVENT_TIMEOUT_S = 5.0
+DIGEST_AUTH = b"user:pass"  # the identity every helper client adds, so cleanup can delete
+
+
+class ScenarioFailure(AssertionError):
+    """The server did not do what the scenario documents."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """The server under test and what the suite holds it to."""
+
+    hosts: tuple[str, ...]
+    profile: Profile
+    extended_types: bool = True
+    reap_wait_s: float = 8.0  # how long container/TTL reaping may take on this server
+    session_timeout_ms: int = 4000
+    request_timeout_s: float = 5.0
+
+
+ScenarioFn = Callable[["Ctx"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    chapter: str
+    name: str
+    doc: str
+    fn: ScenarioFn
+    skip: Mapping[str, str] = field(default_factory=dict)  # profile name -> reason
+    needs_extended_types: bool = False
+
+
+REGISTRY: list[Scenario] = []
+
+
+def scenario(
+    chapter: str, *, skip: Mapping[str, str] | None = None, extended: bool = False
+) -> Callable[[ScenarioFn], ScenarioFn]:
+    """Register a scenario of ``chapter``; its docstring is the behaviour it documents."""
+
+    def register(fn: ScenarioFn) -> ScenarioFn:
+        doc = (fn.__doc__ or fn.__name__).strip().splitlines()[0]
+        REGISTRY.append(Scenario(chapter, fn.__name__, doc, fn, dict(skip or {}), extended))
+        return fn
+
+    return register
+
+
+@dataclass
+class ScenarioResult:
+    chapter: str
+    name: str
+    doc: str
+    status: str  # "passed", "failed", "skipped"
+    seconds: float
+    evidence: str = ""
+    operations: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chapter": self.chapter,
+            "name": self.name,
+            "doc": self.doc,
+            "status": self.status,
+            "seconds": round(self.seconds, 3),
+            "evidence": self.evidence,
+            "operations": self.operations,
+        }
+
+
+class Ctx:
+    """What a scenario gets: recorded clients, a root of its own, and assertions."""
+
+    def __init__(self, target: Target, recorder: HistoryRecorder, root: str) -> None:
+        self.target = target
+        self.profile = target.profile
+        self.recorder = recorder
+        self.root = root
+        self.clients: list[Client] = []
+
+    def path(self, *names: str) -> str:
+        return "/".join([self.root, *names])
+
+    async def client(self, name: str = "c", **options: Any) -> Client:
+        options.setdefault("session_timeout_ms", self.target.session_timeout_ms)
+        options.setdefault("request_timeout_s", self.target.request_timeout_s)
+        client = Client(
+            list(self.target.hosts),
+            name=f"{name}{len(self.clients)}",
+            recorder=self.recorder,
+            **options,
+        )
+        self.clients.append(client)
+        await client.start()
+        return client
+
+    @staticmethod
+    def expect(condition: object, what: str) -> None:
+        if not condition:
+            raise ScenarioFailure(what)
+
+    async def call(self, client: Client, op: rq.Operation, err: int = Code.OK) -> rq.Reply:
+        """Send ``op``; the reply must carry ``err``."""
+        reply = await client.call(op)
+        if reply.err != err:
+            raise ScenarioFailure(
+                f"{_op_text(op)}: {code_name(err)} expected, {code_name(reply.err)} observed"
+            )
+        return reply
+
+    async def ok(self, client: Client, op: rq.Operation) -> rq.Reply:
+        return await self.call(client, op, Code.OK)
+
+    async def create(
+        self, client: Client, path: str, data: bytes | None = b"", flags: int = 0, **kw: Any
+    ) -> rq.Reply:
+        return await self.ok(client, rq.Create(path, data, OPEN_ACL_UNSAFE, flags, **kw))
+
+    async def event(
+        self, client: Client, event_type: int, path: str, timeout_s: float = EVENT_TIMEOUT_S
+    ) -> Notification:
+        """The next notification of ``client`` must be ``event_type`` on ``path``."""
+        try:
+            note = await client.next_notification(timeout_s=timeout_s)
+        except TimeoutError:
+            raise ScenarioFailure(
+                f"{client.name}: expected event type {event_type} on {path}, none arrived "
+                f"within {timeout_s} s"
+            ) from None
+        if (note.type, note.path) != (event_type, path):
+            raise ScenarioFailure(
+                f"{client.name}: expected event type {event_type} on {path}, "
+                f"got type {note.type} on {note.path}"
+            )
+        return note
+
+    async def no_event(self, client: Client, within_s: float = 0.3) -> None:
+        """No notification arrives on ``client`` (checked after a round trip and a pause)."""
+        await client.call(rq.Exists("/"))
+        await asyncio.sleep(within_s)
+        with contextlib.suppress(TimeoutError):
+            note = await client.next_notification(timeout_s=0.01)
+            raise ScenarioFailure(
+                f"{client.name}: no event expected, got type {note.type} on {note.path}"
+            )
+
+    async def eventually(
+        self, probe: Callable[[], Awaitable[bool]], within_s: float, what: str
+    ) -> None:
+        deadline = time.monotonic() + within_s
+        while not await probe():
+            if time.monotonic() > deadline:
+                raise ScenarioFailure(f"{what}: not within {within_s} s")
+            await asyncio.sleep(0.2)
+
+
+def _op_text(op: rq.Operation) -> str:
+    path = getattr(op, "path", None)
+    return f"{type(op).__name__}({path})" if path is not None else type(op).__name__
+
+
+def header_for(target: Target, note: str) -> Header:
+    return Header(
+        profile=target.profile.name,
+        hosts=target.hosts,
+        settings=ServerSettings(extended_types_enabled=target.extended_types),
+        fresh=False,
+        note=note,
+    )
+
+
+async def helper(target: Target, name: str) -> Client:
+    """An unrecorded session with the digest identity the scenarios use."""
+    client = Client(
+        list(target.hosts),
+        name=name,
+        session_timeout_ms=target.session_timeout_ms,
+        request_timeout_s=target.request_timeout_s,
+        reconnect=False,
+    )
+    await client.start()
+    await client.call(rq.AddAuth("digest", DIGEST_AUTH))
+    return client
+
+
+async def delete_tree(client: Client, root: str) -> None:
+    """Delete ``root`` and everything under it (bounded by the client's request timeout)."""
+    for _ in range(3):
+        reply = await client.call(rq.GetChildren(root))
+        if reply.err == Code.NONODE:
+            return
+        body = reply.body
+        if isinstance(body, rq.GetChildrenResponse):
+            for name in body.children:
+                await delete_tree(client, f"{root}/{name}")
+        if (await client.call(rq.Delete(root))).err in (Code.OK, Code.NONODE):
+            return
+
+
+async def recorded_start(target: Target, note: str) -> HistoryRecorder:
+    """A recorder whose history starts with a snapshot of the server's whole tree."""
+    reader = await helper(target, "snapshot")
+    try:
+        snapshot = await take_snapshot(reader)
+    finally:
+        await reader.close()
+    recorder = HistoryRecorder(header=header_for(target, note))
+    recorder.record(snapshot)
+    return recorder
+
+
+def judge(recorder: HistoryRecorder, target: Target) -> str:
+    """'' if the history is allowed under the target's profile, else the verdict's text."""
+    verdict = check(recorder.history(), target.profile)
+    return "" if verdict.allowed else verdict.render()
+
+
+async def run_one(item: Scenario, target: Target, serial: int) -> ScenarioResult:
+    started = time.perf_counter()
+
+    def result(status: str, evidence: str = "", operations: int = 0) -> ScenarioResult:
+        seconds = time.perf_counter() - started
+        return ScenarioResult(
+            item.chapter, item.name, item.doc, status, seconds, evidence, operations
+        )
+
+    reason = item.skip.get(target.profile.name)
+    if reason is not None:
+        return result("skipped", reason)
+    if item.needs_extended_types and not target.extended_types:
+        return result("skipped", "extended types (TTL) are not enabled on this server")
+    root = f"/conformance-{item.chapter}-{item.name}-{serial}-{time.monotonic_ns() % 10**9}"
+    ctx: Ctx | None = None
+    evidence = ""
+    try:
+        recorder = await asyncio.wait_for(recorded_start(target, item.name), SCENARIO_TIMEOUT_S)
+        ctx = Ctx(target, recorder, root)
+        setup = await ctx.client("setup")
+        await ctx.create(setup, root)
+        await asyncio.wait_for(item.fn(ctx), SCENARIO_TIMEOUT_S)
+    except ScenarioFailure as failure:
+        evidence = str(failure)
+    except TimeoutError:
+        evidence = f"the scenario did not finish within {SCENARIO_TIMEOUT_S} s"
+    except (ClientError, OSError) as error:
+        evidence = f"{type(error).__name__}: {error}"
+    except Exception:  # a scenario or checker bug is a failure with its traceback
+        evidence = traceback.format_exc()
+    finally:
+        if ctx is not None:
+            for client in ctx.clients:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(client.close(), 10)
+    with contextlib.suppress(Exception):
+        cleaner = await helper(target, "cleanup")
+        try:
+            await asyncio.wait_for(delete_tree(cleaner, root), 20)
+        finally:
+            await cleaner.close()
+    if ctx is None:
+        return result("failed", evidence or "could not start")
+    history = ctx.recorder.history()
+    if not evidence:
+        try:
+            evidence = await asyncio.to_thread(judge, ctx.recorder, target)
+            if evidence:
+                evidence = "the history disagrees with the spec:\n" + evidence
+        except Exception:
+            evidence = "the checker failed:\n" + traceback.format_exc()
+    return result("failed" if evidence else "passed", evidence, len(history.ops))
