@@ -303,4 +303,29 @@ async def run_one(item: Scenario, target: Target, serial: int) -> ScenarioResult
                 evidence = "the history disagrees with the spec:\n" + evidence
         except Exception:
             evidence = "the checker failed:\n" + traceback.format_exc()
+    if evidence:
+        evidence += "\n" + history_excerpt(ctx.recorder)
     return result("failed" if evidence else "passed", evidence, len(history.ops))
+
+
+def history_excerpt(recorder: HistoryRecorder, limit: int = 30) -> str:
+    """The last requests, connections and disconnections of a history, for a person."""
+    history = recorder.history()
+    lines: list[tuple[int, str]] = []
+    for op in history.ops:
+        err = code_name(op.reply.err) if op.reply is not None else op.outcome
+        lines.append(
+            (op.invoke_ns, f"  op {op.id} {op.client} conn {op.conn} {_op_text(op.op)} -> {err}")
+        )
+    for conn in history.connects:
+        lines.append(
+            (
+                conn.invoke_ns,
+                f"  connect conn {conn.conn} {conn.client} session "
+                f"0x{conn.requested_session_id:x} -> {conn.outcome} 0x{conn.session_id:x}",
+            )
+        )
+    for gone in history.disconnects:
+        lines.append((gone.time_ns, f"  disconnect conn {gone.conn} {gone.client}: {gone.reason}"))
+    lines.sort(key=lambda line: line[0])
+    return "history (last events):\n" + "\n".join(text for _, text in lines[-limit:])

@@ -1,0 +1,337 @@
+"""Servers the suite starts itself, and a nemesis to hurt them: kill -9, pause, restart.
+
+A ``ServerNode`` is a server process the suite started: a start command, a data directory and
+(while it runs) a PID. Two kinds: ``ZkrefNode`` (``python -m server serve`` with a zoo.cfg of
+its own) and ``ApacheZooKeeperNode`` (a standalone Apache ZooKeeper from a Debian-style
+install, ``QuorumPeerMain`` with a zoo.cfg of its own). Both listen on 127.0.0.1 and a port
+chosen once, so a restarted server is found where clients left it; both keep their data
+directory across restarts, so a restart recovers the tree (and the sessions) from disk.
+
+``Nemesis`` is the interface fault tests use; ``ProcessNemesis`` implements it with signals
+to the PID (SIGKILL, SIGSTOP, SIGCONT) and a fresh start of the same command. Every wait is
+bounded (``START_TIMEOUT_S``, ``STOP_TIMEOUT_S``); processes are only ever signalled by the
+PID this module started, never by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO, Protocol, Self
+
+from conformance.client import Client, ClientError
+
+HOST = "127.0.0.1"
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+ZOOKEEPER_HOME = Path("/usr/share/zookeeper")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class NodeError(RuntimeError):
+    """A server did not start (the message points at its log)."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def ruok(port: int, timeout_s: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout_s) as conn:
+            conn.sendall(b"ruok")
+            return conn.recv(16) == b"imok"
+    except OSError:
+        return False
+
+
+def serves_sessions(port: int, timeout_s: float = 2.0) -> bool:
+    """``ruok`` answers before a server takes sessions: open one and close it (bounded)."""
+
+    async def attempt() -> bool:
+        client = Client(
+            [f"{HOST}:{port}"],
+            name="probe",
+            connect_timeout_s=timeout_s,
+            request_timeout_s=timeout_s,
+            reconnect=False,
+        )
+        try:
+            await client.start()
+        except ClientError:
+            return False
+        await client.close()
+        return True
+
+    return asyncio.run(asyncio.wait_for(attempt(), timeout_s * 3))
+
+
+class ServerNode:
+    """One server process the suite started (see the module docstring)."""
+
+    kind = "server"
+
+    def __init__(self, home: Path, port: int | None = None) -> None:
+        self.home = home
+        self.data_dir = home / "data"
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = home / "server.out"
+        self._log: IO[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Write the configuration (called before every start)."""
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> None:
+        """Start the process and wait (bounded) until it takes sessions."""
+        if self.running():
+            raise NodeError(f"{self.kind} on {self.address} is already running")
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.prepare()
+        self._close_log()
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop/kill
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        self.process = subprocess.Popen(
+            self.command(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.home,
+            env=env,
+        )
+        self.starts += 1
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not (ruok(self.port) and serves_sessions(self.port)):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                raise NodeError(f"{self.kind} did not start on {self.address}: see {self.log_path}")
+            time.sleep(0.1)
+
+    def signal(self, number: int) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, number)
+
+    def kill(self) -> None:
+        """SIGKILL by PID and reap (bounded)."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            os.kill(process.pid, signal.SIGCONT)  # a paused process still dies, but be sure
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(STOP_TIMEOUT_S)
+        self._close_log()
+
+    def stop(self) -> None:
+        """SIGTERM by PID, then SIGKILL if it has not exited within ``STOP_TIMEOUT_S``."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            os.kill(process.pid, signal.SIGCONT)
+            os.kill(process.pid, signal.SIGTERM)
+            try:
+                process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait(STOP_TIMEOUT_S)
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class ZkrefNode(ServerNode):
+    """``python -m server serve`` with a zoo.cfg of its own (a short container interval)."""
+
+    kind = "zkref"
+
+    def __init__(
+        self,
+        home: Path,
+        port: int | None = None,
+        *,
+        tick_time_ms: int = 200,
+        container_check_interval_ms: int = 1000,
+    ) -> None:
+        super().__init__(home, port)
+        self.tick_time_ms = tick_time_ms
+        self.container_check_interval_ms = container_check_interval_ms
+
+    def prepare(self) -> None:
+        (self.home / "zoo.cfg").write_text(
+            f"znode.container.checkIntervalMs={self.container_check_interval_ms}\n"
+        )
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "server",
+            "serve",
+            "--config",
+            str(self.home / "zoo.cfg"),
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            "--tick-time",
+            str(self.tick_time_ms),
+            "--4lw-whitelist",
+            "*",
+        ]
+
+
+class ApacheZooKeeperNode(ServerNode):
+    """A standalone Apache ZooKeeper (``QuorumPeerMain``) from ``zookeeper_home``.
+
+    Started with ``-Dzookeeper.extendedTypesEnabled=true`` (TTL nodes) and
+    ``-Dznode.container.checkIntervalMs`` (container/TTL reaping within a test's patience).
+    """
+
+    kind = "apache-zookeeper"
+
+    def __init__(
+        self,
+        home: Path,
+        port: int | None = None,
+        *,
+        tick_time_ms: int = 200,
+        container_check_interval_ms: int = 1000,
+        zookeeper_home: Path = ZOOKEEPER_HOME,
+    ) -> None:
+        super().__init__(home, port)
+        self.tick_time_ms = tick_time_ms
+        self.container_check_interval_ms = container_check_interval_ms
+        self.zookeeper_home = zookeeper_home
+
+    @staticmethod
+    def available(zookeeper_home: Path = ZOOKEEPER_HOME) -> str | None:
+        """None if Apache ZooKeeper can be started here, else why not."""
+        if not zookeeper_home.exists():
+            return f"{zookeeper_home} is absent (install the Debian zookeeper package)"
+        if not any(Path(p, "java").exists() for p in os.environ.get("PATH", "").split(":")):
+            return "java is not installed"
+        return None
+
+    def prepare(self) -> None:
+        (self.home / "zoo.cfg").write_text(
+            "\n".join(
+                [
+                    f"tickTime={self.tick_time_ms}",
+                    f"dataDir={self.data_dir}",
+                    f"clientPort={self.port}",
+                    f"clientPortAddress={HOST}",
+                    "admin.enableServer=false",
+                    "4lw.commands.whitelist=*",
+                    "",
+                ]
+            )
+        )
+
+    def command(self) -> list[str]:
+        return [
+            "java",
+            "-Xmx256m",
+            "-cp",
+            f"/usr/share/java/*:{self.zookeeper_home}/*",
+            f"-Dzookeeper.log.dir={self.home}",
+            "-Dzookeeper.extendedTypesEnabled=true",
+            f"-Dznode.container.checkIntervalMs={self.container_check_interval_ms}",
+            "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+            str(self.home / "zoo.cfg"),
+        ]
+
+
+class Nemesis(Protocol):
+    """Faults a test can inject into servers the suite started."""
+
+    def kill(self, server: ServerNode) -> None:
+        """kill -9: the process dies at once, without flushing anything."""
+
+    def pause(self, server: ServerNode) -> None:
+        """SIGSTOP: the process stops answering, its connections stay open."""
+
+    def resume(self, server: ServerNode) -> None:
+        """SIGCONT: a paused process goes on."""
+
+    def restart(self, server: ServerNode) -> None:
+        """Start the same command on the same port and data directory (killed first if
+        still running); returns when it takes sessions again."""
+
+
+class ProcessNemesis:
+    """``Nemesis`` by signals to the PIDs of ``ServerNode``s (any kind)."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[float, str, str]] = []
+
+    def _note(self, what: str, server: ServerNode) -> None:
+        self.log.append((time.monotonic(), what, f"{server.kind}@{server.address}"))
+
+    def kill(self, server: ServerNode) -> None:
+        self._note("kill", server)
+        server.kill()
+
+    def pause(self, server: ServerNode) -> None:
+        self._note("pause", server)
+        server.signal(signal.SIGSTOP)
+
+    def resume(self, server: ServerNode) -> None:
+        self._note("resume", server)
+        server.signal(signal.SIGCONT)
+
+    def restart(self, server: ServerNode) -> None:
+        self._note("restart", server)
+        if server.running():
+            server.kill()
+        server.start()
+
+
+__all__ = [
+    "ApacheZooKeeperNode",
+    "Nemesis",
+    "NodeError",
+    "ProcessNemesis",
+    "ServerNode",
+    "ZkrefNode",
+]
