@@ -25,8 +25,8 @@ from conformance.scenarios import CHAPTERS, REGISTRY, ScenarioResult, Target, ru
 from spec.profiles import PROFILES, Profile, profile_for_version
 
 SRVR_TIMEOUT_S = 5.0
-DEFAULT_EXAMPLES = 12
-DEFAULT_DURATION_S = 40.0
+DEFAULT_EXAMPLES = 100
+DEFAULT_DURATION_S = 60.0
 
 
 class SuiteError(RuntimeError):

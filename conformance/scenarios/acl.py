@@ -67,3 +67,15 @@ async def who_am_i_reports_identities(ctx: Ctx) -> None:
     await ctx.ok(client, rq.AddAuth("digest", DIGEST_AUTH))
     reply = body(await ctx.ok(client, rq.WhoAmI()), rq.WhoAmIResponse)
     ctx.expect(("digest", "user") in reply.client_info, f"whoAmI: {reply.client_info}")
+
+
+@scenario("acl")
+async def exists_without_read_follows_the_profile(ctx: Ctx) -> None:
+    """exists on a znode without READ: NOAUTH from 3.9 (ZOOKEEPER-2590), answered in 3.8.0."""
+    client = await ctx.client()
+    write_only = (ACL(Perms.WRITE | Perms.DELETE, Id("world", "anyone")),)
+    await ctx.ok(client, rq.Create(ctx.path("w"), b"", write_only, 0))
+    expected = Code.NOAUTH if ctx.profile.exists_checks_read else Code.OK
+    await ctx.call(client, rq.Exists(ctx.path("w")), expected)
+    await ctx.call(client, rq.GetData(ctx.path("w")), Code.NOAUTH)
+    await ctx.ok(client, rq.SetData(ctx.path("w"), b"x"))

@@ -7,6 +7,7 @@ from conformance.scenarios.util import body, same
 from spec import requests as rq
 from spec.acl import OPEN_ACL_UNSAFE
 from spec.errors import Code
+from spec.opcodes import OpCode
 
 
 @scenario("multi")
@@ -73,3 +74,27 @@ async def empty_multi_and_multi_read(ctx: Ctx) -> None:
     same(getattr(results[0], "data", None), b"x", "first read")
     same(getattr(results[1], "children", None), ("a",), "second read")
     same(getattr(results[2], "err", None), Code.NONODE, "third read")
+
+
+@scenario("multi")
+async def create2_in_multi_follows_the_profile(ctx: Ctx) -> None:
+    """create2 inside multi: path and stat from 3.9 (ZOOKEEPER-4026), path only in 3.8."""
+    client = await ctx.client()
+    reply = await ctx.ok(
+        client, rq.Multi((rq.Create(ctx.path("a"), b"", OPEN_ACL_UNSAFE, 0, OpCode.create2),))
+    )
+    result = body(reply, rq.MultiResponse).results[0]
+    has_stat = getattr(result, "stat", None) is not None
+    same(has_stat, ctx.profile.multi_create2_result, "create2 result carries a stat")
+
+
+@scenario("multi")
+async def bad_create_flags_in_multi_follow_the_profile(ctx: Ctx) -> None:
+    """A create sub-op with flags that are no mode: MARSHALLINGERROR in 3.9, BADARGUMENTS in 3.8."""
+    client = await ctx.client()
+    reply = await client.call(rq.Multi((rq.Create(ctx.path("a"), b"", OPEN_ACL_UNSAFE, 9),)))
+    if ctx.profile.multi_rejects_bad_create_flags:
+        same(reply.err, Code.MARSHALLINGERROR, "multi err")
+    else:
+        results = body(reply, rq.MultiResponse).results
+        same(getattr(results[0], "err", None), Code.BADARGUMENTS, "sub-op err")

@@ -110,3 +110,32 @@ async def watches_survive_a_reconnect(ctx: Ctx) -> None:
     await ctx.ok(writer, rq.SetData(ctx.path("n"), b"changed while away"))
     await watcher.wait_connected(5)
     await ctx.event(watcher, EventType.NodeDataChanged, ctx.path("n"))
+
+
+@scenario("watches")
+async def standard_and_persistent_watch_on_one_path(ctx: Ctx) -> None:
+    """3.9 keeps a persistent and a standard watch side by side; in 3.8 the last set wins."""
+    watcher = await ctx.client("watcher")
+    writer = await ctx.client("writer")
+    await ctx.create(writer, ctx.path("n"))
+    await ctx.ok(watcher, rq.AddWatch(ctx.path("n"), 0))
+    await ctx.ok(watcher, rq.GetData(ctx.path("n"), watch=True))
+    await ctx.ok(writer, rq.SetData(ctx.path("n"), b"1"))
+    await ctx.event(watcher, EventType.NodeDataChanged, ctx.path("n"))
+    await ctx.ok(writer, rq.SetData(ctx.path("n"), b"2"))
+    if ctx.profile.watch_mode_set:
+        await ctx.event(watcher, EventType.NodeDataChanged, ctx.path("n"))
+    else:
+        await ctx.no_event(watcher)
+
+
+@scenario("watches")
+async def persistent_watcher_types_follow_the_profile(ctx: Ctx) -> None:
+    """removeWatches type Persistent (4): accepted from 3.9 (ZOOKEEPER-4472)."""
+    watcher = await ctx.client("watcher", reconnect=False)
+    await ctx.create(watcher, ctx.path("n"))
+    await ctx.ok(watcher, rq.AddWatch(ctx.path("n"), 0))
+    if ctx.profile.persistent_watcher_types:
+        await ctx.ok(watcher, rq.RemoveWatches(ctx.path("n"), 4))
+    else:
+        await ctx.call(watcher, rq.RemoveWatches(ctx.path("n"), 4), Code.MARSHALLINGERROR)

@@ -12,8 +12,8 @@ from pathlib import Path
 from conformance.suite import SuiteOptions, SuiteReport, run_suite
 from tests.conformance.servers import apache_zookeeper, zkref
 
-EXAMPLES = 12
-DURATION_S = 30.0
+EXAMPLES = 100
+DURATION_S = 45.0
 
 
 def _run(address: str, expected_profile: str) -> SuiteReport:
