@@ -13,7 +13,13 @@ Modules, in the order data flows through them:
   ``replaystate`` (the history through ``spec.machine.step``, with a bounded search over
   transactions nobody observed), ``explain`` and ``verdict`` (evidence for people and
   programs);
-* ``cli`` — ``python -m conformance check history.jsonl``.
+* ``scenarios`` — the scenario suite, one module per spec chapter (``scenarios/base.py``: how a
+  scenario runs and is judged); ``model`` — the Hypothesis stateful model checker; ``suite`` —
+  both against a live server, with the profile from its ``srvr`` answer, and the report;
+* ``nemesis`` — servers the suite starts (Apache ZooKeeper, zkref) and kill -9 / pause /
+  resume / restart of them, for fault tests;
+* ``cli`` — ``python -m conformance check history.jsonl`` and
+  ``python -m conformance run --hosts host:port[,...]``.
 
 Imports point down only: ``spec`` and the wire codec in ``reference.jute``; never ``server``.
 """
