@@ -75,7 +75,14 @@ from reference.txn import (
     TxnHeader,
 )
 from reference.watchmanager import PERSISTENT, PERSISTENT_RECURSIVE, STANDARD
-from spec.acl import Id, Perms, acl_permits, generate_digest, redact_acl
+from spec.acl import (
+    ADMIN,
+    READ,
+    Id,
+    acl_permits,
+    generate_digest,
+    redact_acl,
+)
 from spec.errors import Code, ZooKeeperError
 from spec.events import EventType, KeeperState, WatcherType
 from spec.opcodes import OpCode, Xid
@@ -335,13 +342,13 @@ class ZooKeeperCore:
         if request.sessionId == 0:
             session_id = self.next_session_id
             self.next_session_id += 1
-            zxid = self._apply(
+            self._apply(
                 Txn(
                     TxnHeader(session_id, 0, self._next_zxid(), self.now, OpCode.createSession),
                     CreateSessionTxn(timeout),
                 ),
                 [],
-            )[1]
+            )
             session = Session(session_id, timeout, 0)
             self.sessions[session_id] = session
             self._touch(session)
@@ -390,7 +397,7 @@ class ZooKeeperCore:
             frame: bytes | None = None
             for conn_id in sorted(conn_ids):
                 conn = self.connections.get(conn_id)
-                if conn is None or not acl_permits(acl, Perms.READ, conn.auth_ids, ipv6):
+                if conn is None or not acl_permits(acl, READ, conn.auth_ids, ipv6):
                     continue
                 if frame is None:
                     event = WatcherEvent(event_type, KeeperState.SyncConnected, path)
@@ -566,7 +573,7 @@ class ZooKeeperCore:
         if not self.profile.watch_mode_set:
             self.tree.child_watches.add(path, conn_id, PERSISTENT_RECURSIVE)
 
-    def _readable(self, conn: Connection, path: str | None, perm: int = Perms.READ) -> DataNode:
+    def _readable(self, conn: Connection, path: str | None, perm: int = READ) -> DataNode:
         if path is None:
             raise ZooKeeperError(Code.MARSHALLINGERROR, "null path")
         node = self.tree.get(path)
@@ -585,9 +592,7 @@ def _exists(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecor
     if "\0" in path:
         raise ZooKeeperError(Code.BADARGUMENTS, path)
     node = core.tree.get(path)
-    readable = node is None or acl_permits(
-        node.acl, Perms.READ, conn.auth_ids, core.profile.ipv6_acl
-    )
+    readable = node is None or acl_permits(node.acl, READ, conn.auth_ids, core.profile.ipv6_acl)
     if core.profile.exists_checks_read and not readable:
         raise ZooKeeperError(Code.NOAUTH, path)
     if record.watch:
@@ -620,8 +625,8 @@ def _get_children(core: ZooKeeperCore, conn: Connection, record: object) -> Repl
 
 def _get_acl(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
     assert isinstance(record, GetACLRequest)
-    node = core._readable(conn, record.path, Perms.READ | Perms.ADMIN)
-    if acl_permits(node.acl, Perms.ADMIN, conn.auth_ids, core.profile.ipv6_acl):
+    node = core._readable(conn, record.path, READ | ADMIN)
+    if acl_permits(node.acl, ADMIN, conn.auth_ids, core.profile.ipv6_acl):
         return GetACLResponse(node.acl, node.stat())
     return GetACLResponse(redact_acl(node.acl), node.stat())
 

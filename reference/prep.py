@@ -29,7 +29,7 @@ from reference.txn import (
     SetDataTxn,
     SubTxn,
 )
-from spec.acl import ACL, Id, Perms, acl_permits, fixup_acl
+from spec.acl import ACL, ADMIN, CREATE, DELETE, READ, WRITE, Id, acl_permits, fixup_acl
 from spec.errors import Code, ZooKeeperError
 from spec.modes import CreateMode, sequence_suffix, ttl_is_valid
 from spec.opcodes import OpCode
@@ -157,7 +157,7 @@ class Preparer:
         assert request.path is not None
         acl = self._fixup(request.acl, caller)
         parent = self._get(parent_path)
-        self._check_acl(parent.acl, Perms.CREATE, caller)
+        self._check_acl(parent.acl, CREATE, caller)
         path = request.path
         if mode.is_sequential:
             path += sequence_suffix(parent.cversion)
@@ -194,7 +194,7 @@ class Preparer:
         if request.path in SPECIAL_PATHS:
             raise ZooKeeperError(Code.BADARGUMENTS, request.path)
         parent = self._get(parent_path)
-        self._check_acl(parent.acl, Perms.DELETE, caller)
+        self._check_acl(parent.acl, DELETE, caller)
         node = self._get(request.path)
         self._version(node.version, request.version, request.path)
         if node.child_count > 0:
@@ -206,7 +206,7 @@ class Preparer:
     def set_data(self, request: SetDataRequest, caller: Caller) -> SetDataTxn:
         path = self._valid(request.path)
         node = self._get(path)
-        self._check_acl(node.acl, Perms.WRITE, caller)
+        self._check_acl(node.acl, WRITE, caller)
         node.version = self._version(node.version, request.version, path)
         return SetDataTxn(path, request.data, node.version)
 
@@ -214,14 +214,14 @@ class Preparer:
         path = self._valid(request.path)
         acl = self._fixup(request.acl, caller)
         node = self._get(path)
-        self._check_acl(node.acl, Perms.ADMIN, caller)
+        self._check_acl(node.acl, ADMIN, caller)
         node.aversion = self._version(node.aversion, request.version, path)
         return SetACLTxn(path, acl, node.aversion)
 
     def check(self, request: CheckVersionRequest, caller: Caller) -> CheckTxn:
         path = self._valid(request.path)
         node = self._get(path)
-        self._check_acl(node.acl, Perms.READ, caller)
+        self._check_acl(node.acl, READ, caller)
         self._version(node.version, request.version, path)
         return CheckTxn(path, request.version)
 

@@ -45,6 +45,7 @@ The version we report, ``3.9.3-zkref``, and why: ``server.version``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import struct
 from collections import deque
@@ -60,6 +61,9 @@ from server.sqlite_storage import SQLiteStorage
 from server.storage import GroupCommitter, MemoryStorage, Storage
 
 log = logging.getLogger("zkref.server")
+
+# gc.set_threshold: young collections every 50k allocations instead of 700.
+GC_THRESHOLDS = (50_000, 20, 100)
 
 _AWAITING_FIRST_WORD = 0  # nothing or fewer than 4 bytes received yet
 _FRAMES = 1  # speaking the jute protocol
@@ -326,6 +330,12 @@ class ZooKeeperServer:
         self._stopped = asyncio.Event()
         if self.config.data_dir is not None and isinstance(self.storage, MemoryStorage):
             await self._recover(self.config.data_dir)
+        # The recovered tree lives as long as the server: keep the collector from walking it
+        # again and again, and collect young objects less often (full collections of a
+        # large tree paused the loop for hundreds of ms).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         self.committer.start()
         try:
             self._listener = await self._loop.create_server(

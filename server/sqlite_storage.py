@@ -84,18 +84,21 @@ class SQLiteStorage:
         directory = Path(data_dir)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / DATABASE_NAME
+        db = await aiosqlite.connect(path, isolation_level=None)
         try:
-            db = await aiosqlite.connect(path, isolation_level=None)
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=FULL")
             async with db.execute("PRAGMA quick_check") as cursor:
                 row = await cursor.fetchone()
             if row is None or row[0] != "ok":
-                await db.close()
                 raise StorageCorrupt(f"{path}: SQLite quick_check failed: {row}")
             await db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as error:
-            raise StorageCorrupt(f"{path}: not a readable zkref database ({error})") from None
+        except BaseException as error:
+            # The connection's thread would keep the process alive: close it first.
+            await db.close()
+            if isinstance(error, sqlite3.DatabaseError):
+                raise StorageCorrupt(f"{path}: not a readable zkref database ({error})") from None
+            raise
         return cls(db, path, snap_retain_count)
 
     async def load(self, keep_all_watch_modes: bool = True) -> Recovered:

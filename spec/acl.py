@@ -69,6 +69,9 @@ class ACL:
     id: Id
 
 
+# The bits as plain ints, for hot paths (IntFlag arithmetic is slow).
+READ, WRITE, CREATE, DELETE, ADMIN = 1, 2, 4, 8, 16
+
 ANYONE_ID_UNSAFE = Id("world", "anyone")
 AUTH_IDS = Id("auth", "")
 SUPER_ID = Id("super", "")
