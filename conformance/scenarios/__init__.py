@@ -9,6 +9,7 @@ from conformance.scenarios import (  # noqa: F401  (imported to register their s
     limits,
     modes,
     multi,
+    opcodes,
     paths,
     reaping,
     sessions,

@@ -86,3 +86,12 @@ async def an_abandoned_session_expires(ctx: Ctx) -> None:
     except SessionExpired:
         return
     raise ScenarioFailure("an expired session re-attached")
+
+
+@scenario("sessions")
+async def session_timeouts_are_negotiated_into_bounds(ctx: Ctx) -> None:
+    """A 1 ms session timeout is raised to the server's minimum, a day lowered to its maximum."""
+    short = await ctx.client("short", session_timeout_ms=1)
+    long = await ctx.client("long", session_timeout_ms=86_400_000)
+    low, high = short.negotiated_timeout_ms, long.negotiated_timeout_ms
+    ctx.expect(1 < low <= high < 86_400_000, f"negotiated {low} ms and {high} ms")
