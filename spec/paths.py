@@ -86,9 +86,7 @@ def path_error(path: str) -> str | None:
 
 # Names of one or more characters that are all allowed (anything outside the BMP is a
 # surrogate pair in Java, hence refused); "." and ".." names are checked apart.
-_VALID_NAMES = re.compile(
-    "(?:/[^/\x00-\x1f\x7f-\x9f\ud800-\uf8ff\ufff0-\U0010ffff]+)+"
-)
+_VALID_NAMES = re.compile("(?:/[^/\x00-\x1f\x7f-\x9f\ud800-\uf8ff\ufff0-\U0010ffff]+)+")
 
 
 def is_valid_path(path: str) -> bool:
