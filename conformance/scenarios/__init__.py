@@ -20,6 +20,7 @@ from conformance.scenarios import (  # noqa: F401  (imported to register their s
 from conformance.scenarios.base import REGISTRY, Scenario, ScenarioResult, Target, run_one
 
 CHAPTERS = (
+    "opcodes",
     "paths",
     "stat",
     "modes",
