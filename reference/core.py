@@ -64,7 +64,13 @@ from reference.jute import (
     encode_reply,
 )
 from reference.jute.messages import ReplyRecord
-from reference.persistence import SessionImage, decode_snapshot, decode_txn, encode_snapshot
+from reference.persistence import (
+    SessionImage,
+    Snapshot,
+    decode_snapshot,
+    decode_txn,
+    encode_snapshot,
+)
 from reference.prep import Caller, Preparer
 from reference.txn import (
     CloseSessionTxn,
@@ -170,7 +176,7 @@ class ZooKeeperCore:
         cls,
         config: Config,
         now_ms: int,
-        snapshot: bytes | None,
+        snapshot: bytes | Snapshot | None,
         txns: Iterable[bytes],
     ) -> ZooKeeperCore:
         """Rebuild a server from a snapshot and the log after it (``FileTxnSnapLog.restore``).
@@ -182,7 +188,11 @@ class ZooKeeperCore:
         """
         core = cls(config, now_ms)
         if snapshot is not None:
-            image = decode_snapshot(snapshot, config.profile.watch_mode_set)
+            image = (
+                snapshot
+                if isinstance(snapshot, Snapshot)
+                else decode_snapshot(snapshot, config.profile.watch_mode_set)
+            )
             core.tree = image.tree
             core.preparer.tree = image.tree
             for session in image.sessions:

@@ -30,7 +30,13 @@ from pathlib import Path
 
 import aiosqlite
 
-from reference.persistence import CorruptRecord, decode_snapshot, decode_txn, encode_txn
+from reference.persistence import (
+    CorruptRecord,
+    Snapshot,
+    decode_snapshot,
+    decode_txn,
+    encode_txn,
+)
 from reference.txn import Txn
 
 log = logging.getLogger("zkref.storage")
@@ -53,7 +59,7 @@ class StorageCorrupt(RuntimeError):
 class Recovered:
     """What recovery found: the snapshot blob to start from (if any) and the later txns."""
 
-    snapshot: bytes | None
+    snapshot: Snapshot | None  # decoded once, while checking it
     snapshot_zxid: int
     txns: list[bytes]
     last_zxid: int
@@ -108,14 +114,14 @@ class SQLiteStorage:
                 "SELECT zxid, blob FROM snapshots ORDER BY zxid DESC"
             ) as cursor:
                 snapshots = list(await cursor.fetchall())
-            chosen: tuple[int, bytes] | None = None
+            chosen: tuple[int, Snapshot] | None = None
             for zxid, blob in snapshots:
                 try:
-                    decode_snapshot(bytes(blob), keep_all_watch_modes)
+                    image = decode_snapshot(bytes(blob), keep_all_watch_modes)
                 except CorruptRecord as error:
                     log.warning("snapshot 0x%x is corrupt (%s); trying an older one", zxid, error)
                     continue
-                chosen = (int(zxid), bytes(blob))
+                chosen = (int(zxid), image)
                 break
             if snapshots and chosen is None:
                 raise StorageCorrupt(f"{self.path}: every snapshot is corrupt")
