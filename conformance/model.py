@@ -74,6 +74,7 @@ class ModelResult:
             "passed": self.passed,
             "evidence": self.evidence,
             "seconds": round(self.seconds, 3),
+            "notes": self.log,
         }
 
 

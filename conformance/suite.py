@@ -100,6 +100,8 @@ class SuiteReport:
             lines += ["", f"FAILED {result.chapter}/{result.name}: {result.doc}", result.evidence]
         if self.model is not None and not self.model.passed:
             lines += ["", "FAILED model checker:", self.model.evidence]
+        if self.model is not None and self.model.log:
+            lines += ["", "model checker notes:", *(f"  {note}" for note in self.model.log)]
         skipped = [s for s in self.scenarios if s.status == "skipped"]
         if skipped:
             lines += ["", "skipped:"]
