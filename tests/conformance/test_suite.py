@@ -1,7 +1,7 @@
 """The whole conformance suite (default size), in-process, against Apache ZooKeeper 3.8 and zkref.
 
-Both must pass. The counts (scenarios, model-checker steps) and the time are printed (run
-pytest with ``-s`` to see them). Apache ZooKeeper is skipped with its reason when
+Both must pass. The counts (scenarios, model-checker steps) are shown in pytest's summary
+(the full reports with ``-s``). Apache ZooKeeper is skipped with its reason when
 ``/usr/share/zookeeper`` or java is absent.
 """
 
@@ -14,9 +14,11 @@ from tests.conformance.servers import apache_zookeeper, zkref
 
 EXAMPLES = 100
 DURATION_S = 45.0
+# One line per server, shown in the session summary (tests/conformance/conftest.py).
+SUMMARY: list[str] = []
 
 
-def _run(address: str, expected_profile: str) -> SuiteReport:
+def _run(address: str, expected_profile: str, server: str) -> SuiteReport:
     lines: list[str] = []
     report = run_suite(
         SuiteOptions(hosts=(address,), examples=EXAMPLES, duration_s=DURATION_S), lines.append
@@ -26,15 +28,20 @@ def _run(address: str, expected_profile: str) -> SuiteReport:
     assert report.profile == expected_profile, report.render()
     assert report.passed, report.render()
     counts = report.counts()
+    SUMMARY.append(
+        f"conformance suite against {server} at {address} (profile {report.profile}): "
+        f"{counts['scenarios']} scenarios ({counts['skipped']} skipped), "
+        f"{counts['model_steps']} model-checker steps, passed={report.passed}"
+    )
     assert counts["scenarios"] >= 30 and counts["model_steps"] > 0, counts
     return report
 
 
 def test_the_suite_passes_against_apache_zookeeper(tmp_path: Path) -> None:
     with apache_zookeeper(tmp_path / "zookeeper") as node:
-        _run(node.address, "3.8")
+        _run(node.address, "3.8", "Apache ZooKeeper")
 
 
 def test_the_suite_passes_against_zkref(tmp_path: Path) -> None:
     with zkref(tmp_path / "zkref") as node:
-        _run(node.address, "3.9")
+        _run(node.address, "3.9", "zkref")
