@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from reference.datatree import ApplyResult, DataNode, DataTree, Event
 from reference.jute import (
@@ -36,7 +37,6 @@ from reference.jute import (
     GetAllChildrenNumberRequest,
     GetAllChildrenNumberResponse,
     GetChildren2Request,
-    GetChildren2Response,
     GetChildrenRequest,
     GetChildrenResponse,
     GetDataRequest,
@@ -64,6 +64,7 @@ from reference.jute import (
     encode_reply,
 )
 from reference.jute.messages import ReplyRecord
+from reference.jute.primitives import write_stat
 from reference.persistence import (
     SessionImage,
     Snapshot,
@@ -627,10 +628,25 @@ def _get_children(core: ZooKeeperCore, conn: Connection, record: object) -> Repl
     if record.watch:
         assert record.path is not None
         core.tree.add_child_watch(record.path, conn.conn_id)
-    children = tuple(sorted(node.children))
+    body = node.encoded_children()
     if isinstance(record, GetChildren2Request):
-        return GetChildren2Response(children, node.stat())
-    return GetChildrenResponse(children)
+        stat = bytearray()
+        write_stat(stat, node.stat())
+        body += stat
+    # Same bytes as GetChildren(2)Response with sorted children, without a record per name.
+    return cast(ReplyRecord, _Encoded(body))
+
+
+class _Encoded:
+    """A reply body already in wire form (``encode_reply`` only calls ``write``)."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def write(self, out: bytearray) -> None:
+        out += self.body
 
 
 def _get_acl(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
