@@ -76,9 +76,11 @@ ANYONE_ID_UNSAFE = Id("world", "anyone")
 AUTH_IDS = Id("auth", "")
 SUPER_ID = Id("super", "")
 
-OPEN_ACL_UNSAFE: tuple[ACL, ...] = (ACL(Perms.ALL, ANYONE_ID_UNSAFE),)
-CREATOR_ALL_ACL: tuple[ACL, ...] = (ACL(Perms.ALL, AUTH_IDS),)
-READ_ACL_UNSAFE: tuple[ACL, ...] = (ACL(Perms.READ, ANYONE_ID_UNSAFE),)
+# Plain ints for perms (equal to the Perms values): the system znodes carry these ACLs, and
+# IntFlag arithmetic in every ACL check of a request was measurable.
+OPEN_ACL_UNSAFE: tuple[ACL, ...] = (ACL(int(Perms.ALL), ANYONE_ID_UNSAFE),)
+CREATOR_ALL_ACL: tuple[ACL, ...] = (ACL(int(Perms.ALL), AUTH_IDS),)
+READ_ACL_UNSAFE: tuple[ACL, ...] = (ACL(int(Perms.READ), ANYONE_ID_UNSAFE),)
 
 # Schemes whose provider says ``isAuthenticated()``: only their ids replace an ``auth``
 # entry (``ip`` is not authenticated; ``super`` has no provider and is skipped).
