@@ -66,7 +66,7 @@ from reference.jute import (
     encode_reply,
 )
 from reference.jute.messages import ReplyRecord
-from reference.jute.primitives import write_stat
+from reference.jute.primitives import STAT, write_stat
 from reference.persistence import (
     SessionImage,
     Snapshot,
@@ -111,12 +111,11 @@ _WRITE_OPCODES = frozenset(
     }
 )
 _ZERO_PASSWORD = bytes(16)
-# The getData fast path: request header + path length; reply length, header, data length;
-# the Stat (the same layout as reference.jute's STAT).
+# The getData fast path: request header + path length; reply length, header, data length
+# (the Stat is packed with reference.jute's own STAT).
 _GET_DATA_OPCODE = struct.pack(">i", OpCode.getData)
 _XID_OPCODE_LENGTH = struct.Struct(">iii")
 _FRAME_HEAD = struct.Struct(">iiqii")
-_STAT = struct.Struct(">qqqqiiiqiiq")
 _JAVA_BLANKS = "".join(chr(c) for c in range(0x21))  # what String.trim() strips
 
 
@@ -353,7 +352,7 @@ class ZooKeeperCore:
             (
                 _FRAME_HEAD.pack(20 + max(data_length, 0) + 68, xid, zxid, 0, data_length),
                 data or b"",
-                _STAT.pack(
+                STAT.pack(
                     node.czxid,
                     node.mzxid,
                     node.ctime,
@@ -623,12 +622,7 @@ class ZooKeeperCore:
             if not node.children and node.ttl and self.now - node.mtime > node.ttl:
                 candidates.append(path)
         for path in sorted(candidates):
-            try:
-                body: TxnBody = self.preparer.delete_container(path)
-            except ZooKeeperError as error:
-                body = ErrorTxn(error.code)
-            finally:
-                self.preparer._overlay.clear()
+            body = self.preparer.prepare_delete_container(path)
             zxid = self._next_zxid()
             txn_type = OpCode.error if isinstance(body, ErrorTxn) else OpCode.deleteContainer
             events: list[Event] = []

@@ -239,6 +239,16 @@ class Preparer:
 
     # --- entry points --------------------------------------------------------------------
 
+    def prepare_delete_container(self, path: str) -> DeleteTxn | ErrorTxn:
+        """Prepare the container manager's delete; a refused one becomes an ``ErrorTxn``."""
+        self._overlay.clear()
+        try:
+            return self.delete_container(path)
+        except ZooKeeperError as error:
+            return ErrorTxn(error.code)
+        finally:
+            self._overlay.clear()
+
     def prepare_one(self, opcode: int, record: object, caller: Caller) -> SubTxn | SetACLTxn:
         """Prepare one write; a refused write becomes an ``ErrorTxn``."""
         self._overlay.clear()

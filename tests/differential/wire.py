@@ -3,6 +3,10 @@
 The spec speaks in ``spec.requests`` values; the reference core in jute frames. These
 functions translate the spec's inputs into the frames a client would send, and the spec's
 outcomes into the frames a server must answer, so the two can be compared byte for byte.
+
+``conformance.wire`` translates the same requests for the conformance client. This module is
+kept separate on purpose: ``tests/conformance/test_wire.py`` uses it as an independent
+encoder to check ``conformance.wire`` against.
 """
 
 from __future__ import annotations
