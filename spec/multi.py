@@ -67,7 +67,13 @@ def is_well_formed(ops: tuple[Operation, ...], profile: Profile) -> bool:
     for op in ops:
         if not isinstance(op, MULTI_OPS):
             return False
-        bad_flags = isinstance(op, Create) and op.flags not in CreateMode._value2member_map_
+        # 3.9 checks the flags of create, create2 and createContainer sub-ops while reading
+        # them; a createTTL sub-op with bad flags is read as a plain create (see profiles).
+        bad_flags = (
+            isinstance(op, Create)
+            and op.opcode != OpCode.createTTL
+            and op.flags not in CreateMode._value2member_map_
+        )
         if bad_flags and profile.multi_rejects_bad_create_flags:
             return False
     return True

@@ -21,7 +21,9 @@ is one observable difference:
   removeWatches/checkWatches of type Data/Children act on any mode.
 * ``multi_rejects_bad_create_flags``: 3.9 refuses a multi whose create sub-op has flags that
   are no create mode while reading it (MARSHALLINGERROR); 3.8 reads it and fails that
-  sub-op with BADARGUMENTS like any failed sub-op.
+  sub-op with BADARGUMENTS like any failed sub-op. A createTTL sub-op is read alike in
+  both: ``Op.create(..., flags, ttl)`` falls back to a plain create, which then fails
+  BADARGUMENTS (``MultiOperationRecord.deserialize``).
 * ``persistent_watcher_types``: removeWatches/checkWatches accept types 4 (Persistent) and 5
   (PersistentRecursive) from 3.9 (ZOOKEEPER-4472); 3.8 fails them with MARSHALLINGERROR.
 * ``ipv6_acl``: ``ip:`` ACLs understand IPv6 addresses in 3.9's provider; 3.8 only IPv4.

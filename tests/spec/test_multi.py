@@ -101,6 +101,20 @@ def test_multi_create_with_flags_that_are_not_a_mode_fails_as_a_sub_op_in_3_8() 
     assert result_codes(response) == [Code.OK, Code.BADARGUMENTS]
 
 
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
+def test_multi_create_ttl_with_flags_that_are_not_a_mode_fails_as_a_plain_create(
+    profile: Profile,
+) -> None:
+    # Both versions read a createTTL sub-op through Op.create(..., flags, ttl), which falls
+    # back to a plain create for flags that are no mode: no MARSHALLINGERROR, even in 3.9;
+    # the sub-op then fails BADARGUMENTS on its flags.
+    server, sid = fresh(profile)
+    outcome = server.call(sid, Multi((create("/x"), create_ttl("/y", ttl=1000, mode=7))))
+    response = body(outcome, MultiResponse)
+    assert result_codes(response) == [Code.OK, Code.BADARGUMENTS]
+    assert not server.exists("/x")
+
+
 # --- a successful multi -------------------------------------------------------------------
 
 
