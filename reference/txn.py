@@ -9,12 +9,11 @@ CreateSessionTxn, CloseSessionTxn, ...).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from spec.acl import ACL
+from spec.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TxnHeader:
     """Who asked (session, cxid), when (time, ms), at which zxid, and the txn type (opcode)."""
 
@@ -25,7 +24,7 @@ class TxnHeader:
     type: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CreateTxn:
     """Create ``path``; ``kind`` is persistent/ephemeral/container/ttl (``spec.modes.NodeKind``
     value); ``parent_cversion`` is the parent's stored child-create count after this create."""
@@ -40,47 +39,47 @@ class CreateTxn:
     opcode: int  # the effective create opcode: decides the shape of the reply
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DeleteTxn:
     path: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SetDataTxn:
     path: str
     data: bytes | None
     version: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SetACLTxn:
     path: str
     acl: tuple[ACL, ...]
     aversion: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CheckTxn:
     path: str
     version: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ErrorTxn:
     err: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MultiTxn:
     txns: tuple[SubTxn, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CreateSessionTxn:
     timeout_ms: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CloseSessionTxn:
     """Close the header's session; ``paths`` are its ephemerals, deleted in this order."""
 
@@ -91,7 +90,7 @@ SubTxn = CreateTxn | DeleteTxn | SetDataTxn | CheckTxn | ErrorTxn
 TxnBody = SubTxn | SetACLTxn | MultiTxn | CreateSessionTxn | CloseSessionTxn
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Txn:
     header: TxnHeader
     body: TxnBody

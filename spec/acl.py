@@ -38,8 +38,9 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from enum import IntFlag
+
+from spec.record import record
 
 
 class Perms(IntFlag):
@@ -53,7 +54,7 @@ class Perms(IntFlag):
     ALL = 31
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Id:
     """An identity: ``scheme`` (world, auth, digest, ip, super, ...) and ``id``."""
 
@@ -61,7 +62,7 @@ class Id:
     id: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ACL:
     """One ACL entry: the permission bits granted to an identity."""
 

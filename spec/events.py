@@ -19,8 +19,9 @@ Source: ``Watcher.Event.EventType``/``KeeperState``, ``Watcher.WatcherType``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
+
+from spec.record import record
 
 
 class EventType(IntEnum):
@@ -67,7 +68,7 @@ class AddWatchMode(IntEnum):
     PERSISTENT_RECURSIVE = 1
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WatchEvent:
     """A notification delivered to one session: what changed, where, at which zxid.
 

@@ -23,7 +23,7 @@ Source: ``org.apache.zookeeper.data.Stat`` (zookeeper.jute), ``DataNode.copyStat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from spec.record import record
 
 
 def int32(value: int) -> int:
@@ -38,7 +38,7 @@ def int64(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Stat:
     """The Stat of a znode as a client receives it (68 bytes on the wire)."""
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Final, TypeAlias, TypeVar
 
 from reference.jute.errors import JuteEncodeError, JuteError
@@ -82,6 +81,7 @@ from reference.jute.records import (
     WhoAmIResponse,
 )
 from spec.opcodes import OpCode, Xid
+from spec.record import record
 
 RequestRecord: TypeAlias = (
     CreateRequest
@@ -204,7 +204,7 @@ _LENGTH_PLACEHOLDER: Final = b"\x00\x00\x00\x00"
 _ENCODE_FAILURES: Final = (struct.error, UnicodeEncodeError, AttributeError, TypeError)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Request:
     """A decoded client request: its header and body record (``None`` for an empty body)."""
 
@@ -212,7 +212,7 @@ class Request:
     record: RequestRecord | None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UnknownRequest:
     """A request whose opcode has no client body record; ``payload`` is the undecoded body.
 
@@ -223,7 +223,7 @@ class UnknownRequest:
     payload: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Reply:
     """A decoded server reply: its header and body record (``None`` when there is none)."""
 

@@ -30,7 +30,6 @@ What the decoder accepts, exactly as Java's ``deserialize`` does
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final, Self, TypeAlias
 
 from reference.jute.errors import JuteEncodeError, JuteError
@@ -52,6 +51,7 @@ from reference.jute.records import (
     SetDataResponse,
 )
 from spec.opcodes import OpCode
+from spec.record import record
 
 MultiOpRecord: TypeAlias = (
     CreateRequest
@@ -97,7 +97,7 @@ MULTI_RESULT_RECORDS: Final[dict[int, type[MultiResultRecord | ErrorResponse] | 
 _TERMINATOR: Final = MultiHeader(-1, True, -1)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MultiOp:
     """One sub-request: its opcode (``type``) and record."""
 
@@ -105,7 +105,7 @@ class MultiOp:
     request: MultiOpRecord
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MultiResult:
     """One sub-result: its ``type`` (the sub-op's opcode, or -1 for an error) and record.
 
@@ -126,7 +126,7 @@ class MultiResult:
         return cls(OpCode.error, ErrorResponse(err))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MultiRequest:
     """The body of a multi (14) or multiRead (22) request."""
 
@@ -164,7 +164,7 @@ class MultiRequest:
         _TERMINATOR.write(out)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MultiResponse:
     """The body of a multi (14) or multiRead (22) reply: one result per sub-op."""
 

@@ -24,7 +24,6 @@ reads it if present and answers with it only if the client sent it
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from typing import Final, Protocol, Self
 
 from reference.jute.primitives import (
@@ -39,6 +38,7 @@ from reference.jute.primitives import (
     write_ustring,
 )
 from spec.acl import ACL
+from spec.record import record
 from spec.stat import Stat
 
 _INT_INT: Final = struct.Struct(">ii")
@@ -61,7 +61,7 @@ class Record(Protocol):
 # org.apache.zookeeper.data (besides Stat, Id and ACL, which are spec types)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ClientInfo:
     """One identity of the caller, as whoAmI reports it (3.7.0+)."""
 
@@ -83,7 +83,7 @@ class ClientInfo:
 # Handshake
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ConnectRequest:
     """The client's first frame. ``sessionId`` 0 asks for a new session; ``passwd`` is 16
     bytes (zeros for a new session). ``readOnly`` is ``None`` when the byte is absent."""
@@ -113,7 +113,7 @@ class ConnectRequest:
             write_bool(out, self.readOnly)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ConnectResponse:
     """The server's first frame. ``timeOut`` 0 / ``sessionId`` 0 / zero ``passwd`` mean the
     session is invalid (expired or wrong password). ``readOnly`` is ``None`` when absent; a
@@ -143,7 +143,7 @@ class ConnectResponse:
 # Headers
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RequestHeader:
     """Precedes every request after the handshake: ``xid`` (echoed in the reply; -2 ping,
     -4 auth, -8 setWatches) and ``type`` (the opcode, ``spec.opcodes.OpCode``)."""
@@ -160,7 +160,7 @@ class RequestHeader:
         out += _INT_INT.pack(self.xid, self.type)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReplyHeader:
     """Precedes every reply: the request's ``xid`` (-1 for a notification), the ``zxid``
     (the txn's for writes, the server's last processed for reads), and ``err``
@@ -179,7 +179,7 @@ class ReplyHeader:
         out += _INT_LONG_INT.pack(self.xid, self.zxid, self.err)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MultiHeader:
     """Precedes each sub-op / result of a multi; ``done`` marks the terminator."""
 
@@ -200,7 +200,7 @@ class MultiHeader:
 # Requests
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CreateRequest:
     """create (1), create2 (15), createContainer (19). ``flags`` is the CreateMode flag."""
 
@@ -222,7 +222,7 @@ class CreateRequest:
         out += INT.pack(self.flags)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CreateTTLRequest:
     """createTTL (21): a create with a time-to-live in milliseconds."""
 
@@ -250,7 +250,7 @@ class CreateTTLRequest:
         out += LONG.pack(self.ttl)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DeleteRequest:
     """delete (2); ``version`` -1 matches any version."""
 
@@ -266,7 +266,7 @@ class DeleteRequest:
         out += INT.pack(self.version)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ExistsRequest:
     """exists (3); ``watch`` sets a data watch (or an exist watch on a missing node)."""
 
@@ -282,7 +282,7 @@ class ExistsRequest:
         write_bool(out, self.watch)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GetDataRequest:
     """getData (4); also a sub-op of multiRead."""
 
@@ -298,7 +298,7 @@ class GetDataRequest:
         write_bool(out, self.watch)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SetDataRequest:
     """setData (5); ``version`` -1 matches any version."""
 
@@ -316,7 +316,7 @@ class SetDataRequest:
         out += INT.pack(self.version)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GetACLRequest:
     """getACL (6)."""
 
@@ -330,7 +330,7 @@ class GetACLRequest:
         write_ustring(out, self.path)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SetACLRequest:
     """setACL (7); ``version`` is checked against the node's aversion (-1 matches any)."""
 
@@ -348,7 +348,7 @@ class SetACLRequest:
         out += INT.pack(self.version)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GetChildrenRequest:
     """getChildren (8); also a sub-op of multiRead."""
 
@@ -364,7 +364,7 @@ class GetChildrenRequest:
         write_bool(out, self.watch)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SyncRequest:
     """sync (9)."""
 
@@ -378,7 +378,7 @@ class SyncRequest:
         write_ustring(out, self.path)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GetChildren2Request:
     """getChildren2 (12): children plus the parent's Stat."""
 
@@ -394,7 +394,7 @@ class GetChildren2Request:
         write_bool(out, self.watch)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CheckVersionRequest:
     """check (13), a sub-op of multi: the node's version must equal ``version``."""
 
@@ -410,7 +410,7 @@ class CheckVersionRequest:
         out += INT.pack(self.version)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReconfigRequest:
     """reconfig (16): incremental (joining/leaving) or non-incremental (newMembers)."""
 
@@ -432,7 +432,7 @@ class ReconfigRequest:
         out += LONG.pack(self.curConfigId)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CheckWatchesRequest:
     """checkWatches (17); ``type`` is a ``spec.events.WatcherType``."""
 
@@ -448,7 +448,7 @@ class CheckWatchesRequest:
         out += INT.pack(self.type)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RemoveWatchesRequest:
     """removeWatches (18); ``type`` is a ``spec.events.WatcherType``."""
 
@@ -464,7 +464,7 @@ class RemoveWatchesRequest:
         out += INT.pack(self.type)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AuthPacket:
     """auth (100, xid -4): ``type`` is always 0; e.g. scheme ``digest``, auth ``user:pw``."""
 
@@ -482,7 +482,7 @@ class AuthPacket:
         write_buffer(out, self.auth)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SetWatches:
     """setWatches (101, xid -8): re-register watches after a reconnect."""
 
@@ -507,7 +507,7 @@ class SetWatches:
         write_string_vector(out, self.childWatches)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SetWatches2:
     """setWatches2 (105, xid -8): setWatches plus persistent and persistent-recursive."""
 
@@ -538,7 +538,7 @@ class SetWatches2:
         write_string_vector(out, self.persistentRecursiveWatches)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GetSASLRequest:
     """sasl (102): a SASL token from the client."""
 
@@ -552,7 +552,7 @@ class GetSASLRequest:
         write_buffer(out, self.token)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GetEphemeralsRequest:
     """getEphemerals (103): the caller's own ephemerals whose path starts with the prefix."""
 
@@ -566,7 +566,7 @@ class GetEphemeralsRequest:
         write_ustring(out, self.prefixPath)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GetAllChildrenNumberRequest:
     """getAllChildrenNumber (104): the number of descendants."""
 
@@ -580,7 +580,7 @@ class GetAllChildrenNumberRequest:
         write_ustring(out, self.path)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AddWatchRequest:
     """addWatch (106); ``mode`` is a ``spec.events.AddWatchMode``."""
 
@@ -600,7 +600,7 @@ class AddWatchRequest:
 # Responses
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CreateResponse:
     """create (1): the created path (with the sequence suffix, if any)."""
 
@@ -614,7 +614,7 @@ class CreateResponse:
         write_ustring(out, self.path)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Create2Response:
     """create2 (15), createContainer (19), createTTL (21): path and the new node's Stat."""
 
@@ -630,7 +630,7 @@ class Create2Response:
         write_stat(out, self.stat)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ExistsResponse:
     """exists (3) on an existing node (a missing node is err NONODE with no body)."""
 
@@ -644,7 +644,7 @@ class ExistsResponse:
         write_stat(out, self.stat)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GetDataResponse:
     """getData (4), and reconfig (16) which returns the new ``/zookeeper/config``."""
 
@@ -660,7 +660,7 @@ class GetDataResponse:
         write_stat(out, self.stat)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SetDataResponse:
     """setData (5): the node's Stat after the write."""
 
@@ -674,7 +674,7 @@ class SetDataResponse:
         write_stat(out, self.stat)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GetACLResponse:
     """getACL (6): the ACL and the node's Stat."""
 
@@ -690,7 +690,7 @@ class GetACLResponse:
         write_stat(out, self.stat)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SetACLResponse:
     """setACL (7): the node's Stat after the write."""
 
@@ -704,7 +704,7 @@ class SetACLResponse:
         write_stat(out, self.stat)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GetChildrenResponse:
     """getChildren (8): child names (not paths), in no promised order."""
 
@@ -718,7 +718,7 @@ class GetChildrenResponse:
         write_string_vector(out, self.children)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SyncResponse:
     """sync (9): the path as given."""
 
@@ -732,7 +732,7 @@ class SyncResponse:
         write_ustring(out, self.path)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GetChildren2Response:
     """getChildren2 (12): child names and the parent's Stat."""
 
@@ -748,7 +748,7 @@ class GetChildren2Response:
         write_stat(out, self.stat)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SetSASLResponse:
     """sasl (102): the server's SASL token."""
 
@@ -762,7 +762,7 @@ class SetSASLResponse:
         write_buffer(out, self.token)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GetEphemeralsResponse:
     """getEphemerals (103): full paths of the session's ephemerals."""
 
@@ -776,7 +776,7 @@ class GetEphemeralsResponse:
         write_string_vector(out, self.ephemerals)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GetAllChildrenNumberResponse:
     """getAllChildrenNumber (104): the number of descendants (not counting the node)."""
 
@@ -790,7 +790,7 @@ class GetAllChildrenNumberResponse:
         out += INT.pack(self.totalNumber)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WhoAmIResponse:
     """whoAmI (107): every identity the connection holds."""
 
@@ -812,7 +812,7 @@ class WhoAmIResponse:
             info.write(out)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ErrorResponse:
     """A bare error code: the result of a failed multi sub-op, and addWatch's (106) body."""
 
@@ -826,7 +826,7 @@ class ErrorResponse:
         out += INT.pack(self.err)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WatcherEvent:
     """A notification's body (reply xid -1): ``type`` a ``spec.events.EventType``, ``state``
     a ``spec.events.KeeperState`` (servers send SyncConnected = 3), and the path."""
