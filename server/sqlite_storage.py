@@ -22,6 +22,7 @@ that SQLite cannot read, a corrupt log entry, or a gap in the log is an error
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 from collections.abc import Sequence
@@ -49,6 +50,19 @@ CREATE TABLE IF NOT EXISTS txnlog (zxid INTEGER PRIMARY KEY, blob BLOB NOT NULL)
 CREATE TABLE IF NOT EXISTS snapshots (zxid INTEGER PRIMARY KEY, blob BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+
+
+# Rows per INSERT statement: 2 parameters each, well under SQLite's 32,766 (3.32+). Each
+# distinct row count is its own prepared statement, so the connection's statement cache
+# holds one per count.
+ROWS_PER_INSERT = 256
+_STATEMENT_CACHE = ROWS_PER_INSERT + 32
+
+
+@functools.lru_cache(maxsize=ROWS_PER_INSERT)
+def _insert_rows(count: int) -> str:
+    """The INSERT of ``count`` log rows."""
+    return "INSERT INTO txnlog (zxid, blob) VALUES " + ",".join(["(?,?)"] * count)
 
 
 class StorageCorrupt(RuntimeError):
@@ -90,7 +104,7 @@ class SQLiteStorage:
         directory = Path(data_dir)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / DATABASE_NAME
-        db = await aiosqlite.connect(path, isolation_level=None)
+        db = await aiosqlite.connect(path, isolation_level=None, cached_statements=_STATEMENT_CACHE)
         try:
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=FULL")
@@ -151,21 +165,38 @@ class SQLiteStorage:
         return Recovered(chosen[1] if chosen else None, start, txns, previous)
 
     async def append(self, txns: Sequence[Txn]) -> None:
-        """Make ``txns`` durable: one SQLite transaction, one fsync."""
+        """Make ``txns`` durable: one SQLite transaction, one fsync.
+
+        A batch of up to ``ROWS_PER_INSERT`` txns is one multi-row INSERT run in autocommit
+        mode: a single statement is its own transaction, so the batch costs one round trip
+        to the database thread instead of three (BEGIN, INSERT, COMMIT); on this machine
+        that is about a sixth of a small commit's latency. Larger batches are chunked
+        inside an explicit transaction.
+        """
         assert txns, "append of an empty batch"
         assert txns[0].header.zxid > self.last_zxid, "txns must arrive in zxid order"
-        rows = [(txn.header.zxid, encode_txn(txn)) for txn in txns]
+        params: list[int | bytes] = []
+        for txn in txns:
+            params.append(txn.header.zxid)
+            params.append(encode_txn(txn))
+        count = len(txns)
+        db = self._db
         async with self._serial():
-            await self._db.execute("BEGIN")
-            try:
-                await self._db.executemany("INSERT INTO txnlog (zxid, blob) VALUES (?, ?)", rows)
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
+            if count <= ROWS_PER_INSERT:
+                await db.execute(_insert_rows(count), params)
+            else:
+                await db.execute("BEGIN")
+                try:
+                    for start in range(0, count, ROWS_PER_INSERT):
+                        chunk = params[2 * start : 2 * (start + ROWS_PER_INSERT)]
+                        await db.execute(_insert_rows(len(chunk) // 2), chunk)
+                    await db.execute("COMMIT")
+                except BaseException:
+                    await db.execute("ROLLBACK")
+                    raise
         self.appends += 1
-        self.txn_count += len(rows)
-        self.last_zxid = rows[-1][0]
+        self.txn_count += count
+        self.last_zxid = txns[-1].header.zxid
 
     async def save_snapshot(self, zxid: int, blob: bytes) -> None:
         """Keep a snapshot taken at ``zxid`` (already durable in the log), then purge."""

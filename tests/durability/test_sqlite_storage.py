@@ -18,7 +18,7 @@ from reference.jute import (
 )
 from reference.persistence import decode_txn
 from reference.txn import Txn
-from server.sqlite_storage import DATABASE_NAME, SQLiteStorage, StorageCorrupt
+from server.sqlite_storage import DATABASE_NAME, ROWS_PER_INSERT, SQLiteStorage, StorageCorrupt
 from spec.acl import OPEN_ACL_UNSAFE
 from spec.opcodes import OpCode
 from spec.state import Config
@@ -56,6 +56,29 @@ def test_appended_txns_are_recovered_in_order(tmp_path: Path) -> None:
         assert recovered.last_zxid == core.last_zxid
         restored = ZooKeeperCore.restore(Config(), NOW, recovered.snapshot, recovered.txns)
         assert set(restored.tree.nodes) == set(core.tree.nodes)
+
+    run(scenario())
+
+
+def test_a_batch_larger_than_one_insert_is_one_transaction(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        core, txns = _core_with_writes(3 * ROWS_PER_INSERT)
+        kept = 2 * ROWS_PER_INSERT + 7
+        storage = await SQLiteStorage.open(tmp_path)
+        await storage.append(txns[:1])
+        await storage.append(txns[1:kept])
+        # A batch failing in its second INSERT (a zxid twice) adds nothing, not even the
+        # rows of its first INSERT.
+        rest = txns[kept:]
+        with pytest.raises(sqlite3.IntegrityError):
+            await storage.append([*rest[: ROWS_PER_INSERT + 3], rest[0]])
+        await storage.close()
+        reopened = await SQLiteStorage.open(tmp_path)
+        recovered = await reopened.load()
+        await reopened.close()
+        assert [decode_txn(b) for b in recovered.txns] == txns[:kept]
+        assert recovered.last_zxid == txns[kept - 1].header.zxid < core.last_zxid
+        assert storage.appends == 2
 
     run(scenario())
 
