@@ -83,3 +83,23 @@ def test_an_unusable_data_dir_exits_2(tmp_path: Path) -> None:
     result = run_cli("serve", "--port", "0", "--data-dir", str(blocker / "data"))
     assert result.returncode == 2
     assert "cannot use dataDir" in result.stderr
+
+
+@pytest.mark.parametrize("event_loop", ["asyncio", "uvloop"])
+def test_serve_runs_on_either_event_loop(tmp_path: Path, event_loop: str) -> None:
+    pytest.importorskip(event_loop)
+    with ServerProcess(tmp_path, ["--event-loop", event_loop]) as server:
+        with connected(server.host, server.port) as client:
+            assert client.get_data("/").header.err == 0
+        assert f"event loop: {event_loop}" in server.log_text()
+
+
+def test_auto_picks_uvloop_only_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.cli import choose_event_loop
+    from server.config import ConfigError
+
+    assert choose_event_loop("asyncio") == "asyncio"
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop now fails
+    assert choose_event_loop("auto") == "asyncio"
+    with pytest.raises(ConfigError, match="uvloop is not installed"):
+        choose_event_loop("uvloop")
