@@ -62,6 +62,10 @@ class _Record:
         self.kind = kind
 
 
+# How many checked ACL lists a Preparer keeps (few distinct lists are in use at a time).
+_FIXED_ACLS_MAX = 64
+
+
 class Caller:
     """Who sends the request: the session id and the ids its connection holds."""
 
@@ -80,6 +84,8 @@ class Preparer:
         self.profile = profile
         self.extended_types_enabled = extended_types_enabled
         self._overlay: dict[str, _Record | None] = {}
+        # Checked ACL lists by the identity of the list sent (see ``_fixup``).
+        self._fixed_acls: dict[int, tuple[tuple[ACL, ...], tuple[ACL, ...]]] = {}
 
     # --- the view: tree plus pending changes ---------------------------------------------
 
@@ -108,10 +114,26 @@ class Preparer:
             raise ZooKeeperError(Code.NOAUTH)
 
     def _fixup(self, acl: tuple[ACL, ...] | None, caller: Caller) -> tuple[ACL, ...]:
+        """The ACL list to store (``spec.acl.fixup_acl``), or INVALIDACL.
+
+        The codec hands the same tuple for the same list (``Reader.read_acl_vector``), so
+        the result for a list that does not depend on the caller (no ``auth`` entry) is
+        kept by the list's identity; the entry holds the list, so the identity stays its.
+        """
+        fixed_acls = self._fixed_acls
+        if acl is not None:
+            known = fixed_acls.get(id(acl))
+            if known is not None and known[0] is acl:
+                return known[1]
         try:
-            return fixup_acl(acl, caller.auth_ids, self.profile.ipv6_acl)
+            fixed = fixup_acl(acl, caller.auth_ids, self.profile.ipv6_acl)
         except ValueError as error:
             raise ZooKeeperError(Code.INVALIDACL, str(error)) from None
+        if acl is not None and all(entry.id.scheme != "auth" for entry in acl):
+            if len(fixed_acls) >= _FIXED_ACLS_MAX:
+                fixed_acls.clear()
+            fixed_acls[id(acl)] = (acl, fixed)
+        return fixed
 
     @staticmethod
     def _version(current: int, expected: int, path: str) -> int:

@@ -193,11 +193,45 @@ class Reader:
         return ACL(perms, Id(self.read_string("Id.scheme"), self.read_string("Id.id")))
 
     def read_acl_vector(self) -> tuple[ACL, ...] | None:
+        """An ACL list; a list seen before is returned as the same (immutable) tuple.
+
+        Nearly every create carries one of a few lists (OPEN_ACL_UNSAFE, CREATOR_ALL_ACL,
+        ...). The encoding of a list is self-delimiting (a count, then length-prefixed
+        fields), so if the bytes at the cursor start with a cached encoding, the list here
+        is exactly that one: it is returned without parsing, and znodes created with it
+        share one tuple.
+        """
+        start = self.position
+        buffer = self.buffer
+        for size in _ACL_VECTOR_SIZES:
+            cached = _ACL_VECTORS.get(buffer[start : start + size])
+            if cached is not None:
+                self.position = start + size
+                return cached
         count = self.read_vector_count()
         if count == NULL_LENGTH:
             return None
         read_acl = self.read_acl
-        return tuple([read_acl() for _ in range(count)])
+        acls = tuple([read_acl() for _ in range(count)])
+        size = self.position - start
+        if size <= _ACL_VECTOR_BYTES_MAX:
+            if len(_ACL_VECTORS) >= _ACL_VECTORS_MAX:
+                # Start over rather than keep the first lists forever: odd lists sent early
+                # cannot crowd out the common ones for good.
+                _ACL_VECTORS.clear()
+                _ACL_VECTOR_SIZES.clear()
+            _ACL_VECTORS[buffer[start : self.position]] = acls
+            if size not in _ACL_VECTOR_SIZES:
+                _ACL_VECTOR_SIZES.append(size)
+        return acls
+
+
+# The ACL lists read lately, by their encoding (``Reader.read_acl_vector``); bounded, and
+# only short lists: the cache is for the few lists every client sends.
+_ACL_VECTORS: dict[bytes, tuple[ACL, ...]] = {}
+_ACL_VECTOR_SIZES: list[int] = []
+_ACL_VECTORS_MAX = 16
+_ACL_VECTOR_BYTES_MAX = 256
 
 
 # Writers append to a bytearray. Range errors surface as struct.error / UnicodeEncodeError and

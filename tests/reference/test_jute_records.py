@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reference import jute
-from reference.jute.primitives import Reader
+from reference.jute.primitives import Reader, write_acl_vector
+from spec.acl import ACL, Id
 from spec.stat import Stat
 from tests.reference.strategies import RECORD_STRATEGIES, STATS
 
@@ -159,3 +160,19 @@ def test_values_the_wire_cannot_carry_raise_jute_encode_error(record: Any) -> No
         jute.encode_record(record)
     with pytest.raises(jute.JuteEncodeError):
         jute.encode_request(jute.RequestHeader(1, 2), record)
+
+
+def test_an_acl_list_read_again_is_the_same_tuple_and_never_confused_with_a_longer_one() -> None:
+    one = (ACL(31, Id("world", "anyone")),)
+    two = (*one, ACL(1, Id("digest", "bob:x")))
+    encoded_one, encoded_two = bytearray(), bytearray()
+    write_acl_vector(encoded_one, one)
+    write_acl_vector(encoded_two, two)
+    first = Reader(bytes(encoded_one) + b"tail").read_acl_vector()
+    again = Reader(bytes(encoded_one)).read_acl_vector()
+    assert first == one and again is first
+    reader = Reader(bytes(encoded_two))
+    assert reader.read_acl_vector() == two and reader.remaining == 0
+    # A cut inside a list that starts like a known one is still an error.
+    with pytest.raises(jute.JuteError):
+        Reader(bytes(encoded_one[:-1])).read_acl_vector()
