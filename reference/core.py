@@ -114,8 +114,10 @@ _ZERO_PASSWORD = bytes(16)
 # The getData fast path: request header + path length; reply length, header, data length
 # (the Stat is packed with reference.jute's own STAT).
 _GET_DATA_OPCODE = struct.pack(">i", OpCode.getData)
+_EXISTS_OPCODE = struct.pack(">i", OpCode.exists)
 _XID_OPCODE_LENGTH = struct.Struct(">iii")
-_FRAME_HEAD = struct.Struct(">iiqii")
+_FRAME_HEAD = struct.Struct(">iiqii")  # length, xid, zxid, err, data length
+_EXISTS_HEAD = struct.Struct(">iiqi")  # length, xid, zxid, err
 _JAVA_BLANKS = "".join(chr(c) for c in range(0x21))  # what String.trim() strips
 
 
@@ -302,7 +304,10 @@ class ZooKeeperCore:
             self._close(conn_id)
             return
         self._touch(session)
-        if payload[4:8] == _GET_DATA_OPCODE and self._get_data_fast(conn, payload):
+        opcode = payload[4:8]
+        if opcode in (_GET_DATA_OPCODE, _EXISTS_OPCODE) and self._read_fast(
+            conn, payload, opcode == _GET_DATA_OPCODE
+        ):
             return
         try:
             request = decode_request(payload)
@@ -322,8 +327,9 @@ class ZooKeeperCore:
             return
         self._dispatch(conn, session, request)
 
-    def _get_data_fast(self, conn: Connection, payload: bytes) -> bool:
-        """getData of a readable znode, parsed and answered with precompiled structs.
+    def _read_fast(self, conn: Connection, payload: bytes, get_data: bool) -> bool:
+        """getData or exists of a readable znode, parsed and answered with precompiled
+        structs.
 
         The hot read path: the same reply bytes as the general path (the differential test
         holds them equal), without a record per request. Anything unusual (a malformed or
@@ -348,25 +354,29 @@ class ZooKeeperCore:
         data_length = -1 if data is None else len(data)
         children = len(node.children)
         zxid = self.tree.last_processed_zxid
-        frame = b"".join(
-            (
-                _FRAME_HEAD.pack(20 + max(data_length, 0) + 68, xid, zxid, 0, data_length),
-                data or b"",
-                STAT.pack(
-                    node.czxid,
-                    node.mzxid,
-                    node.ctime,
-                    node.mtime,
-                    node.version,
-                    int32(2 * node.cversion - children),
-                    node.aversion,
-                    node.ephemeral_owner if node.kind == EPHEMERAL_KIND else 0,
-                    max(data_length, 0),
-                    children,
-                    node.pzxid,
-                ),
-            )
+        stat = STAT.pack(
+            node.czxid,
+            node.mzxid,
+            node.ctime,
+            node.mtime,
+            node.version,
+            int32(2 * node.cversion - children),
+            node.aversion,
+            node.ephemeral_owner if node.kind == EPHEMERAL_KIND else 0,
+            max(data_length, 0),
+            children,
+            node.pzxid,
         )
+        if get_data:
+            frame = b"".join(
+                (
+                    _FRAME_HEAD.pack(20 + max(data_length, 0) + 68, xid, zxid, 0, data_length),
+                    data or b"",
+                    stat,
+                )
+            )
+        else:
+            frame = _EXISTS_HEAD.pack(16 + 68, xid, zxid, 0) + stat
         self.outbox.append(Output(conn.conn_id, frame, False, zxid))
         return True
 
