@@ -59,6 +59,14 @@ ROWS_PER_INSERT = 256
 _STATEMENT_CACHE = ROWS_PER_INSERT + 32
 
 
+# Log rows deleted per transaction when purging (see ``save_snapshot``).
+PURGE_ROWS = 5_000
+_PURGE_CHUNK = (
+    "DELETE FROM txnlog WHERE zxid IN "
+    "(SELECT zxid FROM txnlog WHERE zxid <= ? ORDER BY zxid LIMIT ?)"
+)
+
+
 @functools.lru_cache(maxsize=ROWS_PER_INSERT)
 def _insert_rows(count: int) -> str:
     """The INSERT of ``count`` log rows."""
@@ -199,11 +207,29 @@ class SQLiteStorage:
         self.last_zxid = txns[-1].header.zxid
 
     async def save_snapshot(self, zxid: int, blob: bytes) -> None:
-        """Keep a snapshot taken at ``zxid`` (already durable in the log), then purge."""
-        async with self._serial():
-            await self._save_snapshot(zxid, blob)
+        """Keep a snapshot taken at ``zxid`` (already durable in the log), then purge.
 
-    async def _save_snapshot(self, zxid: int, blob: bytes) -> None:
+        The snapshot and the deletion of snapshots beyond ``snap_retain_count`` are one
+        transaction. The log before the oldest kept snapshot is then deleted in chunks of
+        ``PURGE_ROWS`` rows, one transaction each, so group commits run between them: one
+        DELETE of a whole snapCount of rows held the log for over 100 ms. A crash part way
+        leaves only rows no recovery reads (older than every kept snapshot).
+        """
+        async with self._serial():
+            oldest_kept = await self._save_snapshot(zxid, blob)
+        if oldest_kept is None:
+            return
+        while True:
+            async with self._serial():
+                cursor = await self._db.execute(_PURGE_CHUNK, (oldest_kept, PURGE_ROWS))
+                deleted = cursor.rowcount
+                await cursor.close()
+            if deleted < PURGE_ROWS:
+                return
+
+    async def _save_snapshot(self, zxid: int, blob: bytes) -> int | None:
+        """Insert the snapshot and drop the ones beyond retention; the oldest kept zxid
+        once there are ``snap_retain_count`` snapshots."""
         await self._db.execute("BEGIN")
         try:
             await self._db.execute(
@@ -214,14 +240,15 @@ class SQLiteStorage:
                 (self.snap_retain_count - 1,),
             ) as cursor:
                 row = await cursor.fetchone()
+            oldest_kept = None
             if row is not None:
                 oldest_kept = int(row[0])
                 await self._db.execute("DELETE FROM snapshots WHERE zxid < ?", (oldest_kept,))
-                await self._db.execute("DELETE FROM txnlog WHERE zxid <= ?", (oldest_kept,))
             await self._db.execute("COMMIT")
         except BaseException:
             await self._db.execute("ROLLBACK")
             raise
+        return oldest_kept
 
     async def counts(self) -> tuple[int, int]:
         """How many log entries and snapshots are kept (for tests and ``dirs``)."""

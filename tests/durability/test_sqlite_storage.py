@@ -18,6 +18,7 @@ from reference.jute import (
 )
 from reference.persistence import decode_txn
 from reference.txn import Txn
+from server import sqlite_storage
 from server.sqlite_storage import DATABASE_NAME, ROWS_PER_INSERT, SQLiteStorage, StorageCorrupt
 from spec.acl import OPEN_ACL_UNSAFE
 from spec.opcodes import OpCode
@@ -83,7 +84,13 @@ def test_a_batch_larger_than_one_insert_is_one_transaction(tmp_path: Path) -> No
     run(scenario())
 
 
-def test_snapshot_then_purge_keeps_retain_count_snapshots_and_their_log(tmp_path: Path) -> None:
+@pytest.mark.parametrize("purge_rows", [sqlite_storage.PURGE_ROWS, 3])
+def test_snapshot_then_purge_keeps_retain_count_snapshots_and_their_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, purge_rows: int
+) -> None:
+    # 3 rows per purge transaction: the purge takes several chunks and ends the same.
+    monkeypatch.setattr(sqlite_storage, "PURGE_ROWS", purge_rows)
+
     async def scenario() -> None:
         core, txns = _core_with_writes(40)
         storage = await SQLiteStorage.open(tmp_path, snap_retain_count=3)
