@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import cast
 
-from reference.datatree import EPHEMERAL as EPHEMERAL_KIND
 from reference.datatree import ApplyResult, DataNode, DataTree, Event
 from reference.jute import (
     AddWatchRequest,
@@ -96,7 +95,6 @@ from spec.errors import Code, ZooKeeperError
 from spec.events import EventType, KeeperState, WatcherType
 from spec.opcodes import OpCode, Xid
 from spec.sessions import initial_session_id, password_for, signed64
-from spec.stat import int32
 from spec.state import Config
 
 _WRITE_OPCODES = frozenset(
@@ -352,21 +350,8 @@ class ZooKeeperCore:
             self.tree.add_data_watch(path, conn.conn_id)
         data = node.data
         data_length = -1 if data is None else len(data)
-        children = len(node.children)
         zxid = self.tree.last_processed_zxid
-        stat = STAT.pack(
-            node.czxid,
-            node.mzxid,
-            node.ctime,
-            node.mtime,
-            node.version,
-            int32(2 * node.cversion - children),
-            node.aversion,
-            node.ephemeral_owner if node.kind == EPHEMERAL_KIND else 0,
-            max(data_length, 0),
-            children,
-            node.pzxid,
-        )
+        stat = STAT.pack(*node.stat_values())
         if get_data:
             frame = b"".join(
                 (

@@ -92,8 +92,12 @@ class DataNode:
 
     def stat(self) -> Stat:
         """The Stat a client sees (``DataNode.copyStat``)."""
+        return Stat(*self.stat_values())
+
+    def stat_values(self) -> tuple[int, int, int, int, int, int, int, int, int, int, int]:
+        """The Stat's fields in wire order (what the fast read paths pack directly)."""
         num_children = len(self.children)
-        return Stat(
+        return (
             self.czxid,
             self.mzxid,
             self.ctime,
