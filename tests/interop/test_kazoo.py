@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,11 +19,11 @@ from kazoo.exceptions import (
     RolledBackError,
 )
 from kazoo.protocol.states import EventType
-from kazoo.security import make_digest_acl
+from kazoo.security import ACL, Id, Permissions, make_digest_acl
 
 from tests.interop.conftest import KazooFactory
 from tests.support.proxy import PartitionProxy
-from tests.support.rawclient import connected
+from tests.support.rawclient import connected, four_letter_word
 from tests.support.servers import ServerProcess, wait_until
 
 EVENT_TIMEOUT_S = 5.0
@@ -292,3 +294,34 @@ def test_many_kazoo_clients_at_once(kazoo_factory: KazooFactory, root_path: str)
     for index, client in enumerate(clients):
         client.create(f"{root_path}/c{index}", ephemeral=True)
     assert len(clients[-1].get_children(root_path)) == 20
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_kazoo_over_ipv6_loopback_with_ip_acls(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path)
+    server.host = "::1"
+    with server:
+        zk = KazooClient(hosts=f"[::1]:{server.port}", timeout=10)
+        zk.start(timeout=10)
+        try:
+            zk.create("/v6", b"here", ephemeral=True)
+            assert zk.get("/v6")[0] == b"here"
+            # ip ACLs see the client's IPv6 address (profile 3.9: IPv6 ip ACLs).
+            zk.create("/mine", b"m", acl=[ACL(Permissions.READ, Id("ip", "::1"))])
+            assert zk.get("/mine")[0] == b"m"
+            zk.create("/v4-only", b"4", acl=[ACL(Permissions.READ, Id("ip", "127.0.0.1"))])
+            with pytest.raises(NoAuthError):
+                zk.get("/v4-only")
+        finally:
+            zk.stop()
+            zk.close()
+        assert four_letter_word("::1", server.port, "ruok") == "imok"

@@ -90,7 +90,7 @@ class ServerProcess:
             "server",
             "serve",
             "--host",
-            HOST,
+            self.host,
             "--port",
             "0",
             "--data-dir",
