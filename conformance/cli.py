@@ -83,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
         "--examples", type=int, default=DEFAULT_EXAMPLES, help="model-checker examples at most"
     )
     run_cmd.add_argument(
+        "--seed",
+        type=int,
+        help="the model checker's seed (default: a random one; the report says which), "
+        "to replay a run",
+    )
+    run_cmd.add_argument(
         "--duration",
         type=float,
         default=DEFAULT_DURATION_S,
@@ -110,6 +116,7 @@ def _run(args: argparse.Namespace) -> int:
         reap_wait_s=args.reap_wait,
         chapters=tuple(args.chapter),
         model=not args.no_model,
+        seed=args.seed,
     )
     try:
         report = run_suite(options, lambda line: print(line, file=sys.stderr, flush=True))

@@ -20,21 +20,28 @@ cover it).
 Bounded: every request by the client's request timeout, every step by ``STEP_TIMEOUT_S``,
 the whole run by its duration (no example starts after it). No shrinking: the server is
 live, so a failure is reported with the steps of the example that showed it.
+
+Seeded: every run has a seed (``seed``, or a random one), reported with the result. The same
+seed against a server that answers the same way generates the same steps, because no draw's
+shape depends on an answer (``_pick_path`` draws an index); so a failure found with seed N
+is replayed with ``--seed N``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky, FlakyStrategyDefinition
-from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, rule
 
 from conformance.checker import check
 from conformance.client import Client, ClientError
@@ -58,6 +65,7 @@ T = TypeVar("T")
 
 @dataclass
 class ModelResult:
+    seed: int = 0
     examples: int = 0
     steps: int = 0
     operations: int = 0
@@ -65,9 +73,12 @@ class ModelResult:
     evidence: str = ""
     seconds: float = 0.0
     log: list[str] = field(default_factory=list)
+    # Every step's description, the example's root path written as ``<root>``.
+    trace: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "seed": self.seed,
             "examples": self.examples,
             "steps": self.steps,
             "operations": self.operations,
@@ -139,6 +150,7 @@ class ModelMachine(RuleBasedStateMachine):
 
     def _step(self, text: str, action: Callable[[], object]) -> None:
         self.steps.append(text)
+        self.result.trace.append(text.replace(self.root, "<root>"))
         self.result.steps += 1
         action()
         self._judge()
@@ -347,9 +359,12 @@ def run_model(
     examples: int,
     duration_s: float,
     progress: Callable[[str], None] = lambda _: None,
+    seed: int | None = None,
 ) -> ModelResult:
-    """Run up to ``examples`` examples of the model checker, none starting after the duration."""
-    result = ModelResult()
+    """Run up to ``examples`` examples of the model checker, none starting after the
+    duration, from ``seed`` (a random seed if None; either way it is in the result)."""
+    result = ModelResult(seed=random.randrange(2**32) if seed is None else seed)
+    progress(f"model checker: seed {result.seed}")
     started = time.monotonic()
 
     class Machine(ModelMachine):
@@ -368,7 +383,8 @@ def run_model(
         print_blob=False,
     )
     try:
-        run_state_machine_as_test(Machine, settings=chosen)  # type: ignore[no-untyped-call]
+        test = get_state_machine_test(Machine, settings=chosen)  # type: ignore[no-untyped-call]
+        hypothesis_seed(result.seed)(test)()
     except _OutOfTime:
         progress("model checker: duration reached")
     except ModelFailure:

@@ -42,6 +42,7 @@ class SuiteOptions:
     reap_wait_s: float = 8.0
     chapters: tuple[str, ...] = ()  # empty: all
     model: bool = True
+    seed: int | None = None  # the model checker's; None: a random one (reported)
 
 
 @dataclass
@@ -94,7 +95,8 @@ class SuiteReport:
             mark = "passed" if self.model.passed else "FAILED"
             lines.append(
                 f"  {'model':<10} {mark:<7} {self.model.examples} examples, "
-                f"{self.model.steps} steps, {self.model.operations} operations"
+                f"{self.model.steps} steps, {self.model.operations} operations "
+                f"(seed {self.model.seed})"
             )
         for result in self.failed:
             lines += ["", f"FAILED {result.chapter}/{result.name}: {result.doc}", result.evidence]
@@ -191,7 +193,9 @@ def run_suite(
         progress(f"{result.status:<7} {item.chapter}/{item.name} ({result.seconds:.2f} s)")
     if options.model:
         progress(f"model checker: up to {options.examples} examples, {options.duration_s:.0f} s")
-        report.model = run_model(target, options.examples, options.duration_s, progress)
+        report.model = run_model(
+            target, options.examples, options.duration_s, progress, options.seed
+        )
         progress(
             f"model checker: {'passed' if report.model.passed else 'FAILED'}, "
             f"{report.model.examples} examples, {report.model.steps} steps"
