@@ -168,3 +168,56 @@ def test_corrupted_log_entry_is_detected_by_its_checksum(tmp_path: Path) -> None
 
     with pytest.raises(StorageCorrupt, match="checksum"):
         run(reopen())
+
+
+def test_a_snapshot_is_written_in_parts_and_a_save_cut_short_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_storage, "SNAPSHOT_PART_BYTES", 1000)
+
+    async def scenario() -> None:
+        core, txns = _core_with_writes(60)
+        image = core.snapshot()
+        assert len(image) > 3 * 1000
+        storage = await SQLiteStorage.open(tmp_path)
+        await storage.append(txns)
+        zxid = txns[-1].header.zxid
+        await storage.save_snapshot(zxid, image)
+        db = storage._db
+        async with db.execute("SELECT COUNT(*) FROM snapshot_parts WHERE zxid = ?", (zxid,)) as c:
+            row = await c.fetchone()
+        assert row is not None and row[0] == -(-len(image) // 1000)
+        # A later save cut short by a crash: parts without their snapshots row.
+        await db.execute(
+            "INSERT INTO snapshot_parts (zxid, part, blob) VALUES (?, 0, ?)", (zxid + 5, b"junk")
+        )
+        recovered = await storage.load()
+        assert recovered.snapshot_zxid == zxid and recovered.snapshot is not None
+        assert set(recovered.snapshot.tree.nodes) == set(core.tree.nodes)
+        # The next save drops the orphan.
+        await storage.save_snapshot(zxid + 1, image)
+        async with db.execute("SELECT DISTINCT zxid FROM snapshot_parts ORDER BY zxid") as c:
+            owned = [r[0] for r in await c.fetchall()]
+        assert owned == [zxid, zxid + 1]
+        await storage.close()
+
+    run(scenario())
+
+
+def test_a_snapshot_stored_whole_in_its_row_still_loads(tmp_path: Path) -> None:
+    # The first layout: the whole snapshot in snapshots.blob, no parts.
+    async def scenario() -> None:
+        core, txns = _core_with_writes(10)
+        storage = await SQLiteStorage.open(tmp_path)
+        await storage.append(txns)
+        zxid = txns[-1].header.zxid
+        await storage._db.execute(
+            "INSERT INTO snapshots (zxid, blob) VALUES (?, ?)", (zxid, core.snapshot())
+        )
+        recovered = await storage.load()
+        await storage.close()
+        assert recovered.snapshot_zxid == zxid and recovered.txns == []
+        assert recovered.snapshot is not None
+        assert set(recovered.snapshot.tree.nodes) == set(core.tree.nodes)
+
+    run(scenario())
