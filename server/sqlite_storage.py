@@ -13,8 +13,8 @@ detected on load. A snapshot is written as parts of ``SNAPSHOT_PART_BYTES``, one
 each, so group commits run between them: one INSERT of a whole 45 MB snapshot (200k znodes)
 holds the database about 200 ms on this machine, a 1 MiB part about 10 ms. Its
 ``snapshots`` row, written last, is what makes it exist; recovery reads only the parts of
-the snapshot it uses. A
-``snapshots`` row with no parts holds the whole snapshot in its ``blob`` (the first layout).
+the snapshot it uses. A ``snapshots`` row with no parts holds the whole snapshot in its
+``blob`` (the first layout).
 
 Retention (``autopurge.snapRetainCount``): after a snapshot is saved, only the newest
 ``snap_retain_count`` snapshots are kept, and log entries older than the oldest kept
