@@ -1,4 +1,4 @@
-"""The records of the ZooKeeper client protocol, one frozen dataclass each.
+"""The records of the ZooKeeper client protocol, one `spec.record.record` (a frozen value) each.
 
 Every class mirrors one ``class`` of ``zookeeper-jute/src/main/resources/zookeeper.jute``
 (3.8/3.9): same name, same fields, same order, same spelling (camelCase, as the wire names
