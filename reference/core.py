@@ -69,6 +69,7 @@ from reference.jute.primitives import STAT, write_stat
 from reference.persistence import (
     SessionImage,
     Snapshot,
+    SnapshotWriter,
     decode_snapshot,
     decode_txn,
     encode_snapshot,
@@ -177,8 +178,15 @@ class ZooKeeperCore:
 
     def snapshot(self) -> bytes:
         """The tree and session table as a sealed blob (``reference.persistence``)."""
-        images = [SessionImage(s.session_id, s.timeout_ms) for s in self.sessions.values()]
-        return encode_snapshot(self.tree, images, self.next_session_id)
+        return encode_snapshot(self.tree, self._session_images(), self.next_session_id)
+
+    def snapshot_writer(self) -> SnapshotWriter:
+        """Start the same snapshot, to be written in slices while requests go on
+        (``SnapshotWriter``: ``step`` until it returns True, then ``finish``)."""
+        return SnapshotWriter(self.tree, self._session_images(), self.next_session_id)
+
+    def _session_images(self) -> list[SessionImage]:
+        return [SessionImage(s.session_id, s.timeout_ms) for s in self.sessions.values()]
 
     @classmethod
     def restore(

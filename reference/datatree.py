@@ -10,6 +10,8 @@ Semantics: ``spec.tree``, ``spec.watches`` (Apache ZooKeeper's ``DataTree``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sortedcontainers import SortedSet
 
 from reference.jute.primitives import write_string_vector
@@ -149,6 +151,9 @@ class DataTree:
         self.data_watches = WatchManager(keep_all_watch_modes)
         self.child_watches = WatchManager(keep_all_watch_modes)
         self.last_processed_zxid = 0
+        # Called with a znode's path and node just before the znode changes or goes: how an
+        # open ``reference.persistence.SnapshotWriter`` keeps the state it must write.
+        self.before_change: Callable[[str, DataNode], None] | None = None
         root = DataNode(b"", OPEN_ACL_UNSAFE, 0, 0)
         zookeeper = DataNode(b"", OPEN_ACL_UNSAFE, 0, 0)
         root.children.add("zookeeper")
@@ -233,6 +238,8 @@ class DataTree:
         elif isinstance(body, SetACLTxn):
             result.opcode = 7
             node = self.nodes[body.path]
+            if self.before_change is not None:
+                self.before_change(body.path, node)
             node.acl = body.acl
             node.aversion = body.aversion
             result.path = body.path
@@ -248,6 +255,8 @@ class DataTree:
         path = txn.path
         parent_path = _parent(path)
         parent = self.nodes[parent_path]
+        if self.before_change is not None:
+            self.before_change(parent_path, parent)
         node = DataNode(txn.data, txn.acl, zxid, time, txn.kind, txn.ephemeral_owner, txn.ttl)
         self.nodes[path] = node
         # Only a larger count is stored, and only then pzxid moves (DataTree.createNode).
@@ -268,6 +277,9 @@ class DataTree:
     def delete_node(self, path: str, zxid: int, events: list[Event]) -> None:
         parent_path = _parent(path)
         parent = self.nodes[parent_path]
+        if self.before_change is not None:
+            self.before_change(parent_path, parent)
+            self.before_change(path, self.nodes[path])
         node = self.nodes.pop(path)
         parent.children.discard(_name(path))
         parent.children_wire = None
@@ -295,6 +307,8 @@ class DataTree:
 
     def set_data(self, txn: SetDataTxn, zxid: int, time: int, events: list[Event]) -> DataNode:
         node = self.nodes[txn.path]
+        if self.before_change is not None:
+            self.before_change(txn.path, node)
         node.data = txn.data
         node.version = txn.version
         node.mzxid = zxid

@@ -222,62 +222,164 @@ def encode_snapshot(
     tree: DataTree, sessions: Iterable[SessionImage], next_session_id: int
 ) -> bytes:
     """Serialize the tree (parents before children) and the session table."""
-    out = bytearray((SNAPSHOT_FORMAT,))
-    write_long(out, tree.last_processed_zxid)
-    write_long(out, next_session_id)
-    session_list = list(sessions)
-    write_int(out, len(session_list))
-    for session in session_list:
-        write_long(out, session.session_id)
-        write_int(out, session.timeout_ms)
-    nodes = tree.nodes
-    write_int(out, len(nodes))
-    # Parents before children: by depth alone (a stable sort on small ints, a third of
-    # the cost of sorting by path too). Znodes share a few ACL lists (the codec hands out
-    # one tuple per list) and kinds, so each is encoded once, by identity / value.
-    acl_wire: dict[int, tuple[bytes, tuple[ACL, ...]]] = {}
-    kind_wire: dict[str, bytes] = {}
-    pack_int = INT.pack
-    pack_fields = _NODE_FIELDS.pack
-    pack_long = LONG.pack
-    for path in sorted(nodes, key=_depth):
-        node = nodes[path]
+    writer = SnapshotWriter(tree, sessions, next_session_id, watch=False)
+    writer.step(len(writer.order))
+    return writer.finish()
+
+
+class SnapshotWriter:
+    """A snapshot of the tree as it is now, encoded a slice at a time while it changes.
+
+    Rules:
+
+    * The snapshot is the tree and session table at creation (``zxid``): byte for byte what
+      ``encode_snapshot`` gives then, whatever is applied meanwhile.
+    * While it is open it is the tree's ``before_change`` hook: a znode about to change (or
+      go) is encoded first, unless it already was. ``step`` encodes the next znodes in
+      snapshot order that were not; znodes created after ``zxid`` are never part of it.
+    * ``finish`` (once ``step`` returned True) detaches it and gives the sealed blob.
+
+    Why: encoding 200k znodes takes about 0.27 s, a pause in every reply if done at once on
+    the server's one event loop; in slices it costs the same CPU but no pause.
+    """
+
+    def __init__(
+        self,
+        tree: DataTree,
+        sessions: Iterable[SessionImage],
+        next_session_id: int,
+        watch: bool = True,
+    ) -> None:
+        """``watch=False``: the caller encodes everything before the tree changes again."""
+        self.zxid = tree.last_processed_zxid
+        head = bytearray((SNAPSHOT_FORMAT,))
+        write_long(head, self.zxid)
+        write_long(head, next_session_id)
+        session_list = list(sessions)
+        write_int(head, len(session_list))
+        for session in session_list:
+            write_long(head, session.session_id)
+            write_int(head, session.timeout_ms)
+        nodes = tree.nodes
+        write_int(head, len(nodes))
+        self._out = head
+        # Parents before children: by depth alone (a stable sort on small ints, a third of
+        # the cost of sorting by path too).
+        self.order = sorted(nodes, key=_depth)
+        self._next = 0
+        # Znodes encoded just before they changed or went, by path.
+        self._preimages: dict[str, bytes] = {}
+        # Znodes share a few ACL lists (the codec hands out one tuple per list) and kinds,
+        # so each is encoded once, by identity / value; the tuple rides along so that its
+        # id cannot be reused while the writer lives.
+        self._acl_wire: dict[int, tuple[bytes, tuple[ACL, ...]]] = {}
+        self._kind_wire: dict[str, bytes] = {}
+        self._tree: DataTree | None = tree
+        if watch:
+            assert tree.before_change is None, "another snapshot is being written"
+            tree.before_change = self._before_change
+
+    def _before_change(self, path: str, node: DataNode) -> None:
+        # A znode already written gets a record too, never read: cheaper than knowing.
+        if path not in self._preimages:
+            self._preimages[path] = self._encode(path, node)
+
+    def step(self, budget: int) -> bool:
+        """Encode up to ``budget`` more znodes; whether every znode is encoded."""
+        tree = self._tree
+        assert tree is not None, "finished"
+        order, preimages, nodes, out = self.order, self._preimages, tree.nodes, self._out
+        acl_wire, encode = self._acl_wire, self._encode
+        pack_int, pack_fields, pack_long = INT.pack, _NODE_FIELDS.pack, LONG.pack
+        position = self._next
+        stop = min(len(order), position + budget)
+        while position < stop:
+            path = order[position]
+            position += 1
+            if preimages:
+                record = preimages.get(path)
+                if record is not None:
+                    out += record
+                    continue
+            node = nodes[path]
+            acl_entry = acl_wire.get(id(node.acl))
+            if acl_entry is None or node.kind not in self._kind_wire:
+                out += encode(path, node)  # fills the caches
+                continue
+            encoded_path = path.encode("utf-8")
+            out += pack_int(len(encoded_path))
+            out += encoded_path
+            data = node.data
+            if data is None:
+                out += _NULL_LENGTH
+            else:
+                out += pack_int(len(data))
+                out += data
+            out += acl_entry[0]
+            out += pack_fields(
+                node.czxid,
+                node.mzxid,
+                node.pzxid,
+                node.ctime,
+                node.mtime,
+                node.version,
+                node.cversion,
+                node.aversion,
+                node.ephemeral_owner,
+            )
+            out += self._kind_wire[node.kind]
+            out += pack_long(node.ttl)
+        self._next = position
+        return position == len(order)
+
+    def finish(self) -> bytes:
+        """The sealed snapshot; the tree is no longer watched."""
+        assert self._next == len(self.order), "finish before every znode is encoded"
+        self.close()
+        return _seal(self._out)
+
+    def close(self) -> None:
+        """Abandon the snapshot: stop watching the tree."""
+        if self._tree is not None and self._tree.before_change == self._before_change:
+            self._tree.before_change = None
+        self._tree = None
+
+    def _encode(self, path: str, node: DataNode) -> bytes:
         encoded_path = path.encode("utf-8")
-        out += pack_int(len(encoded_path))
-        out += encoded_path
         data = node.data
-        if data is None:
-            out += _NULL_LENGTH
-        else:
-            out += pack_int(len(data))
-            out += data
         acl = node.acl
-        acl_entry = acl_wire.get(id(acl))
+        acl_entry = self._acl_wire.get(id(acl))
         if acl_entry is None:
             encoded = bytearray()
             write_acl_vector(encoded, acl)
-            # The tuple rides along so that its id cannot be reused while this runs.
-            acl_entry = acl_wire[id(acl)] = (bytes(encoded), acl)
-        out += acl_entry[0]
-        out += pack_fields(
-            node.czxid,
-            node.mzxid,
-            node.pzxid,
-            node.ctime,
-            node.mtime,
-            node.version,
-            node.cversion,
-            node.aversion,
-            node.ephemeral_owner,
-        )
-        kind = kind_wire.get(node.kind)
+            acl_entry = self._acl_wire[id(acl)] = (bytes(encoded), acl)
+        kind = self._kind_wire.get(node.kind)
         if kind is None:
             encoded = bytearray()
             write_ustring(encoded, node.kind)
-            kind = kind_wire[node.kind] = bytes(encoded)
-        out += kind
-        out += pack_long(node.ttl)
-    return _seal(out)
+            kind = self._kind_wire[node.kind] = bytes(encoded)
+        return b"".join(
+            (
+                INT.pack(len(encoded_path)),
+                encoded_path,
+                _NULL_LENGTH if data is None else INT.pack(len(data)),
+                data or b"",
+                acl_entry[0],
+                _NODE_FIELDS.pack(
+                    node.czxid,
+                    node.mzxid,
+                    node.pzxid,
+                    node.ctime,
+                    node.mtime,
+                    node.version,
+                    node.cversion,
+                    node.aversion,
+                    node.ephemeral_owner,
+                ),
+                kind,
+                LONG.pack(node.ttl),
+            )
+        )
 
 
 _NODE_FIELDS = struct.Struct(">qqqqqiiiq")

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reference.core import ZooKeeperCore
-from reference.persistence import encode_txn
+from reference.persistence import SnapshotWriter, encode_txn
 from spec.profiles import V3_9
 from tests.differential.test_reference_vs_spec import Action, Pair, actions
 
@@ -58,3 +58,34 @@ def test_restore_from_snapshot_and_log_rebuilds_the_same_server(
     config, now = pair.core.config, pair.state.now
     _same_server(ZooKeeperCore.restore(config, now, snapshot, log), pair.core)
     _same_server(ZooKeeperCore.restore(config, now, None, log), pair.core)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    script=st.lists(actions, min_size=5, max_size=60),
+    cut=st.integers(0, 1000),
+    budgets=st.lists(st.integers(0, 4), min_size=1, max_size=20),
+)
+def test_a_snapshot_written_in_slices_is_the_snapshot_at_its_start(
+    script: list[Action], cut: int, budgets: list[int]
+) -> None:
+    # A few znodes at a time between requests that create, change and delete znodes (the
+    # system znodes and those of the script), as the server writes one.
+    pair = Pair(V3_9)
+    start = cut % len(script)
+    expected: bytes | None = None
+    writer: SnapshotWriter | None = None
+    done = False
+    for index, action in enumerate(script):
+        pair.run(action)
+        pair.core.take_log()
+        if index == start:
+            expected = pair.core.snapshot()
+            writer = pair.core.snapshot_writer()
+        elif writer is not None and not done:
+            done = writer.step(budgets[index % len(budgets)])
+    assert writer is not None and expected is not None
+    while not writer.step(2):
+        pass
+    assert writer.finish() == expected
+    assert pair.core.tree.before_change is None
