@@ -224,7 +224,7 @@ def encode_snapshot(
     """Serialize the tree (parents before children) and the session table."""
     writer = SnapshotWriter(tree, sessions, next_session_id, watch=False)
     writer.step(len(writer.order))
-    return writer.finish()
+    return bytes(writer.finish())
 
 
 class SnapshotWriter:
@@ -240,7 +240,8 @@ class SnapshotWriter:
     * ``finish`` (once ``step`` returned True) detaches it and gives the sealed blob.
 
     Why: encoding 200k znodes takes about 0.27 s, a pause in every reply if done at once on
-    the server's one event loop; in slices it costs the same CPU but no pause.
+    the server's one event loop; in slices it costs the same CPU but no pause. Starting and
+    finishing cost a copy of the path list and of the blob.
     """
 
     def __init__(
@@ -263,9 +264,15 @@ class SnapshotWriter:
         nodes = tree.nodes
         write_int(head, len(nodes))
         self._out = head
-        # Parents before children: by depth alone (a stable sort on small ints, a third of
-        # the cost of sorting by path too).
-        self.order = sorted(nodes, key=_depth)
+        # The seal's CRC-32, kept up to date a slice at a time (over a 45 MB snapshot at
+        # once it was another pause).
+        self._crc = zlib.crc32(head)
+        self._crc_from = len(head)
+        # Parents before children, as the decoder needs: the tree's own order already is
+        # (a znode is entered after its parent, and a parent can only go, and come back,
+        # once it has no children), so there is nothing to sort (a sort of 150k paths was a
+        # 40 ms pause).
+        self.order = list(nodes)
         self._next = 0
         # Znodes encoded just before they changed or went, by path.
         self._preimages: dict[str, bytes] = {}
@@ -330,13 +337,19 @@ class SnapshotWriter:
             out += self._kind_wire[node.kind]
             out += pack_long(node.ttl)
         self._next = position
+        with memoryview(out) as view:
+            self._crc = zlib.crc32(view[self._crc_from :], self._crc)
+        self._crc_from = len(out)
         return position == len(order)
 
-    def finish(self) -> bytes:
-        """The sealed snapshot; the tree is no longer watched."""
+    def finish(self) -> bytearray:
+        """The sealed snapshot, in the buffer it was written into (a copy of 45 MB paused
+        the loop for 60 ms); the tree is no longer watched."""
         assert self._next == len(self.order), "finish before every znode is encoded"
         self.close()
-        return _seal(self._out)
+        out = self._out
+        out += _CRC.pack(self._crc)
+        return out
 
     def close(self) -> None:
         """Abandon the snapshot: stop watching the tree."""
@@ -384,11 +397,6 @@ class SnapshotWriter:
 
 _NODE_FIELDS = struct.Struct(">qqqqqiiiq")
 _NULL_LENGTH = INT.pack(NULL_LENGTH)
-
-
-def _depth(path: str) -> int:
-    """0 for the root, 1 for its children, ..."""
-    return path.count("/") if path != "/" else 0
 
 
 def decode_snapshot(blob: bytes, keep_all_watch_modes: bool = True) -> Snapshot:

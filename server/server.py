@@ -295,7 +295,7 @@ class ZooKeeperServer:
         # is durable before it is written.
         self._txns_since_snapshot = 0
         self._snapshot_writer: SnapshotWriter | None = None
-        self._snapshot_waiting: tuple[int, bytes] | None = None
+        self._snapshot_waiting: tuple[int, bytes | bytearray] | None = None
         self._snapshot_task: asyncio.Task[None] | None = None
         self.snapshots_saved = 0
         self.durable_zxid = self.core.last_zxid

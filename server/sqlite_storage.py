@@ -70,6 +70,12 @@ _STATEMENT_CACHE = ROWS_PER_INSERT + 32
 
 # A snapshot is written in parts of this size, one transaction each (see ``save_snapshot``).
 SNAPSHOT_PART_BYTES = 1 << 20
+# Snapshot parts freed per transaction when purging (see ``save_snapshot``).
+DROP_PARTS = 4
+_DROP_PARTS = (
+    "DELETE FROM snapshot_parts WHERE rowid IN (SELECT rowid FROM snapshot_parts "
+    "WHERE zxid NOT IN (SELECT zxid FROM snapshots) LIMIT ?)"
+)
 # Log rows deleted per transaction when purging (see ``save_snapshot``).
 PURGE_ROWS = 5_000
 _PURGE_CHUNK = (
@@ -227,16 +233,17 @@ class SQLiteStorage:
             row = await cursor.fetchone()
         return b"" if row is None else bytes(row[0])
 
-    async def save_snapshot(self, zxid: int, blob: bytes) -> None:
+    async def save_snapshot(self, zxid: int, blob: bytes | bytearray) -> None:
         """Keep a snapshot taken at ``zxid`` (already durable in the log), then purge.
 
         The parts go first, one transaction each, with group commits between them; then one
-        transaction adds the ``snapshots`` row and drops the snapshots beyond
-        ``snap_retain_count`` with their parts (and parts no row owns: a save cut short by a
-        crash). The log before the oldest kept snapshot is then deleted in chunks of
-        ``PURGE_ROWS`` rows, one transaction each, for the same reason: one DELETE of a
-        whole snapCount of rows held the log for over 100 ms. A crash at any point leaves
-        every kept snapshot whole and only rows that no recovery reads.
+        transaction adds the ``snapshots`` row and drops the rows of the snapshots beyond
+        ``snap_retain_count``. The parts no row owns (theirs, and those of a save cut short
+        by a crash) are then freed ``DROP_PARTS`` per transaction, and the log before the
+        oldest kept snapshot is deleted ``PURGE_ROWS`` rows per transaction, for the same
+        reason: freeing a whole snapshot, or deleting a snapCount of log rows, in one
+        transaction held the database for over 100 ms. A crash at any point leaves every
+        kept snapshot whole and only rows that no recovery reads.
         """
         view = memoryview(blob)
         for part, start in enumerate(range(0, len(blob), SNAPSHOT_PART_BYTES)):
@@ -247,6 +254,15 @@ class SQLiteStorage:
                 )
         async with self._serial():
             oldest_kept = await self._save_snapshot(zxid)
+        # Parts no row owns any more (and those of a save cut short), a few per transaction:
+        # freeing a whole 45 MB snapshot in one held the database for over 100 ms.
+        while True:
+            async with self._serial():
+                cursor = await self._db.execute(_DROP_PARTS, (DROP_PARTS,))
+                dropped = cursor.rowcount
+                await cursor.close()
+            if dropped < DROP_PARTS:
+                break
         if oldest_kept is None:
             return
         while True:
@@ -275,9 +291,6 @@ class SQLiteStorage:
             if row is not None:
                 oldest_kept = int(row[0])
                 await db.execute("DELETE FROM snapshots WHERE zxid < ?", (oldest_kept,))
-            await db.execute(
-                "DELETE FROM snapshot_parts WHERE zxid NOT IN (SELECT zxid FROM snapshots)"
-            )
             await db.execute("COMMIT")
         except BaseException:
             await db.execute("ROLLBACK")
