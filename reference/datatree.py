@@ -144,6 +144,9 @@ class DataTree:
     """The znodes, their indices and watches, and ``last_processed_zxid``."""
 
     def __init__(self, keep_all_watch_modes: bool = True) -> None:
+        # In insertion order, which is parents before children (a znode is entered after
+        # its parent; a parent goes, or comes back, only with no children): snapshots are
+        # written in this order (``reference.persistence.SnapshotWriter``).
         self.nodes: dict[str, DataNode] = {}
         self.ephemerals: dict[int, SortedSet] = {}
         self.containers: set[str] = set()
