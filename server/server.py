@@ -411,7 +411,17 @@ class ZooKeeperServer:
         writer = self._snapshot_writer
         if writer is None:
             return  # abandoned by close()
-        if not writer.step(SNAPSHOT_NODES_PER_STEP):
+        try:
+            done = writer.step(SNAPSHOT_NODES_PER_STEP)
+        except Exception:
+            # A bug: give this snapshot up (the log still holds every txn) and detach it
+            # from the tree, rather than leave it collecting pre-images for ever.
+            self.internal_errors += 1
+            log.exception("encoding the snapshot at 0x%x failed", writer.zxid)
+            writer.close()
+            self._snapshot_writer = None
+            return
+        if not done:
             assert self._loop is not None
             self._loop.call_soon(self._snapshot_step)
             return
