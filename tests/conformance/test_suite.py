@@ -30,10 +30,16 @@ def _run(address: str, expected_profile: str, server: str) -> SuiteReport:
     assert report.profile == expected_profile, report.render()
     assert report.passed, report.render()
     counts = report.counts()
+    model = report.model
+    assert model is not None
+    # Examples and seconds say whether the model checker ran its course or its duration
+    # ran out (a slow server); its notes say if Hypothesis stopped it early.
+    notes = f"; notes: {' | '.join(model.log)}" if model.log else ""
     SUMMARY.append(
         f"conformance suite against {server} at {address} (profile {report.profile}): "
         f"{counts['scenarios']} scenarios ({counts['skipped']} skipped), "
-        f"{counts['model_steps']} model-checker steps, passed={report.passed}"
+        f"{counts['model_steps']} model-checker steps in {model.examples} examples, "
+        f"{model.seconds:.1f} s, passed={report.passed}{notes}"
     )
     assert counts["scenarios"] >= 30 and counts["model_steps"] > 0, counts
     return report
