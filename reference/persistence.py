@@ -296,8 +296,7 @@ class SnapshotWriter:
         tree = self._tree
         assert tree is not None, "finished"
         order, preimages, nodes, out = self.order, self._preimages, tree.nodes, self._out
-        acl_wire, encode = self._acl_wire, self._encode
-        pack_int, pack_fields, pack_long = INT.pack, _NODE_FIELDS.pack, LONG.pack
+        encode_into = self._encode_into
         position = self._next
         stop = min(len(order), position + budget)
         while position < stop:
@@ -308,34 +307,7 @@ class SnapshotWriter:
                 if record is not None:
                     out += record
                     continue
-            node = nodes[path]
-            acl_entry = acl_wire.get(id(node.acl))
-            if acl_entry is None or node.kind not in self._kind_wire:
-                out += encode(path, node)  # fills the caches
-                continue
-            encoded_path = path.encode("utf-8")
-            out += pack_int(len(encoded_path))
-            out += encoded_path
-            data = node.data
-            if data is None:
-                out += _NULL_LENGTH
-            else:
-                out += pack_int(len(data))
-                out += data
-            out += acl_entry[0]
-            out += pack_fields(
-                node.czxid,
-                node.mzxid,
-                node.pzxid,
-                node.ctime,
-                node.mtime,
-                node.version,
-                node.cversion,
-                node.aversion,
-                node.ephemeral_owner,
-            )
-            out += self._kind_wire[node.kind]
-            out += pack_long(node.ttl)
+            encode_into(out, path, nodes[path])
         self._next = position
         with memoryview(out) as view:
             self._crc = zlib.crc32(view[self._crc_from :], self._crc)
@@ -358,8 +330,11 @@ class SnapshotWriter:
         self._tree = None
 
     def _encode(self, path: str, node: DataNode) -> bytes:
-        encoded_path = path.encode("utf-8")
-        data = node.data
+        out = bytearray()
+        self._encode_into(out, path, node)
+        return bytes(out)
+
+    def _encode_into(self, out: bytearray, path: str, node: DataNode) -> None:
         acl = node.acl
         acl_entry = self._acl_wire.get(id(acl))
         if acl_entry is None:
@@ -371,28 +346,29 @@ class SnapshotWriter:
             encoded = bytearray()
             write_ustring(encoded, node.kind)
             kind = self._kind_wire[node.kind] = bytes(encoded)
-        return b"".join(
-            (
-                INT.pack(len(encoded_path)),
-                encoded_path,
-                _NULL_LENGTH if data is None else INT.pack(len(data)),
-                data or b"",
-                acl_entry[0],
-                _NODE_FIELDS.pack(
-                    node.czxid,
-                    node.mzxid,
-                    node.pzxid,
-                    node.ctime,
-                    node.mtime,
-                    node.version,
-                    node.cversion,
-                    node.aversion,
-                    node.ephemeral_owner,
-                ),
-                kind,
-                LONG.pack(node.ttl),
-            )
+        encoded_path = path.encode("utf-8")
+        out += INT.pack(len(encoded_path))
+        out += encoded_path
+        data = node.data
+        if data is None:
+            out += _NULL_LENGTH
+        else:
+            out += INT.pack(len(data))
+            out += data
+        out += acl_entry[0]
+        out += _NODE_FIELDS.pack(
+            node.czxid,
+            node.mzxid,
+            node.pzxid,
+            node.ctime,
+            node.mtime,
+            node.version,
+            node.cversion,
+            node.aversion,
+            node.ephemeral_owner,
         )
+        out += kind
+        out += LONG.pack(node.ttl)
 
 
 _NODE_FIELDS = struct.Struct(">qqqqqiiiq")
