@@ -269,6 +269,35 @@ def _report_progress(
     return asyncio.get_running_loop().create_task(loop())
 
 
+class _Measured:
+    """One worker's measured window, from ``go`` to ``finish``: the meter the workload
+    counts into, the progress reports, and the timers that open and close the window (or,
+    with ``--count``, a window open from the start)."""
+
+    def __init__(self, plan: WorkerPlan, progress: Any, result: WorkerResult, go_ns: int) -> None:
+        self.plan, self.progress = plan, progress
+        self.window = Window(plan, go_ns)
+        histogram = result.histogram
+        self.meter = Meter(histogram.pending, self.window.start_ns, self.window.end_ns)
+        self._reporter = _report_progress(progress, plan.worker_index, self.meter, histogram)
+        loop = asyncio.get_running_loop()
+        self._timers = self.window.schedule(loop) if plan.count is None else []
+        if plan.count is not None:
+            self.window.open()
+
+    def finish(self, result: WorkerResult) -> None:
+        """Stop the timers and reports; put the window, the count and latencies in ``result``."""
+        for timer in self._timers:
+            timer.cancel()
+        self._reporter.cancel()
+        meter, histogram = self.meter, result.histogram
+        self.progress[self.plan.worker_index] = meter.completed_total
+        self.window.fill(result, meter.last_completion_ns)
+        result.completed = meter.completed
+        histogram.pending = meter.latencies if meter.latencies is not None else histogram.pending
+        histogram.fold()
+
+
 async def _idle(plan: WorkerPlan, control: Connection, progress: Any) -> WorkerResult:
     await _ready_then_go(control)
     return WorkerResult(plan.worker_index)
@@ -303,7 +332,6 @@ async def _open_all(
 
 async def _run_pipelined(plan: WorkerPlan, control: Connection, progress: Any) -> WorkerResult:
     connections = plan.connections()
-    loop = asyncio.get_running_loop()
     result = WorkerResult(plan.worker_index)
     sessions: list[LoadSession] = []
     try:
@@ -314,14 +342,8 @@ async def _run_pipelined(plan: WorkerPlan, control: Connection, progress: Any) -
             operation_source(plan.workload, plan.root, g, plan.value_size, plan.quota(g))
             for g in connections
         ]
-        go_ns = await _ready_then_go(control)
-        window = Window(plan, go_ns)
-        histogram = result.histogram
-        meter = Meter(histogram.pending, window.start_ns, window.end_ns)
-        reporter = _report_progress(progress, plan.worker_index, meter, histogram)
-        timers = window.schedule(loop) if plan.count is None else []
-        if plan.count is not None:
-            window.open()
+        measured = _Measured(plan, progress, result, await _ready_then_go(control))
+        meter, window = measured.meter, measured.window
         drains = [
             s.run(src, meter, plan.in_flight) for s, src in zip(sessions, sources, strict=True)
         ]
@@ -333,16 +355,9 @@ async def _run_pipelined(plan: WorkerPlan, control: Connection, progress: Any) -
             result.problems.append(
                 f"replies still outstanding {DRAIN_TIMEOUT_S:.0f} s after the window closed"
             )
-        for timer in timers:
-            timer.cancel()
-        reporter.cancel()
-        progress[plan.worker_index] = meter.completed_total
-        window.fill(result, meter.last_completion_ns)
-        result.completed = meter.completed
+        measured.finish(result)
         result.errors = meter.errors
         result.notifications = meter.notifications
-        histogram.pending = meter.latencies if meter.latencies is not None else histogram.pending
-        histogram.fold()
         result.problems.extend(s.failure for s in sessions if s.failure is not None)
         if plan.workload == "create":
             await _delete_created(plan, sessions, sources, result)
@@ -390,16 +405,10 @@ async def _run_connect(plan: WorkerPlan, control: Connection, progress: Any) -> 
     """Each of this worker's clients opens and closes sessions one after another
     (``bench.connect``)."""
     result = WorkerResult(plan.worker_index)
-    histogram = result.histogram
     addresses = {g: resolve(*plan.host_of(g)) for g in plan.connections()}
-    go_ns = await _ready_then_go(control)
-    window = Window(plan, go_ns)
-    meter = Meter(histogram.pending, window.start_ns, window.end_ns)
-    reporter = _report_progress(progress, plan.worker_index, meter, histogram)
+    measured = _Measured(plan, progress, result, await _ready_then_go(control))
+    meter, window = measured.meter, measured.window
     loop = asyncio.get_running_loop()
-    timers = window.schedule(loop) if plan.count is None else []
-    if plan.count is not None:
-        window.open()
     failures: dict[str, int] = {}
     clients = []
     for g, (family, address) in addresses.items():
@@ -415,14 +424,7 @@ async def _run_connect(plan: WorkerPlan, control: Connection, progress: Any) -> 
         result.problems.append("sessions still open after the window closed")
     for client in clients:
         client.abort()
-    for timer in timers:
-        timer.cancel()
-    reporter.cancel()
-    progress[plan.worker_index] = meter.completed_total
-    window.fill(result, meter.last_completion_ns)
-    result.completed = meter.completed
-    histogram.pending = meter.latencies if meter.latencies is not None else histogram.pending
-    histogram.fold()
+    measured.finish(result)
     result.problems.extend(f"{count} × {reason}" for reason, count in failures.items())
     return result
 
@@ -434,7 +436,6 @@ async def _run_fanout(plan: WorkerPlan, control: Connection, progress: Any) -> W
     """Rounds of: every watcher sets a watch (getData), one setData, wait for them all
     (``bench.fanout``; latencies from kernel receive timestamps)."""
     result = WorkerResult(plan.worker_index)
-    histogram = result.histogram
     path = fanout_node(plan.root)
     state = FanoutRound(path)
     watchers: list[TimestampedWatcher] = []
@@ -448,14 +449,8 @@ async def _run_fanout(plan: WorkerPlan, control: Connection, progress: Any) -> W
         writer = await open_call_session(*plan.hosts[0])
         watch = RequestTemplate(OpCode.getData, GetDataRequest(path, True))
         write = RequestTemplate(OpCode.setData, SetDataRequest(path, value_of(plan.value_size), -1))
-        go_ns = await _ready_then_go(control)
-        window = Window(plan, go_ns)
-        meter = Meter(histogram.pending, window.start_ns, window.end_ns)
-        reporter = _report_progress(progress, plan.worker_index, meter, histogram)
-        loop = asyncio.get_running_loop()
-        timers = window.schedule(loop) if plan.count is None else []
-        if plan.count is not None:
-            window.open()
+        measured = _Measured(plan, progress, result, await _ready_then_go(control))
+        meter, window = measured.meter, measured.window
         remaining = plan.count if plan.count is not None else UNLIMITED
         try:
             while remaining > 0 and perf_counter_ns() < window.end_ns:
@@ -480,15 +475,8 @@ async def _run_fanout(plan: WorkerPlan, control: Connection, progress: Any) -> W
                         meter.latencies.append(max(0, state.last_arrival_ns - sent_wall_ns))
         except (TimeoutError, BenchProtocolError, OSError) as error:
             result.problems.append(f"fan-out round failed: {type(error).__name__}: {error}")
-        for timer in timers:
-            timer.cancel()
-        reporter.cancel()
-        progress[plan.worker_index] = meter.completed_total
-        window.fill(result, meter.last_completion_ns)
-        result.completed = meter.completed
+        measured.finish(result)
         result.notifications = state.notifications
-        histogram.pending = meter.latencies if meter.latencies is not None else histogram.pending
-        histogram.fold()
     finally:
         closing = [w.close(DRAIN_TIMEOUT_S) for w in watchers]
         if writer is not None:
