@@ -35,7 +35,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from conformance import wire
 from conformance.history import (
@@ -448,42 +448,34 @@ class Client:
         except (OSError, JuteError) as error:
             detail = f"handshake failed: {error}"
         complete_ns = time.monotonic_ns() if response is not None else None
+        # What was asked for; what was answered (if anything) is added below.
+        asked = ConnectEvent(
+            conn.conn_id,
+            self.name,
+            conn.server,
+            self.session_id,
+            self.last_zxid_seen,
+            self.session_timeout_ms,
+            invoke_ns,
+            complete_ns,
+            "unknown",
+            client_address=conn.client_address,
+        )
         if response is None:
-            self._record(
-                ConnectEvent(
-                    conn.conn_id,
-                    self.name,
-                    conn.server,
-                    self.session_id,
-                    self.last_zxid_seen,
-                    self.session_timeout_ms,
-                    invoke_ns,
-                    None,
-                    "unknown",
-                    client_address=conn.client_address,
-                )
-            )
+            self._record(asked)
             self._record_disconnect(conn, detail)
             await _close_writer(writer)
             return False
         expired = response.timeOut <= 0
         outcome = "expired" if expired else "ok"
         self._record(
-            ConnectEvent(
-                conn.conn_id,
-                self.name,
-                conn.server,
-                self.session_id,
-                self.last_zxid_seen,
-                self.session_timeout_ms,
-                invoke_ns,
-                complete_ns,
-                outcome,
-                response.sessionId,
-                response.passwd,
-                response.timeOut,
-                response.readOnly,
-                conn.client_address,
+            replace(
+                asked,
+                outcome=outcome,
+                session_id=response.sessionId,
+                password=response.passwd,
+                negotiated_timeout_ms=response.timeOut,
+                read_only=response.readOnly,
             )
         )
         if expired:
