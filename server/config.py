@@ -312,6 +312,21 @@ _IGNORED_KEYS = frozenset(
 )
 
 
+# zoo.cfg keys whose value is an integer taken as it is, and the ServerConfig field each sets.
+_INTEGER_KEYS = {
+    "clientPort": "port",
+    "tickTime": "tick_time_ms",
+    "maxClientCnxns": "max_client_connections_per_ip",
+    "minSessionTimeout": "min_session_timeout_ms",
+    "maxSessionTimeout": "max_session_timeout_ms",
+    "jute.maxbuffer": "jute_max_buffer",
+    "globalOutstandingLimit": "outstanding_requests_max",
+    "znode.container.checkIntervalMs": "container_check_interval_ms",
+    "znode.container.maxNeverUsedIntervalMs": "container_max_never_used_interval_ms",
+    "snapCount": "snap_count",
+}
+
+
 def _integer(key: str, value: str, line: int) -> int:
     try:
         return int(value.strip())
@@ -335,37 +350,19 @@ def parse_zoo_cfg(text: str, base: ServerConfig | None = None) -> ServerConfig:
         # Apache ZooKeeper stores unknown keys as "zookeeper.<key>" system properties, so
         # operators write both spellings of the same setting.
         key = raw_key[len("zookeeper.") :] if raw_key.startswith("zookeeper.") else raw_key
-        if key == "clientPort":
-            changes["port"] = _integer(key, value, line)
+        if key in _INTEGER_KEYS:
+            changes[_INTEGER_KEYS[key]] = _integer(key, value, line)
         elif key == "clientPortAddress":
             changes["host"] = value
         elif key == "dataDir":
             changes["data_dir"] = Path(value)
-        elif key == "tickTime":
-            changes["tick_time_ms"] = _integer(key, value, line)
-        elif key == "maxClientCnxns":
-            changes["max_client_connections_per_ip"] = _integer(key, value, line)
-        elif key == "minSessionTimeout":
-            changes["min_session_timeout_ms"] = _integer(key, value, line)
-        elif key == "maxSessionTimeout":
-            changes["max_session_timeout_ms"] = _integer(key, value, line)
         elif key == "4lw.commands.whitelist":
             changes["four_letter_whitelist"] = parse_four_letter_whitelist(value)
-        elif key == "jute.maxbuffer":
-            changes["jute_max_buffer"] = _integer(key, value, line)
         elif key == "clientPortListenBacklog":
             backlog = _integer(key, value, line)
             changes["listen_backlog"] = backlog if backlog > 0 else LISTEN_BACKLOG_DEFAULT
-        elif key == "globalOutstandingLimit":
-            changes["outstanding_requests_max"] = _integer(key, value, line)
-        elif key == "znode.container.checkIntervalMs":
-            changes["container_check_interval_ms"] = _integer(key, value, line)
-        elif key == "znode.container.maxNeverUsedIntervalMs":
-            changes["container_max_never_used_interval_ms"] = _integer(key, value, line)
         elif key == "extendedTypesEnabled":
             changes["extended_types_enabled"] = _boolean(key, value, line)
-        elif key == "snapCount":
-            changes["snap_count"] = _integer(key, value, line)
         elif key == "autopurge.snapRetainCount":
             changes["snap_retain_count"] = max(3, _integer(key, value, line))
         elif key == "DigestAuthenticationProvider.superDigest":
