@@ -25,11 +25,13 @@ from server.config import (
     ConfigError,
     ServerConfig,
     parse_four_letter_whitelist,
+    parse_profile,
     read_zoo_cfg,
 )
 from server.server import ZooKeeperServer
 from server.sqlite_storage import StorageCorrupt
-from server.version import ZOOKEEPER_VERSION
+from server.version import ZOOKEEPER_VERSION, version_for
+from spec.profiles import PROFILES
 
 log = logging.getLogger("zkref")
 
@@ -76,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="autopurge.snapRetainCount: snapshots kept (3, the minimum)",
+    )
+    serve.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        help="the Apache ZooKeeper release line to behave as (zkref.profile; 3.9)",
     )
     serve.add_argument(
         "--event-loop",
@@ -133,6 +140,7 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
         four_letter_whitelist=whitelist,
         snap_count=args.snap_count,
         snap_retain_count=args.snap_retain_count,
+        profile=None if args.profile is None else parse_profile(args.profile),
     )
 
 
@@ -149,6 +157,11 @@ async def serve(config: ServerConfig, event_loop: str = "asyncio") -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     log.info("event loop: %s", event_loop)
+    log.info(
+        "profile %s: behaving as Apache ZooKeeper %s",
+        config.profile.name,
+        version_for(config.profile),
+    )
     if config.data_dir is None:
         log.info("no dataDir: transactions are kept in memory only")
     else:

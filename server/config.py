@@ -1,8 +1,8 @@
 """Server configuration: a ZooKeeper operator's ``zoo.cfg`` and command-line flags, checked.
 
 Owns ``ServerConfig`` (everything the shell needs: address, limits, 4lw whitelist) and its
-mapping onto ``spec.state.Config`` (what the core needs, profile V3_9). Reads ``zoo.cfg`` the
-way Apache ZooKeeper does: a Java properties file (``key=value``, ``key:value`` or
+mapping onto ``spec.state.Config`` (what the core needs, including the profile). Reads
+``zoo.cfg`` the way Apache ZooKeeper does: a Java properties file (``key=value``, ``key:value`` or
 ``key value``; ``#`` and ``!`` comment lines; a trailing backslash continues a line; values
 trimmed), then ``QuorumPeerConfig.parseProperties`` picks the keys it knows. Keys we know
 but do not need in standalone are accepted with an info line; keys nobody knows are accepted
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from reference.jute import JUTE_MAXBUFFER
-from spec.profiles import V3_9
+from spec.profiles import PROFILES, V3_9, Profile
 from spec.state import Config
 
 log = logging.getLogger("zkref.config")
@@ -90,6 +90,7 @@ class ServerConfig:
     client_send_buffer_bytes_max: int = CLIENT_SEND_BUFFER_BYTES_MAX
     snap_count: int = 100_000  # snapCount: txns between two snapshots
     snap_retain_count: int = 3  # autopurge.snapRetainCount (3 at least)
+    profile: Profile = V3_9  # zkref.profile: the release line whose behaviour is served
     unknown_keys: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -172,7 +173,7 @@ class ServerConfig:
             super_digest=self.super_digest,
             reconfig_enabled=False,
             jute_max_buffer=self.jute_max_buffer,
-            profile=V3_9,
+            profile=self.profile,
         )
 
     def with_overrides(self, **changes: Any) -> ServerConfig:
@@ -203,6 +204,15 @@ def parse_four_letter_whitelist(text: str) -> frozenset[str]:
         else:
             log.warning("4lw.commands.whitelist: unknown command %r ignored", word)
     return frozenset(enabled)
+
+
+def parse_profile(name: str, where: str = "--profile") -> Profile:
+    """The profile called ``name`` (``3.8`` or ``3.9``), or a ``ConfigError`` saying which exist."""
+    profile = PROFILES.get(name.strip())
+    if profile is None:
+        known = ", ".join(sorted(PROFILES))
+        raise ConfigError(f"{where}={name!r} is not a profile: expected one of {known}")
+    return profile
 
 
 # --- Java properties ---------------------------------------------------------------------
@@ -365,6 +375,8 @@ def parse_zoo_cfg(text: str, base: ServerConfig | None = None) -> ServerConfig:
             changes["extended_types_enabled"] = _boolean(key, value, line)
         elif key == "autopurge.snapRetainCount":
             changes["snap_retain_count"] = max(3, _integer(key, value, line))
+        elif key == "zkref.profile":
+            changes["profile"] = parse_profile(value, f"line {line}: {key}")
         elif key == "DigestAuthenticationProvider.superDigest":
             changes["super_digest"] = value or None
         elif key in _IGNORED_KEYS or key.startswith("server.") or key.startswith("group."):

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from server.version import ZOOKEEPER_VERSION
+from server.version import version_for
 from spec.opcodes import OpCode
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ def _server_stats(server: ZooKeeperServer) -> str:
 
 
 def srvr(server: ZooKeeperServer, asking: ClientConnection) -> str:
-    return f"Zookeeper version: {ZOOKEEPER_VERSION}\n" + _server_stats(server)
+    return f"Zookeeper version: {version_for(server.config.profile)}\n" + _server_stats(server)
 
 
 def stat(server: ZooKeeperServer, asking: ClientConnection) -> str:
@@ -169,7 +169,8 @@ def stat(server: ZooKeeperServer, asking: ClientConnection) -> str:
         _connection_info(server, c, asking, brief=True) + "\n"
         for c in list(server.connections.values())
     )
-    return f"Zookeeper version: {ZOOKEEPER_VERSION}\nClients:\n{clients}\n" + _server_stats(server)
+    version = version_for(server.config.profile)
+    return f"Zookeeper version: {version}\nClients:\n{clients}\n" + _server_stats(server)
 
 
 def cons(server: ZooKeeperServer, asking: ClientConnection) -> str:
@@ -234,7 +235,8 @@ def envi(server: ZooKeeperServer, asking: ClientConnection) -> str:
     except Exception:  # no user name in this environment
         user = "?"
     entries = [
-        ("zookeeper.version", ZOOKEEPER_VERSION),
+        ("zookeeper.version", version_for(server.config.profile)),
+        ("zkref.profile", server.config.profile.name),
         ("host.name", socket.gethostname()),
         ("python.version", platform.python_version()),
         ("python.implementation", platform.python_implementation()),
@@ -350,7 +352,7 @@ def mntr(server: ZooKeeperServer, asking: ClientConnection) -> str:
     data_watch_count = len(tree.data_watches)
     child_watch_count = len(tree.child_watches)
     entries: list[tuple[str, object]] = [
-        ("zk_version", ZOOKEEPER_VERSION),
+        ("zk_version", version_for(server.config.profile)),
         ("zk_server_state", "standalone"),
         ("zk_ephemerals_count", sum(len(p) for p in tree.ephemerals.values())),
         ("zk_num_alive_connections", len(server.connections)),

@@ -2,9 +2,10 @@
 
 Rules
 -----
-zkref serves the ``V3_9`` profile. The conformance suite holds a server to the profile of
-its version (read from ``srvr``), so Apache ZooKeeper 3.8 is judged by ``V3_8``. Each field
-is one observable difference:
+zkref serves either profile (``zkref serve --profile 3.8|3.9``, ``V3_9`` by default) and
+reports it as its version. The conformance suite holds a server to the profile of its version
+(read from ``srvr``), so Apache ZooKeeper 3.8 is judged by ``V3_8``. Each field is one
+observable difference:
 
 * ``notification_zxid``: 3.8 sends watch notifications with header zxid -1; 3.9 sends the
   zxid of the transaction that triggered them (ZOOKEEPER-4655). Events re-fired by

@@ -17,7 +17,7 @@ from server.config import (
     parse_zoo_cfg,
     read_zoo_cfg,
 )
-from spec.profiles import V3_9
+from spec.profiles import V3_8, V3_9
 
 ZOO_CFG = """\
 # a typical standalone zoo.cfg
@@ -78,6 +78,20 @@ def test_zoo_cfg_maps_onto_the_core_config_with_the_3_9_profile() -> None:
     assert (core.tick_time_ms, core.min_timeout, core.max_timeout) == (200, 400, 9000)
     assert core.jute_max_buffer == 4096
     assert core.start_time_ms == 1_700_000_000_000
+
+
+def test_the_profile_is_chosen_by_zoo_cfg_or_flag_and_reaches_the_core(tmp_path: Path) -> None:
+    assert parse_zoo_cfg("zkref.profile=3.8\n").core_config(1).profile is V3_8
+    assert parse_zoo_cfg("zkref.profile = 3.9\n").profile is V3_9
+    cfg = tmp_path / "zoo.cfg"
+    cfg.write_text("zkref.profile=3.9\n")
+    args = _parser().parse_args(["serve", "--config", str(cfg), "--profile", "3.8"])
+    assert build_config(args).profile is V3_8
+
+
+def test_an_unknown_profile_is_refused_naming_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match=r"zkref.profile='3.7' is not a profile.*3.8, 3.9"):
+        parse_zoo_cfg("zkref.profile=3.7\n")
 
 
 def test_session_timeouts_default_to_two_and_twenty_ticks() -> None:

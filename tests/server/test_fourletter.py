@@ -9,7 +9,7 @@ import time
 import pytest
 
 from server.config import FOUR_LETTER_WORDS, ServerConfig
-from spec.profiles import V3_9, profile_for_version
+from spec.profiles import V3_8, V3_9, profile_for_version
 from tests.support.rawclient import RawClient, connected, four_letter_word
 from tests.support.servers import InProcessServer, wait_until
 
@@ -121,6 +121,18 @@ def test_dump_lists_sessions_and_ephemerals(zkref_in_process: InProcessServer) -
     assert text.startswith("SessionTracker dump:\n")
     assert f"{session}:\n\t/ephemeral-in-dump\n" in text
     assert "Connections dump:" in text
+
+
+def test_a_server_on_the_3_8_profile_reports_a_3_8_version_everywhere() -> None:
+    config = ServerConfig(four_letter_whitelist=FOUR_LETTER_WORDS, profile=V3_8)
+    with InProcessServer(config) as server:
+        version = ask(server, "srvr").splitlines()[0].removeprefix("Zookeeper version: ")
+        assert version == "3.8.0-zkref"
+        assert profile_for_version(version) is V3_8
+        assert ask(server, "stat").startswith("Zookeeper version: 3.8.0-zkref\n")
+        assert "zk_version\t3.8.0-zkref" in ask(server, "mntr")
+        envi = ask(server, "envi")
+        assert "zookeeper.version=3.8.0-zkref\n" in envi and "zkref.profile=3.8\n" in envi
 
 
 def test_conf_envi_isro_dirs(zkref_in_process: InProcessServer) -> None:
