@@ -59,8 +59,9 @@ from spec.machine import InputError, step
 from spec.modes import NodeKind
 from spec.paths import parent_path
 from spec.sessions import kill_session
-from spec.state import Session, State, Znode, make_zxid, zxid_counter, zxid_epoch
+from spec.state import Session, State, Znode
 from spec.tree import delete_node
+from spec.zxid import make_zxid, zxid_counter, zxid_epoch
 
 RUNS_MAX = 256  # whole replays, each with another placement of unobserved transactions
 REPLAY_STEPS_MAX = 400_000  # observations replayed and placements tried, over all replays

@@ -8,8 +8,8 @@ Rules
   ``/zookeeper/quota`` and ``/zookeeper/config`` (ACL ``world:anyone`` READ, empty data in
   standalone). They were added without counting as child creates, so a fresh root shows
   ``cversion = -1`` and ``/zookeeper`` shows ``-2`` (``spec.stat``).
-* A zxid is ``epoch << 32 | counter``. Each write, including a failed one, takes the next
-  counter value of the current epoch.
+* A zxid is ``epoch << 32 | counter`` (``spec.zxid``). Each write, including a failed one,
+  takes the next counter value of the current epoch.
 * Values in the state are immutable (znodes, sessions); the containers holding them are
   copied by ``State.clone`` so that a transition never changes the state it was given.
 
@@ -25,19 +25,7 @@ from spec.modes import NodeKind
 from spec.paths import CONFIG, QUOTA, ROOT, ZOOKEEPER
 from spec.profiles import V3_9, Profile
 from spec.stat import Stat, client_cversion
-
-
-def make_zxid(epoch: int, counter: int) -> int:
-    """``epoch << 32 | counter`` (``ZxidUtils.makeZxid``)."""
-    return (epoch << 32) | (counter & 0xFFFFFFFF)
-
-
-def zxid_epoch(zxid: int) -> int:
-    return zxid >> 32
-
-
-def zxid_counter(zxid: int) -> int:
-    return zxid & 0xFFFFFFFF
+from spec.zxid import make_zxid, zxid_counter, zxid_epoch
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,13 +9,8 @@ from spec.errors import Code
 from spec.paths import CONFIG, QUOTA, ROOT, ZOOKEEPER
 from spec.requests import GetChildren, GetChildrenResponse, GetData, GetDataResponse
 from spec.stat import Stat
-from spec.state import (
-    Config,
-    initial_state,
-    make_zxid,
-    zxid_counter,
-    zxid_epoch,
-)
+from spec.state import Config, initial_state
+from spec.zxid import make_zxid, zxid_counter, zxid_epoch
 from tests.spec.helpers import Server, body, create, reply_of
 
 ZERO_STAT = dict(czxid=0, mzxid=0, ctime=0, mtime=0, version=0, aversion=0, ephemeralOwner=0)
