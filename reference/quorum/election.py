@@ -347,9 +347,12 @@ class Election:
             if sid != self.my_id:
                 step.sends.append(Outgoing(sid, own))
         self.recvset[self.my_id] = Vote(own.leader, own.zxid, own.election_epoch, own.peer_epoch)
-        if step.elected is None and self._has_quorum(self.recvset, self.proposal()):
-            if self._finalize_at is None:
-                self._finalize_at = now_ms + FINALIZE_WAIT_MS
+        if (
+            step.elected is None
+            and self._finalize_at is None
+            and self._has_quorum(self.recvset, self.proposal())
+        ):
+            self._finalize_at = now_ms + FINALIZE_WAIT_MS
 
     def current_notification(self) -> Notification:
         """Our proposal as a LOOKING notification of this round."""
