@@ -1,15 +1,28 @@
-"""The standalone server core: frames in, frames out, with no I/O, clock or threads.
+"""The server core: one ZooKeeper server's client side, frames in and effects out, no I/O.
 
-``ZooKeeperCore`` is one Apache ZooKeeper standalone server as a state machine. The server
-shell (``server/``) feeds it each complete frame a connection receives (``receive``), tells it
-when a connection closes (``connection_lost``) and when time passes (``tick``), and drains
-``outbox`` (frames to write, connections to close) and ``log`` (transactions to make durable).
+``ZooKeeperCore`` is what a client talks to: connections and their handshake, sessions, the
+request pipeline, reads, watches and their delivery. The driver feeds it each complete frame
+(``receive``), closed connections (``connection_lost``), time (``tick``) and durability
+(``persisted``), and takes its effects as one ``reference.ready.Ready`` (``ready()``): what to
+persist, what to send to other servers (after the persists), and what clients see now.
 
-Every output carries a *watermark* zxid: it may reach the client only once every transaction
-up to that zxid is durable. Writes are applied to the tree at once — later requests see
-them — but nobody hears of them before they are on disk; replies on one connection never
-overtake each other because watermarks only grow. This gives ZooKeeper's guarantees with
-one applier and group commit in the shell.
+Theory of operation
+-------------------
+The tree holds committed state only. A write is *prepared* when it arrives
+(``reference.prep``: against the tree plus the writes prepared before it), *proposed*, and
+applied — its watch events delivered, its reply sent — only when it *commits* (``commit``).
+Who proposes and when a proposal commits is the broadcast's business (``Broadcast``):
+
+* a standalone server (``LocalBroadcast``, the default) is a leader with a quorum of one: a
+  proposal is persisted, and commits once ``persisted`` says it is durable;
+* in an ensemble, the leader's broadcast replicates proposals and commits on a quorum of
+  acks; a follower's forwards writes to the leader and commits what the leader commits
+  (``reference.quorum``).
+
+Each session keeps its own order (``CommitProcessor``): a request that arrives while one of
+the session's writes waits to commit waits behind it (``Session.pending``), so a session
+reads its own writes and gets its replies in order. Requests of other sessions do not wait:
+reads see the committed tree at once.
 
 Semantics are ``spec/``'s, rule for rule; a differential test holds the two together.
 """
@@ -17,55 +30,28 @@ Semantics are ``spec/``'s, rule for rule; a differential test holds the two toge
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import cast
+from collections.abc import Iterable
+from enum import IntEnum
+from typing import Protocol
 
-from reference.datatree import ApplyResult, DataNode, DataTree, Event
+from reference.datatree import DataTree, Event
+from reference.handlers import READ_HANDLERS, write_reply
 from reference.jute import (
-    AddWatchRequest,
     AuthPacket,
-    CheckWatchesRequest,
-    ClientInfo,
     ConnectResponse,
-    Create2Response,
-    CreateResponse,
-    ErrorResponse,
-    ExistsRequest,
-    ExistsResponse,
-    GetACLRequest,
-    GetACLResponse,
-    GetAllChildrenNumberRequest,
-    GetAllChildrenNumberResponse,
-    GetChildren2Request,
-    GetChildrenRequest,
-    GetChildrenResponse,
-    GetDataRequest,
-    GetDataResponse,
-    GetEphemeralsRequest,
-    GetEphemeralsResponse,
     JuteError,
     MultiRequest,
-    MultiResponse,
-    MultiResult,
-    RemoveWatchesRequest,
     ReplyHeader,
     Request,
-    SetACLResponse,
-    SetDataResponse,
-    SetWatches,
-    SetWatches2,
-    SyncRequest,
     SyncResponse,
     WatcherEvent,
-    WhoAmIResponse,
     decode_connect_request,
     decode_request,
     encode_connect_response,
     encode_reply,
 )
 from reference.jute.messages import ReplyRecord
-from reference.jute.primitives import STAT, write_stat
+from reference.jute.primitives import STAT
 from reference.persistence import (
     SessionImage,
     Snapshot,
@@ -75,6 +61,8 @@ from reference.persistence import (
     encode_snapshot,
 )
 from reference.prep import Caller, Preparer
+from reference.ready import Output, Ready
+from reference.sessions import Session, SessionState, SessionTracker
 from reference.txn import (
     CloseSessionTxn,
     CreateSessionTxn,
@@ -83,22 +71,16 @@ from reference.txn import (
     TxnBody,
     TxnHeader,
 )
-from reference.watchmanager import PERSISTENT, PERSISTENT_RECURSIVE, STANDARD
-from spec.acl import (
-    ADMIN,
-    READ,
-    Id,
-    acl_permits,
-    generate_digest,
-    redact_acl,
-)
+from reference.watchmanager import PERSISTENT_RECURSIVE
+from spec.acl import READ, Id, acl_permits, generate_digest
 from spec.errors import Code, ZooKeeperError
-from spec.events import EventType, KeeperState, WatcherType
+from spec.events import KeeperState
 from spec.opcodes import OpCode, Xid
-from spec.sessions import initial_session_id, password_for, signed64
 from spec.state import Config
+from spec.zxid import Zxid
 
-_WRITE_OPCODES = frozenset(
+# Opcodes that change the tree: prepared, proposed, answered at commit.
+WRITE_OPCODES = frozenset(
     {
         OpCode.create,
         OpCode.create2,
@@ -107,6 +89,8 @@ _WRITE_OPCODES = frozenset(
         OpCode.delete,
         OpCode.setData,
         OpCode.setACL,
+        OpCode.multi,
+        OpCode.reconfig,
     }
 )
 _ZERO_PASSWORD = bytes(16)
@@ -117,47 +101,153 @@ _EXISTS_OPCODE = struct.pack(">i", OpCode.exists)
 _XID_OPCODE_LENGTH = struct.Struct(">iii")
 _FRAME_HEAD = struct.Struct(">iiqii")  # length, xid, zxid, err, data length
 _EXISTS_HEAD = struct.Struct(">iiqi")  # length, xid, zxid, err
-_JAVA_BLANKS = "".join(chr(c) for c in range(0x21))  # what String.trim() strips
 
 
-@dataclass(slots=True)
-class Output:
-    """Write ``data`` to the connection (or close it, when ``close``) once ``zxid`` is durable."""
+class Role(IntEnum):
+    """How this server takes part: which of the core's paths a write takes."""
 
-    conn_id: int
-    data: bytes | None
-    close: bool
-    zxid: int
+    STANDALONE = 0  # a leader with a quorum of one, epoch from disk
+    LEADING = 1
+    FOLLOWING = 2
+    NOT_SERVING = 3  # looking for a leader, or synchronizing: no clients
+
+
+class Broadcast(Protocol):
+    """Where a server's writes go, and how it learns they committed.
+
+    A leading server calls ``propose`` for every txn it prepared (in zxid order) and hears
+    back through ``ZooKeeperCore.commit``. A following server calls ``forward`` with the
+    client's request as received and ``revalidate`` for a session that re-attaches here.
+    """
+
+    def propose(self, txn: Txn) -> None: ...
+
+    def forward(
+        self, session_id: int, cxid: int, opcode: int, body: bytes, auth_ids: list[Id]
+    ) -> None: ...
+
+    def revalidate(self, session_id: int, timeout_ms: int) -> None: ...
 
 
 class Connection:
-    """A client connection: its address, its session once handshaken, and its auth ids."""
+    """A client connection: its address, its session once handshaken, and its auth ids.
 
-    __slots__ = ("address", "auth_ids", "conn_id", "handshaken", "session_id")
+    ``waiting`` holds frames that arrived while the handshake waits for the leader (a
+    session re-attaching at a follower is revalidated first).
+    """
+
+    __slots__ = (
+        "address",
+        "auth_ids",
+        "conn_id",
+        "handshaken",
+        "read_only",
+        "session_id",
+        "waiting",
+    )
 
     def __init__(self, conn_id: int, address: str) -> None:
         self.conn_id = conn_id
         self.address = address
         self.session_id = 0
         self.handshaken = False
+        self.read_only: bool | None = None
         self.auth_ids: list[Id] = [Id("ip", address)]
+        self.waiting: list[bytes] | None = None
 
 
-class Session:
-    """A live session: password, negotiated timeout, deadline, and its connection (if any)."""
+class PendingWrite:
+    """A request of the session waiting for its txn to commit (or, at a follower, for the
+    leader's answer): the reply goes to ``conn_id`` with ``xid``.
 
-    __slots__ = ("conn_id", "expires_at", "password", "session_id", "timeout_ms")
+    ``kind`` says what the answer is: a write's reply, a ConnectResponse, the reply to
+    closeSession (then the connection closes), or a sync's reply.
+    """
 
-    def __init__(self, session_id: int, timeout_ms: int, expires_at: int) -> None:
-        self.session_id = session_id
-        self.password = password_for(session_id)
-        self.timeout_ms = timeout_ms
-        self.expires_at = expires_at
-        self.conn_id: int | None = None
+    WRITE = 0
+    CONNECT = 1
+    CLOSE = 2
+    SYNC = 3
+
+    __slots__ = ("conn_id", "kind", "opcode", "path", "size", "xid")
+
+    def __init__(
+        self,
+        kind: int,
+        conn_id: int,
+        xid: int,
+        opcode: int,
+        size: int,
+        path: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self.conn_id = conn_id
+        self.xid = xid
+        self.opcode = opcode
+        self.size = size
+        self.path = path
+
+
+class QueuedRequest:
+    """A request (or a reply already decided) that waits behind an earlier pending write."""
+
+    __slots__ = ("auth_ids", "close", "conn_id", "frame", "request", "size")
+
+    def __init__(
+        self,
+        conn_id: int,
+        request: Request | None,
+        size: int,
+        auth_ids: list[Id],
+        frame: bytes | None = None,
+        close: bool = False,
+    ) -> None:
+        self.conn_id = conn_id
+        self.request = request
+        self.size = size
+        # The connection's ids when the request arrived: it is checked with those, as
+        # Apache's Request carries a copy of cnxn.getAuthInfo() taken on receipt.
+        self.auth_ids = auth_ids
+        self.frame = frame
+        self.close = close
+
+
+class LocalBroadcast:
+    """A standalone server's broadcast: a quorum of one, so a txn commits once it is
+    durable here (``persisted``)."""
+
+    def __init__(self, core: ZooKeeperCore) -> None:
+        self.core = core
+        self.proposed: list[Txn] = []
+
+    def propose(self, txn: Txn) -> None:
+        self.core.out.persist.append(txn)
+        self.proposed.append(txn)
+
+    def persisted(self, zxid: int) -> None:
+        proposed = self.proposed
+        count = 0
+        for txn in proposed:
+            if txn.header.zxid > zxid:
+                break
+            count += 1
+        if count == 0:
+            return
+        committed, self.proposed = proposed[:count], proposed[count:]
+        for txn in committed:
+            self.core.commit(txn)
+
+    def forward(
+        self, session_id: int, cxid: int, opcode: int, body: bytes, auth_ids: list[Id]
+    ) -> None:
+        raise AssertionError("a standalone server forwards nothing")
+
+    def revalidate(self, session_id: int, timeout_ms: int) -> None:
+        raise AssertionError("a standalone server revalidates nothing")
 
 
 class ZooKeeperCore:
-    """One standalone ZooKeeper server, sans I/O (see the module docstring)."""
+    """One ZooKeeper server's client side, sans I/O (see the module docstring)."""
 
     def __init__(self, config: Config, now_ms: int, epoch: int = 0) -> None:
         self.config = config
@@ -167,26 +257,81 @@ class ZooKeeperCore:
         self.preparer = Preparer(self.tree, config.profile, config.extended_types_enabled)
         self.now = now_ms
         self.connections: dict[int, Connection] = {}
-        self.sessions: dict[int, Session] = {}
-        self._buckets: dict[int, set[int]] = {}
-        self.next_session_id = signed64(initial_session_id(config.server_id, now_ms))
+        self.tracker = SessionTracker(config.server_id, now_ms, config.tick_time_ms, True)
+        # Sessions re-attaching at a follower, waiting for the leader's REVALIDATE answer:
+        # session id -> (connection, negotiated timeout).
+        self.revalidating: dict[int, tuple[int, int]] = {}
         self.next_container_check = now_ms + config.container_check_interval_ms
-        self.outbox: list[Output] = []
-        self.log: list[Txn] = []
+        self.role = Role.STANDALONE
+        self.local = LocalBroadcast(self)
+        self.broadcast: Broadcast = self.local
+        # The last zxid proposed by this server while it leads (lastProposed).
+        self.last_proposed = self.tree.last_processed_zxid
+        self.out = Ready()
+        # Requests waiting in session queues (``globalOutstandingLimit``), and their bytes.
+        self.outstanding = 0
+        self.outstanding_bytes = 0
+
+    # --- effects ---------------------------------------------------------------------------
+
+    def ready(self) -> Ready:
+        """The effects produced since the last call (``reference.ready``)."""
+        out, self.out = self.out, Ready()
+        return out
+
+    def send(self, conn_id: int, data: bytes) -> None:
+        """A frame for a client connection, visible now."""
+        self.out.clients.append(Output(conn_id, data, False))
+
+    def _reply(
+        self, conn_id: int, xid: int, zxid: int, err: int, record: ReplyRecord | None = None
+    ) -> None:
+        self.send(conn_id, encode_reply(ReplyHeader(xid, zxid, err), record if err == 0 else None))
+
+    def _close(self, conn_id: int) -> None:
+        """Close a connection after what was queued for it; forget its watches."""
+        conn = self.connections.pop(conn_id, None)
+        if conn is None:
+            return
+        self.tree.remove_connection(conn_id)
+        session = self.tracker.get(conn.session_id)
+        if session is not None and session.conn_id == conn_id:
+            session.conn_id = None
+        self.out.clients.append(Output(conn_id, None, True))
+
+    @property
+    def sessions(self) -> dict[int, Session]:
+        return self.tracker.sessions
+
+    @property
+    def last_zxid(self) -> int:
+        """The last committed (applied) zxid: what reads and pings report."""
+        return self.tree.last_processed_zxid
+
+    # --- durability ----------------------------------------------------------------------
+
+    def persisted(self, zxid: int) -> None:
+        """Every txn this server was asked to persist, up to ``zxid``, is durable."""
+        if self.role == Role.STANDALONE:
+            self.local.persisted(zxid)
 
     # --- persistence ---------------------------------------------------------------------
 
     def snapshot(self) -> bytes:
-        """The tree and session table as a sealed blob (``reference.persistence``)."""
-        return encode_snapshot(self.tree, self._session_images(), self.next_session_id)
+        """The committed tree and sessions as a sealed blob (``reference.persistence``)."""
+        return encode_snapshot(self.tree, self._session_images(), self.tracker.next_session_id)
 
     def snapshot_writer(self) -> SnapshotWriter:
         """Start the same snapshot, to be written in slices while requests go on
         (``SnapshotWriter``: ``step`` until it returns True, then ``finish``)."""
-        return SnapshotWriter(self.tree, self._session_images(), self.next_session_id)
+        return SnapshotWriter(self.tree, self._session_images(), self.tracker.next_session_id)
 
     def _session_images(self) -> list[SessionImage]:
-        return [SessionImage(s.session_id, s.timeout_ms) for s in self.sessions.values()]
+        return [
+            SessionImage(s.session_id, s.timeout_ms)
+            for s in self.tracker.sessions.values()
+            if s.state != SessionState.CREATING
+        ]
 
     @classmethod
     def restore(
@@ -210,76 +355,52 @@ class ZooKeeperCore:
                 if isinstance(snapshot, Snapshot)
                 else decode_snapshot(snapshot, config.profile.watch_mode_set)
             )
-            core.tree = image.tree
-            core.preparer.tree = image.tree
-            for session in image.sessions:
-                core.sessions[session.session_id] = Session(
-                    session.session_id, session.timeout_ms, 0
-                )
-            core.next_session_id = max(core.next_session_id, image.next_session_id)
+            core.load_snapshot(image, now_ms)
         for blob in txns:
             txn = decode_txn(blob)
             if txn.header.zxid <= core.last_zxid:
                 continue
-            core._replay(txn)
-        for live in core.sessions.values():
-            live.expires_at = 0
-            core._touch(live)
-        if core.sessions:
-            core.next_session_id = max(core.next_session_id, max(core.sessions) + 1)
-        core.log.clear()
+            core.replay(txn)
+        core.restart_sessions(now_ms)
+        core.last_proposed = core.last_zxid
         return core
 
-    def _replay(self, txn: Txn) -> None:
+    def load_snapshot(self, image: Snapshot, now_ms: int) -> None:
+        """Take the tree and sessions of a snapshot (at startup, or a leader's SNAP)."""
+        self.tree = image.tree
+        self.preparer.tree = image.tree
+        self.preparer.clear_outstanding()
+        self.tracker.sessions.clear()
+        for session in image.sessions:
+            self.tracker.sessions[session.session_id] = Session(
+                session.session_id, session.timeout_ms
+            )
+        self.tracker.next_session_id = max(self.tracker.next_session_id, image.next_session_id)
+        self.last_proposed = max(self.last_proposed, self.tree.last_processed_zxid)
+        del now_ms
+
+    def replay(self, txn: Txn) -> None:
+        """Apply a txn from the log or from the leader, with no client to answer."""
         body = txn.body
         if isinstance(body, CreateSessionTxn):
             session_id = txn.header.session_id
-            self.sessions[session_id] = Session(session_id, body.timeout_ms, 0)
+            if session_id not in self.tracker.sessions:
+                self.tracker.sessions[session_id] = Session(session_id, body.timeout_ms)
         self.tree.apply(txn, [])
         if isinstance(body, CloseSessionTxn):
-            self.sessions.pop(txn.header.session_id, None)
+            self.tracker.remove(txn.header.session_id)
 
-    # --- zxids ---------------------------------------------------------------------------
-
-    @property
-    def last_zxid(self) -> int:
-        return self.tree.last_processed_zxid
-
-    def _next_zxid(self) -> int:
-        zxid = self.tree.last_processed_zxid
-        return ((zxid >> 32) << 32) | ((zxid + 1) & 0xFFFFFFFF)
-
-    # --- output --------------------------------------------------------------------------
-
-    def _send(self, conn_id: int, data: bytes, zxid: int) -> None:
-        self.outbox.append(Output(conn_id, data, False, zxid))
-
-    def _reply(
-        self, conn_id: int, xid: int, zxid: int, err: int, record: ReplyRecord | None = None
-    ) -> None:
-        frame = encode_reply(ReplyHeader(xid, zxid, err), record if err == 0 else None)
-        # The watermark is everything applied so far, not the header's zxid (which is -1 or
-        # 0 for some replies): watermarks must only grow along a connection.
-        self._send(conn_id, frame, self.last_zxid)
-
-    def _close(self, conn_id: int) -> None:
-        """Close a connection after what was queued for it; forget its watches."""
-        conn = self.connections.pop(conn_id, None)
-        if conn is None:
-            return
-        self.tree.remove_connection(conn_id)
-        session = self.sessions.get(conn.session_id)
-        if session is not None and session.conn_id == conn_id:
-            session.conn_id = None
-        self.outbox.append(Output(conn_id, None, True, self.last_zxid))
-
-    def drain(self) -> list[Output]:
-        out, self.outbox = self.outbox, []
-        return out
-
-    def take_log(self) -> list[Txn]:
-        out, self.log = self.log, []
-        return out
+    def restart_sessions(self, now_ms: int) -> None:
+        """Every session gets a full timeout from now (a restarted or new leader)."""
+        for live in self.tracker.sessions.values():
+            live.expires_at = 0
+        if self.tracker.decides_expiry:
+            for live in self.tracker.sessions.values():
+                self.tracker.touch(live, now_ms)
+        if self.tracker.sessions:
+            self.tracker.next_session_id = max(
+                self.tracker.next_session_id, max(self.tracker.sessions) + 1
+            )
 
     # --- connections ---------------------------------------------------------------------
 
@@ -292,9 +413,14 @@ class ZooKeeperCore:
         if conn is None:
             return
         self.tree.remove_connection(conn_id)
-        session = self.sessions.get(conn.session_id)
+        session = self.tracker.get(conn.session_id)
         if session is not None and session.conn_id == conn_id:
             session.conn_id = None
+
+    def close_all_connections(self) -> None:
+        """Stop serving: close every client connection (the sessions live on)."""
+        for conn_id in sorted(self.connections):
+            self._close(conn_id)
 
     def receive(self, conn_id: int, payload: bytes, now_ms: int) -> None:
         """Handle one complete frame received on ``conn_id``."""
@@ -302,17 +428,22 @@ class ZooKeeperCore:
         conn = self.connections.get(conn_id)
         if conn is None:
             return
+        if conn.waiting is not None:
+            conn.waiting.append(payload)
+            return
         if not conn.handshaken:
             self._handshake(conn, payload)
             return
-        session = self.sessions.get(conn.session_id)
+        session = self.tracker.get(conn.session_id)
         if session is None:
             self._close(conn_id)
             return
-        self._touch(session)
+        self.tracker.touch(session, self.now)
         opcode = payload[4:8]
-        if opcode in (_GET_DATA_OPCODE, _EXISTS_OPCODE) and self._read_fast(
-            conn, payload, opcode == _GET_DATA_OPCODE
+        if (
+            not session.pending
+            and opcode in (_GET_DATA_OPCODE, _EXISTS_OPCODE)
+            and self._read_fast(conn, payload, opcode == _GET_DATA_OPCODE)
         ):
             return
         try:
@@ -322,16 +453,50 @@ class ZooKeeperCore:
             if header is None:
                 self._close(conn_id)
                 return
-            zxid = self.last_zxid
             if header.type == OpCode.multi:
                 # The server takes a zxid for a multi before reading its body.
-                zxid = self._log_error(session.session_id, header.xid, Code.MARSHALLINGERROR)
-            self._reply(conn_id, header.xid, zxid, Code.MARSHALLINGERROR)
+                self._submit_write(conn, session, header.xid, OpCode.multi, None, payload)
+                return
+            self._answer(conn, session, header.xid, self.last_zxid, Code.MARSHALLINGERROR)
             return
         if not isinstance(request, Request):
-            self._unimplemented(conn_id, request.header.xid)
+            self._answer(conn, session, request.header.xid, -1, Code.UNIMPLEMENTED, close=True)
             return
-        self._dispatch(conn, session, request)
+        opcode_value = request.header.type
+        if opcode_value in WRITE_OPCODES:
+            self._submit_write(conn, session, request.header.xid, opcode_value, request, payload)
+        elif opcode_value == OpCode.closeSession:
+            self._submit_close(conn, session, request.header.xid)
+        elif opcode_value == OpCode.auth:
+            record = request.record
+            assert isinstance(record, AuthPacket)
+            self._add_auth(conn, session, request.header.xid, record)
+        elif opcode_value == OpCode.sync and self.role == Role.FOLLOWING:
+            self._submit_sync(conn, session, request, payload)
+        elif session.pending:
+            self._enqueue(session, QueuedRequest(conn_id, request, len(payload), conn.auth_ids))
+        else:
+            self._execute(conn, request)
+
+    def _answer(
+        self,
+        conn: Connection,
+        session: Session,
+        xid: int,
+        zxid: int,
+        err: int,
+        close: bool = False,
+    ) -> None:
+        """An error reply decided now, sent in the session's order."""
+        frame = encode_reply(ReplyHeader(xid, zxid, err), None)
+        if session.pending:
+            self._enqueue(
+                session, QueuedRequest(conn.conn_id, None, len(frame), conn.auth_ids, frame, close)
+            )
+            return
+        self.send(conn.conn_id, frame)
+        if close:
+            self._close(conn.conn_id)
 
     def _read_fast(self, conn: Connection, payload: bytes, get_data: bool) -> bool:
         """getData or exists of a readable znode, parsed and answered with precompiled
@@ -370,34 +535,10 @@ class ZooKeeperCore:
             )
         else:
             frame = _EXISTS_HEAD.pack(16 + 68, xid, zxid, 0) + stat
-        self.outbox.append(Output(conn.conn_id, frame, False, zxid))
+        self.out.clients.append(Output(conn.conn_id, frame, False))
         return True
 
-    # --- sessions ------------------------------------------------------------------------
-
-    def _deadline(self, timeout_ms: int) -> int:
-        tick = self.config.tick_time_ms
-        return ((self.now + timeout_ms) // tick + 1) * tick
-
-    def _touch(self, session: Session) -> None:
-        deadline = self._deadline(session.timeout_ms)
-        if deadline == session.expires_at:
-            return
-        bucket = self._buckets.get(session.expires_at)
-        if bucket is not None:
-            bucket.discard(session.session_id)
-            if not bucket:
-                del self._buckets[session.expires_at]
-        session.expires_at = deadline
-        self._buckets.setdefault(deadline, set()).add(session.session_id)
-
-    def _forget_session(self, session: Session) -> None:
-        bucket = self._buckets.get(session.expires_at)
-        if bucket is not None:
-            bucket.discard(session.session_id)
-            if not bucket:
-                del self._buckets[session.expires_at]
-        self.sessions.pop(session.session_id, None)
+    # --- handshake -----------------------------------------------------------------------
 
     def _handshake(self, conn: Connection, payload: bytes) -> None:
         try:
@@ -410,61 +551,316 @@ class ZooKeeperCore:
             self._close(conn.conn_id)
             return
         timeout = min(max(request.timeOut, self.config.min_timeout), self.config.max_timeout)
-        read_only = None if request.readOnly is None else False
+        conn.read_only = None if request.readOnly is None else False
         if request.sessionId == 0:
-            session_id = self.next_session_id
-            self.next_session_id += 1
-            self._apply(
-                Txn(
-                    TxnHeader(session_id, 0, self._next_zxid(), self.now, OpCode.createSession),
-                    CreateSessionTxn(timeout),
-                ),
-                [],
-            )
-            session = Session(session_id, timeout, 0)
-            self.sessions[session_id] = session
-            self._touch(session)
-            self._attach(conn, session)
-            response = ConnectResponse(0, timeout, session_id, session.password, read_only)
-            self._send(conn.conn_id, encode_connect_response(response), self.last_zxid)
+            self._create_session(conn, timeout)
             return
-        existing = self.sessions.get(request.sessionId)
+        existing = self.tracker.get(request.sessionId)
         if existing is not None and existing.conn_id is not None:
             self._close(existing.conn_id)
-        if existing is None or request.passwd != existing.password:
-            refused = ConnectResponse(0, 0, 0, _ZERO_PASSWORD, read_only)
-            self._send(conn.conn_id, encode_connect_response(refused), self.last_zxid)
-            self._close(conn.conn_id)
+        if request.passwd != Session(request.sessionId, 0).password:
+            self._refuse(conn)
+            return
+        if self.role == Role.FOLLOWING:
+            # Only the leader knows whether the session lives: ask it (REVALIDATE) and
+            # hold this connection's frames until it answers.
+            conn.session_id = request.sessionId
+            conn.waiting = []
+            self.broadcast.revalidate(request.sessionId, timeout)
+            self.revalidating[request.sessionId] = (conn.conn_id, timeout)
+            return
+        if existing is None or existing.state == SessionState.CLOSING:
+            self._refuse(conn)
             return
         existing.timeout_ms = timeout
-        self._touch(existing)
+        self.tracker.touch(existing, self.now)
         self._attach(conn, existing)
-        response = ConnectResponse(0, timeout, existing.session_id, existing.password, read_only)
-        self._send(conn.conn_id, encode_connect_response(response), self.last_zxid)
+        self._connected(conn, existing)
+
+    def revalidated(self, session_id: int, valid: bool) -> None:
+        """The leader answered a REVALIDATE: the session lives (or not)."""
+        waiting = self.revalidating.pop(session_id, None)
+        if waiting is None:
+            return
+        conn_id, timeout = waiting
+        conn = self.connections.get(conn_id)
+        if conn is None:
+            return
+        frames = conn.waiting or []
+        conn.waiting = None
+        if not valid:
+            self._refuse(conn)
+            return
+        session = self.tracker.get(session_id)
+        if session is None:
+            session = self.tracker.sessions[session_id] = Session(session_id, timeout)
+        session.timeout_ms = timeout
+        self.tracker.touch(session, self.now)
+        self._attach(conn, session)
+        self._connected(conn, session)
+        for payload in frames:
+            self.receive(conn_id, payload, self.now)
+
+    def _refuse(self, conn: Connection) -> None:
+        refused = ConnectResponse(0, 0, 0, _ZERO_PASSWORD, conn.read_only)
+        self.send(conn.conn_id, encode_connect_response(refused))
+        self._close(conn.conn_id)
+
+    def _connected(self, conn: Connection, session: Session) -> None:
+        response = ConnectResponse(
+            0, session.timeout_ms, session.session_id, session.password, conn.read_only
+        )
+        self.send(conn.conn_id, encode_connect_response(response))
+
+    def _create_session(self, conn: Connection, timeout: int) -> None:
+        session_id = self.tracker.new_session_id()
+        session = Session(session_id, timeout)
+        session.state = SessionState.CREATING
+        self.tracker.sessions[session_id] = session
+        self.tracker.touch(session, self.now)
+        self._attach(conn, session)
+        self._enqueue(
+            session, PendingWrite(PendingWrite.CONNECT, conn.conn_id, 0, OpCode.createSession, 0)
+        )
+        if self.role == Role.FOLLOWING:
+            self.broadcast.forward(
+                session_id, 0, OpCode.createSession, struct.pack(">i", timeout), []
+            )
+            return
+        self._propose(session_id, 0, OpCode.createSession, CreateSessionTxn(timeout))
 
     def _attach(self, conn: Connection, session: Session) -> None:
         conn.handshaken = True
         conn.session_id = session.session_id
         session.conn_id = conn.conn_id
 
-    # --- applying ------------------------------------------------------------------------
+    # --- writes --------------------------------------------------------------------------
 
-    def _apply(self, txn: Txn, events: list[Event]) -> tuple[ApplyResult, int]:
-        """Apply and log a txn; returns its result and zxid."""
-        result = self.tree.apply(txn, events)
-        self.log.append(txn)
-        return result, txn.header.zxid
+    def _next_zxid(self) -> int:
+        last = Zxid(self.last_proposed)
+        if self.role == Role.STANDALONE:
+            # A standalone server never changes epoch (ZooKeeperServer.getNextZxid).
+            return int(last) + 1
+        return last.next()
 
-    def _log_error(self, session_id: int, xid: int, err: int) -> int:
-        txn = Txn(
-            TxnHeader(session_id, xid, self._next_zxid(), self.now, OpCode.error), ErrorTxn(err)
+    def _propose(
+        self, session_id: int, cxid: int, txn_type: int, body: TxnBody, zxid: int = 0
+    ) -> int:
+        """Propose a prepared txn; returns its zxid."""
+        if not zxid:
+            zxid = self._next_zxid()
+        self.last_proposed = zxid
+        header_type = OpCode.error if isinstance(body, ErrorTxn) else txn_type
+        self.broadcast.propose(Txn(TxnHeader(session_id, cxid, zxid, self.now, header_type), body))
+        return zxid
+
+    def _submit_write(
+        self,
+        conn: Connection,
+        session: Session,
+        xid: int,
+        opcode: int,
+        request: Request | None,
+        payload: bytes,
+    ) -> None:
+        """A write from a local client: prepare and propose it (leading) or forward it."""
+        self._enqueue(
+            session, PendingWrite(PendingWrite.WRITE, conn.conn_id, xid, opcode, len(payload))
         )
-        return self._apply(txn, [])[1]
+        if self.role == Role.FOLLOWING:
+            self.broadcast.forward(session.session_id, xid, opcode, payload[8:], conn.auth_ids)
+            return
+        self.prepare_and_propose(session.session_id, xid, opcode, request, conn.auth_ids)
+
+    def prepare_and_propose(
+        self,
+        session_id: int,
+        xid: int,
+        opcode: int,
+        request: Request | None,
+        auth_ids: list[Id],
+    ) -> int:
+        """Prepare a write (``reference.prep``) and propose its txn; returns the zxid.
+
+        ``request`` is None for a multi whose body did not decode: it still takes a zxid,
+        as a MARSHALLINGERROR error txn.
+        """
+        zxid = self._next_zxid()
+        session = self.tracker.get(session_id)
+        body: TxnBody
+        if session is None or session.state == SessionState.CLOSING:
+            # SessionTrackerImpl.checkSession: a closing or unknown session writes nothing.
+            body = ErrorTxn(Code.SESSIONEXPIRED)
+        elif request is None:
+            body = ErrorTxn(Code.MARSHALLINGERROR)
+        elif opcode == OpCode.reconfig:
+            err = Code.UNIMPLEMENTED if self.config.reconfig_enabled else Code.RECONFIGDISABLED
+            body = ErrorTxn(err)
+        else:
+            caller = Caller(session_id, auth_ids)
+            record = request.record
+            if opcode == OpCode.multi:
+                assert isinstance(record, MultiRequest)
+                body = self.preparer.prepare_multi(record, caller, zxid)
+            else:
+                body = self.preparer.prepare_one(opcode, record, caller, zxid)
+        return self._propose(session_id, xid, opcode, body, zxid)
+
+    def _submit_close(self, conn: Connection, session: Session, xid: int) -> None:
+        self._enqueue(
+            session, PendingWrite(PendingWrite.CLOSE, conn.conn_id, xid, OpCode.closeSession, 0)
+        )
+        if self.role == Role.FOLLOWING:
+            self.broadcast.forward(session.session_id, xid, OpCode.closeSession, b"", conn.auth_ids)
+            return
+        self.propose_close(session, xid)
+
+    def propose_close(self, session: Session, cxid: int) -> int:
+        """Propose closing a session: its ephemerals (as the view has them) go with it."""
+        session.state = SessionState.CLOSING
+        paths = tuple(self.preparer.ephemerals_of(session.session_id))
+        return self._propose(session.session_id, cxid, OpCode.closeSession, CloseSessionTxn(paths))
+
+    def _submit_sync(
+        self, conn: Connection, session: Session, request: Request, payload: bytes
+    ) -> None:
+        """A follower's sync goes through the leader: it is answered when the leader's
+        SYNC comes back, after every commit the leader sent before it."""
+        path = getattr(request.record, "path", None)
+        self._enqueue(
+            session,
+            PendingWrite(
+                PendingWrite.SYNC, conn.conn_id, request.header.xid, OpCode.sync, len(payload), path
+            ),
+        )
+        self.broadcast.forward(
+            session.session_id, request.header.xid, OpCode.sync, payload[8:], conn.auth_ids
+        )
+
+    # --- session queues ------------------------------------------------------------------
+
+    def _enqueue(self, session: Session, item: PendingWrite | QueuedRequest) -> None:
+        session.pending.append(item)
+        self.outstanding += 1
+        self.outstanding_bytes += item.size
+
+    def _dequeue(self, session: Session) -> PendingWrite | QueuedRequest:
+        item = session.pending.popleft()
+        assert isinstance(item, (PendingWrite, QueuedRequest))
+        self.outstanding -= 1
+        self.outstanding_bytes -= item.size
+        assert self.outstanding >= 0 and self.outstanding_bytes >= 0
+        return item
+
+    # --- commit --------------------------------------------------------------------------
+
+    def commit(self, txn: Txn) -> None:
+        """A txn committed: apply it, deliver its events, answer the request it came from."""
+        header = txn.header
+        zxid = header.zxid
+        events: list[Event] = []
+        result = self.tree.apply(txn, events)
+        self.preparer.committed(zxid)
+        if zxid > self.last_proposed:
+            self.last_proposed = zxid
+        if events:
+            self._deliver(events, zxid)
+        body = txn.body
+        session_id = header.session_id
+        session = self.tracker.get(session_id)
+        if isinstance(body, CreateSessionTxn):
+            if session is None:
+                session = self.tracker.add(session_id, body.timeout_ms, self.now)
+            session.state = SessionState.ESTABLISHED
+        elif isinstance(body, CloseSessionTxn):
+            if session is not None:
+                self._session_closed(session, header.cxid)
+            return
+        if session is None or not session.pending:
+            return
+        head = session.pending[0]
+        if not isinstance(head, PendingWrite) or head.kind == PendingWrite.SYNC:
+            return
+        if head.kind == PendingWrite.CONNECT:
+            if not isinstance(body, CreateSessionTxn):
+                return
+        elif head.xid != header.cxid:
+            return
+        self._dequeue(session)
+        conn = self.connections.get(head.conn_id)
+        if conn is not None and conn.session_id == session_id:
+            if head.kind == PendingWrite.CONNECT:
+                self._connected(conn, session)
+            elif isinstance(body, ErrorTxn):
+                self._reply(conn.conn_id, head.xid, zxid, body.err)
+            else:
+                self._reply(conn.conn_id, head.xid, zxid, 0, write_reply(head.opcode, result))
+        self._drain(session)
+
+    def synced(self, session_id: int) -> None:
+        """The leader answered this follower's oldest outstanding sync (its SYNC packet)."""
+        session = self.tracker.get(session_id)
+        if session is None or not session.pending:
+            return
+        head = session.pending[0]
+        if not isinstance(head, PendingWrite) or head.kind != PendingWrite.SYNC:
+            return
+        self._dequeue(session)
+        conn = self.connections.get(head.conn_id)
+        if conn is not None and conn.session_id == session_id:
+            self._reply(conn.conn_id, head.xid, self.last_zxid, 0, SyncResponse(head.path))
+        self._drain(session)
+
+    def _session_closed(self, session: Session, cxid: int) -> None:
+        """A closeSession committed: answer the client that asked (if here), close its
+        connection, forget the session and everything it had queued."""
+        self.tracker.remove(session.session_id)
+        pending = list(session.pending)
+        while session.pending:
+            self._dequeue(session)
+        conn_id = session.conn_id
+        for item in pending:
+            if (
+                isinstance(item, PendingWrite)
+                and item.kind == PendingWrite.CLOSE
+                and item.xid == cxid
+                and item.conn_id == conn_id
+            ):
+                self._reply(item.conn_id, item.xid, self.last_zxid, 0)
+                break
+        if conn_id is not None:
+            self._close(conn_id)
+
+    def _drain(self, session: Session) -> None:
+        """Run what waited behind the head of the session's queue, up to the next write."""
+        pending = session.pending
+        while pending and isinstance(pending[0], QueuedRequest):
+            item = self._dequeue(session)
+            assert isinstance(item, QueuedRequest)
+            conn = self.connections.get(item.conn_id)
+            if conn is None or conn.session_id != session.session_id:
+                continue
+            if item.frame is not None:
+                self.send(conn.conn_id, item.frame)
+                if item.close:
+                    self._close(conn.conn_id)
+                continue
+            assert item.request is not None
+            if item.auth_ids is not conn.auth_ids:
+                # addAuth arrived after this request: check it with the ids it came with.
+                as_received = Connection(conn.conn_id, conn.address)
+                as_received.session_id = conn.session_id
+                as_received.handshaken = True
+                as_received.auth_ids = item.auth_ids
+                self._execute(as_received, item.request)
+                continue
+            self._execute(conn, item.request)
 
     def _deliver(self, events: list[Event], zxid: int) -> None:
         """Send each event to the connections that fired and may READ the node."""
         wire_zxid = zxid if self.profile.notification_zxid else -1
         ipv6 = self.profile.ipv6_acl
+        clients = self.out.clients
         for conn_ids, event_type, path, acl in events:
             frame: bytes | None = None
             for conn_id in sorted(conn_ids):
@@ -474,85 +870,32 @@ class ZooKeeperCore:
                 if frame is None:
                     event = WatcherEvent(event_type, KeeperState.SyncConnected, path)
                     frame = encode_reply(ReplyHeader(Xid.NOTIFICATION, wire_zxid, 0), event)
-                self._send(conn_id, frame, self.last_zxid)
+                clients.append(Output(conn_id, frame, False))
 
-    def _write(
-        self, conn: Connection, session: Session, xid: int, opcode: int, body: TxnBody
-    ) -> None:
-        zxid = self._next_zxid()
-        txn_type = OpCode.error if isinstance(body, ErrorTxn) else opcode
-        events: list[Event] = []
-        result, _ = self._apply(
-            Txn(TxnHeader(session.session_id, xid, zxid, self.now, txn_type), body), events
-        )
-        self._deliver(events, zxid)
-        if isinstance(body, ErrorTxn):
-            self._reply(conn.conn_id, xid, zxid, body.err)
-            return
-        self._reply(conn.conn_id, xid, zxid, 0, _write_reply(opcode, result))
+    # --- requests that do not change the tree ---------------------------------------------
 
-    # --- dispatch ------------------------------------------------------------------------
-
-    def _unimplemented(self, conn_id: int, xid: int) -> None:
-        self._reply(conn_id, xid, -1, Code.UNIMPLEMENTED)
-        self._close(conn_id)
-
-    def _dispatch(self, conn: Connection, session: Session, request: Request) -> None:
+    def _execute(self, conn: Connection, request: Request) -> None:
+        """Answer a request that does not change the tree, against the committed tree."""
         xid, opcode = request.header.xid, request.header.type
-        record = request.record
-        caller = Caller(session.session_id, conn.auth_ids)
-        if opcode in _WRITE_OPCODES:
-            body: TxnBody = self.preparer.prepare_one(opcode, record, caller)
-            self._write(conn, session, xid, opcode, body)
-        elif opcode == OpCode.multi:
-            assert isinstance(record, MultiRequest)
-            self._write(conn, session, xid, opcode, self.preparer.prepare_multi(record, caller))
-        elif opcode == OpCode.ping:
+        if opcode == OpCode.ping:
             self._reply(conn.conn_id, xid, self.last_zxid, 0)
-        elif opcode == OpCode.closeSession:
-            self._close_session(session, xid)
-        elif opcode == OpCode.auth:
-            assert isinstance(record, AuthPacket)
-            self._add_auth(conn, xid, record)
-        elif opcode == OpCode.reconfig:
-            err = Code.UNIMPLEMENTED if self.config.reconfig_enabled else Code.RECONFIGDISABLED
-            zxid = self._log_error(session.session_id, xid, err)
-            self._reply(conn.conn_id, xid, zxid, err)
-        elif opcode in _READ_HANDLERS:
-            try:
-                response = _READ_HANDLERS[opcode](self, conn, record)
-            except ZooKeeperError as error:
-                self._reply(conn.conn_id, xid, self.last_zxid, error.code)
-                return
-            self._reply(conn.conn_id, xid, self.last_zxid, 0, response)
-        else:
+            return
+        handler = READ_HANDLERS.get(opcode)
+        if handler is None:
             # check outside multi (ZOOKEEPER-2623), sasl, and anything unknown
-            self._unimplemented(conn.conn_id, xid)
+            self._reply(conn.conn_id, xid, -1, Code.UNIMPLEMENTED)
+            self._close(conn.conn_id)
+            return
+        try:
+            response = handler(self, conn, request.record)
+        except ZooKeeperError as error:
+            self._reply(conn.conn_id, xid, self.last_zxid, error.code)
+            return
+        self._reply(conn.conn_id, xid, self.last_zxid, 0, response)
 
-    def _close_session(self, session: Session, xid: int) -> None:
-        conn_id = session.conn_id
-        zxid = self._expire(session)
-        if conn_id is not None:
-            self._reply(conn_id, xid, zxid, 0)
-            self._close(conn_id)
-
-    def _expire(self, session: Session) -> int:
-        """Log and apply a closeSession txn: the session's ephemerals go, then the session."""
-        paths = tuple(self.tree.ephemerals_of(session.session_id))
-        zxid = self._next_zxid()
-        events: list[Event] = []
-        self._apply(
-            Txn(
-                TxnHeader(session.session_id, 0, zxid, self.now, OpCode.closeSession),
-                CloseSessionTxn(paths),
-            ),
-            events,
-        )
-        self._deliver(events, zxid)
-        self._forget_session(session)
-        return zxid
-
-    def _add_auth(self, conn: Connection, xid: int, packet: AuthPacket) -> None:
+    def _add_auth(self, conn: Connection, session: Session, xid: int, packet: AuthPacket) -> None:
+        """addAuth takes effect at once (``ZooKeeperServer.processPacket``), so the writes
+        after it are prepared with its ids; its reply keeps the session's order."""
         new_ids: list[Id] = []
         if packet.scheme == "digest":
             digest = generate_digest((packet.auth or b"").decode("utf-8", "replace"))
@@ -562,54 +905,65 @@ class ZooKeeperCore:
         elif packet.scheme == "ip":
             new_ids.append(Id("ip", conn.address))
         else:
-            self._reply(conn.conn_id, xid, 0, Code.AUTHFAILED)
-            self._close(conn.conn_id)
+            self._answer(conn, session, xid, 0, Code.AUTHFAILED, close=True)
             return
-        for ident in new_ids:
-            if ident not in conn.auth_ids:
-                conn.auth_ids.append(ident)
-        self._reply(conn.conn_id, xid, 0, 0)
+        added = [ident for ident in new_ids if ident not in conn.auth_ids]
+        if added:
+            # A new list, never changed in place: requests queued earlier keep theirs.
+            conn.auth_ids = [*conn.auth_ids, *added]
+        self._answer(conn, session, xid, 0, 0)
+
+    def add_recursive_watch(self, path: str, conn_id: int) -> None:
+        """The data table; in 3.8 the child table too (``spec.profiles``)."""
+        self.tree.data_watches.add(path, conn_id, PERSISTENT_RECURSIVE)
+        if not self.profile.watch_mode_set:
+            self.tree.child_watches.add(path, conn_id, PERSISTENT_RECURSIVE)
 
     # --- time ----------------------------------------------------------------------------
 
     def next_deadline(self) -> int:
         """The next time ``tick`` has work: a session deadline or a container check."""
-        deadlines = [self.next_container_check]
-        if self._buckets:
-            deadlines.append(min(self._buckets))
-        return min(deadlines)
+        deadline = self.next_container_check
+        expiry = self.tracker.next_expiry()
+        if expiry is not None and expiry < deadline:
+            deadline = expiry
+        return deadline
 
-    def tick(self, now_ms: int) -> None:
-        """Move the clock to ``now_ms``: expire sessions and reap containers that are due."""
+    def tick(self, now_ms: int) -> bool:
+        """Move the clock to ``now_ms`` and do the earliest timed work that is due: expire
+        the sessions of one deadline, or check containers and TTL nodes once (only a server
+        that decides these: standalone or leading). Returns True if it did any: more may be
+        due, and the driver should carry out the effects and call again, so that the
+        proposals of one deadline can commit before the next deadline's work looks at the
+        tree (as they would in real time)."""
+        leading = self.role in (Role.STANDALONE, Role.LEADING)
+        interval = self.config.container_check_interval_ms
         while True:
-            next_expiry = min(self._buckets) if self._buckets else None
+            next_expiry = self.tracker.next_expiry() if leading else None
             due_expiry = next_expiry is not None and next_expiry <= now_ms
             due_check = self.next_container_check <= now_ms
             if not due_expiry and not due_check:
-                break
+                self.now = max(self.now, now_ms)
+                return False
             if (
                 next_expiry is not None
                 and due_expiry
                 and (not due_check or next_expiry <= self.next_container_check)
             ):
                 self.now = max(self.now, next_expiry)
-                for session_id in sorted(self._buckets.pop(next_expiry)):
-                    session = self.sessions[session_id]
-                    conn_id = session.conn_id
-                    self._expire(session)
-                    if conn_id is not None:
-                        self._close(conn_id)
-                continue
-            interval = self.config.container_check_interval_ms
-            if not self.tree.containers and not self.tree.ttls:
-                # Nothing to reap, and a tick creates no containers: skip the idle checks.
+                for session in self.tracker.pop_expired(next_expiry):
+                    if session.state == SessionState.ESTABLISHED:
+                        self.propose_close(session, 0)
+                return True
+            if not leading or (not self.tree.containers and not self.tree.ttls):
+                # Nothing to reap, and a check creates no containers: skip the idle checks.
                 skipped = (now_ms - self.next_container_check) // interval + 1
                 self.next_container_check += interval * skipped
                 continue
             self.now = max(self.now, self.next_container_check)
+            self.next_container_check += interval
             self._reap()
-            self.next_container_check += self.config.container_check_interval_ms
-        self.now = max(self.now, now_ms)
+            return True
 
     def _reap(self) -> None:
         never_used_max = self.config.container_max_never_used_interval_ms
@@ -625,312 +979,28 @@ class ZooKeeperCore:
             if not node.children and node.ttl and self.now - node.mtime > node.ttl:
                 candidates.append(path)
         for path in sorted(candidates):
-            body = self.preparer.prepare_delete_container(path)
+            if not self.preparer.in_view(path):
+                continue  # its delete is proposed already (an earlier check)
             zxid = self._next_zxid()
-            txn_type = OpCode.error if isinstance(body, ErrorTxn) else OpCode.deleteContainer
-            events: list[Event] = []
-            self._apply(Txn(TxnHeader(0, 0, zxid, self.now, txn_type), body), events)
-            self._deliver(events, zxid)
-
-    # --- reads ---------------------------------------------------------------------------
-
-    def add_recursive_watch(self, path: str, conn_id: int) -> None:
-        """The data table; in 3.8 the child table too (``spec.profiles``)."""
-        self.tree.data_watches.add(path, conn_id, PERSISTENT_RECURSIVE)
-        if not self.profile.watch_mode_set:
-            self.tree.child_watches.add(path, conn_id, PERSISTENT_RECURSIVE)
-
-    def _readable(self, conn: Connection, path: str | None, perm: int = READ) -> DataNode:
-        if path is None:
-            raise ZooKeeperError(Code.MARSHALLINGERROR, "null path")
-        node = self.tree.get(path)
-        if node is None:
-            raise ZooKeeperError(Code.NONODE, path)
-        if not acl_permits(node.acl, perm, conn.auth_ids, self.profile.ipv6_acl):
-            raise ZooKeeperError(Code.NOAUTH, path)
-        return node
+            body = self.preparer.prepare_delete_container(path, zxid)
+            self._propose(0, 0, OpCode.deleteContainer, body, zxid)
 
 
-def _exists(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
-    assert isinstance(record, ExistsRequest)
-    path = record.path
-    if path is None:
-        raise ZooKeeperError(Code.MARSHALLINGERROR, "null path")
-    if "\0" in path:
-        raise ZooKeeperError(Code.BADARGUMENTS, path)
-    node = core.tree.get(path)
-    readable = node is None or acl_permits(node.acl, READ, conn.auth_ids, core.profile.ipv6_acl)
-    if core.profile.exists_checks_read and not readable:
-        raise ZooKeeperError(Code.NOAUTH, path)
-    if record.watch:
-        core.tree.add_data_watch(path, conn.conn_id)
-    if node is None:
-        raise ZooKeeperError(Code.NONODE, path)
-    return ExistsResponse(node.stat())
-
-
-def _get_data(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
-    assert isinstance(record, GetDataRequest)
-    node = core._readable(conn, record.path)
-    if record.watch:
-        assert record.path is not None
-        core.tree.add_data_watch(record.path, conn.conn_id)
-    return GetDataResponse(node.data, node.stat())
-
-
-def _get_children(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
-    assert isinstance(record, (GetChildrenRequest, GetChildren2Request))
-    node = core._readable(conn, record.path)
-    if record.watch:
-        assert record.path is not None
-        core.tree.add_child_watch(record.path, conn.conn_id)
-    body = node.encoded_children()
-    if isinstance(record, GetChildren2Request):
-        stat = bytearray()
-        write_stat(stat, node.stat())
-        body += stat
-    # Same bytes as GetChildren(2)Response with sorted children, without a record per name.
-    return cast(ReplyRecord, _Encoded(body))
-
-
-class _Encoded:
-    """A reply body already in wire form (``encode_reply`` only calls ``write``)."""
-
-    __slots__ = ("body",)
-
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    def write(self, out: bytearray) -> None:
-        out += self.body
-
-
-def _get_acl(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
-    assert isinstance(record, GetACLRequest)
-    node = core._readable(conn, record.path, READ | ADMIN)
-    if acl_permits(node.acl, ADMIN, conn.auth_ids, core.profile.ipv6_acl):
-        return GetACLResponse(node.acl, node.stat())
-    return GetACLResponse(redact_acl(node.acl), node.stat())
-
-
-def _get_all_children_number(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
-    assert isinstance(record, GetAllChildrenNumberRequest)
-    core._readable(conn, record.path)
-    assert record.path is not None
-    return GetAllChildrenNumberResponse(core.tree.all_children_number(record.path))
-
-
-def _get_ephemerals(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
-    assert isinstance(record, GetEphemeralsRequest)
-    own = core.tree.ephemerals_of(conn.session_id)
-    prefix = record.prefixPath
-    if prefix is None or prefix.strip(_JAVA_BLANKS) in ("", "/"):
-        return GetEphemeralsResponse(tuple(own))
-    return GetEphemeralsResponse(tuple(p for p in own if p.startswith(prefix)))
-
-
-def _sync(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
-    assert isinstance(record, SyncRequest)
-    return SyncResponse(record.path)
-
-
-def _who_am_i(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
-    return WhoAmIResponse(
-        tuple(
-            ClientInfo(i.scheme, i.id.split(":", 1)[0] if i.scheme == "digest" else i.id)
-            for i in conn.auth_ids
-        )
-    )
-
-
-def _watcher_type(core: ZooKeeperCore, value: int) -> WatcherType:
-    try:
-        watcher_type = WatcherType(value)
-    except ValueError:
-        raise ZooKeeperError(Code.MARSHALLINGERROR, f"watcher type {value}") from None
-    persistent = (WatcherType.Persistent, WatcherType.PersistentRecursive)
-    if watcher_type in persistent and not core.profile.persistent_watcher_types:
-        raise ZooKeeperError(Code.MARSHALLINGERROR, f"watcher type {value}")
-    return watcher_type
-
-
-# What each watcher type means in the two tables: (child-table mode, data-table mode);
-# None = any mode, 0 = not that table. 3.8 keeps one mode per path: Data/Children mean any.
-_WATCHER_TYPE_MODES_39: dict[WatcherType, tuple[int | None, int | None]] = {
-    WatcherType.Children: (STANDARD, 0),
-    WatcherType.Data: (0, STANDARD),
-    WatcherType.Persistent: (PERSISTENT, PERSISTENT),
-    WatcherType.PersistentRecursive: (0, PERSISTENT_RECURSIVE),
-    WatcherType.Any: (None, None),
-}
-_WATCHER_TYPE_MODES_38: dict[WatcherType, tuple[int | None, int | None]] = {
-    WatcherType.Children: (None, 0),
-    WatcherType.Data: (0, None),
-    WatcherType.Any: (None, None),
-}
-
-
-def _watch_modes(core: ZooKeeperCore, value: int) -> tuple[int | None, int | None]:
-    table = _WATCHER_TYPE_MODES_39 if core.profile.watch_mode_set else _WATCHER_TYPE_MODES_38
-    return table[_watcher_type(core, value)]
-
-
-def _check_watches(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord | None:
-    assert isinstance(record, CheckWatchesRequest)
-    child_mode, data_mode = _watch_modes(core, record.type)
-    path = record.path or ""
-    found = False
-    for manager, mode in (
-        (core.tree.child_watches, child_mode),
-        (core.tree.data_watches, data_mode),
-    ):
-        if mode == 0:
-            continue
-        held = manager.modes(path, conn.conn_id)
-        if held and (mode is None or held & mode):
-            found = True
-    if not found:
-        raise ZooKeeperError(Code.NOWATCHER, path)
-    return None
-
-
-def _remove_watches(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord | None:
-    assert isinstance(record, RemoveWatchesRequest)
-    child_mode, data_mode = _watch_modes(core, record.type)
-    path = record.path or ""
-    removed = False
-    for manager, mode in (
-        (core.tree.child_watches, child_mode),
-        (core.tree.data_watches, data_mode),
-    ):
-        if mode != 0 and manager.remove(path, conn.conn_id, mode):
-            removed = True
-    if not removed:
-        raise ZooKeeperError(Code.NOWATCHER, path)
-    return None
-
-
-def _add_watch(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
-    assert isinstance(record, AddWatchRequest)
-    path = record.path or ""
-    if record.mode == 0:
-        core.tree.data_watches.add(path, conn.conn_id, PERSISTENT)
-        core.tree.child_watches.add(path, conn.conn_id, PERSISTENT)
-    elif record.mode == 1:
-        core.add_recursive_watch(path, conn.conn_id)
-    else:
-        raise ZooKeeperError(Code.MARSHALLINGERROR, f"addWatch mode {record.mode}")
-    return ErrorResponse(0)
-
-
-def _set_watches(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord | None:
-    assert isinstance(record, (SetWatches, SetWatches2))
-    tree, conn_id, relative = core.tree, conn.conn_id, record.relativeZxid
-    fire: list[tuple[EventType, str]] = []
-    for path in record.dataWatches or ():
-        node = tree.nodes.get(path)
-        if node is None:
-            fire.append((EventType.NodeDeleted, path))
-        elif node.mzxid > relative:
-            fire.append((EventType.NodeDataChanged, path))
-        else:
-            tree.data_watches.add(path, conn_id, STANDARD)
-    for path in record.existWatches or ():
-        if path in tree.nodes:
-            fire.append((EventType.NodeCreated, path))
-        else:
-            tree.data_watches.add(path, conn_id, STANDARD)
-    for path in record.childWatches or ():
-        node = tree.nodes.get(path)
-        if node is None:
-            fire.append((EventType.NodeDeleted, path))
-        elif node.pzxid > relative:
-            fire.append((EventType.NodeChildrenChanged, path))
-        else:
-            tree.child_watches.add(path, conn_id, STANDARD)
-    if isinstance(record, SetWatches2):
-        for path in record.persistentWatches or ():
-            tree.child_watches.add(path, conn_id, PERSISTENT)
-            tree.data_watches.add(path, conn_id, PERSISTENT)
-        for path in record.persistentRecursiveWatches or ():
-            core.add_recursive_watch(path, conn_id)
-    for event_type, path in fire:
-        event = WatcherEvent(event_type, KeeperState.SyncConnected, path)
-        core._send(
-            conn_id, encode_reply(ReplyHeader(Xid.NOTIFICATION, -1, 0), event), core.last_zxid
-        )
-    return None
-
-
-def _multi_read(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
-    assert isinstance(record, MultiRequest)
-    results: list[MultiResult] = []
-    for op in record.ops:
-        if op.type not in (OpCode.getData, OpCode.getChildren):
-            raise ZooKeeperError(Code.MARSHALLINGERROR, "multiRead of a write")
-    for op in record.ops:
-        try:
-            node = core._readable(conn, getattr(op.request, "path", None))
-        except ZooKeeperError as error:
-            results.append(MultiResult(OpCode.error, ErrorResponse(error.code)))
-            continue
-        if op.type == OpCode.getData:
-            results.append(MultiResult(OpCode.getData, GetDataResponse(node.data, node.stat())))
-        else:
-            children = tuple(sorted(node.children))
-            results.append(MultiResult(OpCode.getChildren, GetChildrenResponse(children)))
-    return MultiResponse(tuple(results))
-
-
-_ReadHandler = Callable[[ZooKeeperCore, Connection, object], "ReplyRecord | None"]
-
-_READ_HANDLERS: dict[int, _ReadHandler] = {
-    OpCode.exists: _exists,
-    OpCode.getData: _get_data,
-    OpCode.getChildren: _get_children,
-    OpCode.getChildren2: _get_children,
-    OpCode.getACL: _get_acl,
-    OpCode.getAllChildrenNumber: _get_all_children_number,
-    OpCode.getEphemerals: _get_ephemerals,
-    OpCode.sync: _sync,
-    OpCode.whoAmI: _who_am_i,
-    OpCode.checkWatches: _check_watches,
-    OpCode.removeWatches: _remove_watches,
-    OpCode.addWatch: _add_watch,
-    OpCode.setWatches: _set_watches,
-    OpCode.setWatches2: _set_watches,
-    OpCode.multiRead: _multi_read,
-}
-
-
-def _write_reply(opcode: int, result: ApplyResult) -> ReplyRecord | None:
-    """The reply body of a successful write (or of any multi)."""
-    if opcode == OpCode.multi:
-        return MultiResponse(tuple(_multi_result(r) for r in result.results or ()))
-    if opcode == OpCode.create:
-        return CreateResponse(result.path)
-    if opcode in (OpCode.create2, OpCode.createContainer, OpCode.createTTL):
-        assert result.stat is not None
-        return Create2Response(result.path, result.stat)
-    if opcode == OpCode.setData:
-        assert result.stat is not None
-        return SetDataResponse(result.stat)
-    if opcode == OpCode.setACL:
-        assert result.stat is not None
-        return SetACLResponse(result.stat)
-    return None
-
-
-def _multi_result(result: ApplyResult) -> MultiResult:
-    opcode = result.opcode
-    if opcode == OpCode.error:
-        return MultiResult(OpCode.error, ErrorResponse(result.err))
-    if opcode == OpCode.create:
-        return MultiResult(OpCode.create, CreateResponse(result.path))
-    if opcode in (OpCode.create2, OpCode.createContainer, OpCode.createTTL):
-        assert result.stat is not None
-        return MultiResult(OpCode.create2, Create2Response(result.path, result.stat))
-    if opcode == OpCode.setData:
-        assert result.stat is not None
-        return MultiResult(OpCode.setData, SetDataResponse(result.stat))
-    return MultiResult(opcode, None)  # delete, check
+def settle(core: ZooKeeperCore) -> tuple[list[Output], list[Txn]]:
+    """Drive a standalone core whose log is durable the moment it is written: carry out its
+    effects until none are left. Returns the client frames, in order, and the txns it
+    persisted. For tests, benchmarks and tools that need no real storage."""
+    assert core.role == Role.STANDALONE, "settle drives a standalone core"
+    clients: list[Output] = []
+    txns: list[Txn] = []
+    while True:
+        ready = core.ready()
+        if not ready:
+            return clients, txns
+        assert not ready.send, "a standalone core sends nothing"
+        clients.extend(ready.clients)
+        persisted = [item for item in ready.persist if isinstance(item, Txn)]
+        assert len(persisted) == len(ready.persist), "a standalone core persists txns only"
+        if persisted:
+            txns.extend(persisted)
+            core.persisted(persisted[-1].header.zxid)

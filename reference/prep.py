@@ -1,13 +1,22 @@
 """Request preparation: check a write against the tree and turn it into a ``Txn``.
 
 This is ZooKeeper's ``PrepRequestProcessor``: every check of a write, in ZooKeeper's order
-(``spec.tree`` states the orders), happens here, against the tree *plus* the changes of
-earlier sub-ops of the same multi (an overlay of ``_Record`` copies, ZooKeeper's
-``ChangeRecord``). The result is a ``Txn`` — a successful change or an ``ErrorTxn`` — that
-``DataTree.apply`` executes without further checks. Must not change the tree.
+(``spec.tree`` states the orders), happens here, against the *view*: the committed tree plus
+every change prepared and not yet committed (ZooKeeper's ``outstandingChanges``). The tree
+only ever holds committed state; a write prepared here is proposed, and applied by
+``DataTree.apply`` only once it commits. So the checks of each write see the writes prepared
+before it, as they will be when it is applied.
+
+Changes are ``_Record`` copies of what the checks need (ZooKeeper's ``ChangeRecord``). A
+request works on a scratch overlay of them; if it succeeds, the overlay joins the outstanding
+changes under the request's zxid (``_remember``), if it fails (an ``ErrorTxn``) the overlay is
+dropped, so a failed multi changes nothing. ``committed(zxid)`` forgets what the tree now
+holds. Must not change the tree.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 from reference.datatree import CONTAINER, EPHEMERAL, PERSISTENT, TTL, DataTree
 from reference.jute import (
@@ -43,7 +52,7 @@ _CREATE_MODES = {m.value: m for m in CreateMode}
 class _Record:
     """A node as prep sees it: the fields checks need, copied so a multi can change them."""
 
-    __slots__ = ("acl", "aversion", "child_count", "cversion", "kind", "version")
+    __slots__ = ("acl", "aversion", "child_count", "cversion", "ephemeral_owner", "kind", "version")
 
     def __init__(
         self,
@@ -53,6 +62,7 @@ class _Record:
         cversion: int,
         child_count: int,
         kind: str,
+        ephemeral_owner: int = 0,
     ) -> None:
         self.acl = acl
         self.version = version
@@ -60,6 +70,18 @@ class _Record:
         self.cversion = cversion
         self.child_count = child_count
         self.kind = kind
+        self.ephemeral_owner = ephemeral_owner
+
+    def copy(self) -> _Record:
+        return _Record(
+            self.acl,
+            self.version,
+            self.aversion,
+            self.cversion,
+            self.child_count,
+            self.kind,
+            self.ephemeral_owner,
+        )
 
 
 # How many checked ACL lists a Preparer keeps (few distinct lists are in use at a time).
@@ -83,7 +105,12 @@ class Preparer:
         self.tree = tree
         self.profile = profile
         self.extended_types_enabled = extended_types_enabled
+        # The request being prepared: its own changes (None: deleted).
         self._overlay: dict[str, _Record | None] = {}
+        # Changes prepared and not committed: path -> (record or None, zxid of the change),
+        # and the paths each outstanding zxid changed, oldest first.
+        self._outstanding: dict[str, tuple[_Record | None, int]] = {}
+        self._outstanding_order: deque[tuple[int, tuple[str, ...]]] = deque()
         # Checked ACL lists by the identity of the list sent (see ``_fixup``).
         self._fixed_acls: dict[int, tuple[tuple[ACL, ...], tuple[ACL, ...]]] = {}
 
@@ -95,19 +122,83 @@ class Preparer:
             if found is None:
                 raise ZooKeeperError(Code.NONODE, path)
             return found
-        node = self.tree.nodes.get(path)
-        if node is None:
-            raise ZooKeeperError(Code.NONODE, path)
-        record = _Record(
-            node.acl, node.version, node.aversion, node.cversion, len(node.children), node.kind
-        )
+        outstanding = self._outstanding.get(path)
+        if outstanding is not None:
+            pending = outstanding[0]
+            if pending is None:
+                raise ZooKeeperError(Code.NONODE, path)
+            record = pending.copy()
+        else:
+            node = self.tree.nodes.get(path)
+            if node is None:
+                raise ZooKeeperError(Code.NONODE, path)
+            record = _Record(
+                node.acl,
+                node.version,
+                node.aversion,
+                node.cversion,
+                len(node.children),
+                node.kind,
+                node.ephemeral_owner,
+            )
         self._overlay[path] = record
         return record
 
     def _exists(self, path: str) -> bool:
         if path in self._overlay:
             return self._overlay[path] is not None
+        outstanding = self._outstanding.get(path)
+        if outstanding is not None:
+            return outstanding[0] is not None
         return path in self.tree.nodes
+
+    # --- outstanding changes -------------------------------------------------------------
+
+    def _remember(self, zxid: int) -> None:
+        """The request prepared as ``zxid`` succeeded: its changes become outstanding."""
+        overlay = self._overlay
+        if not overlay:
+            return
+        outstanding = self._outstanding
+        for path, change in overlay.items():
+            outstanding[path] = (change, zxid)
+        self._outstanding_order.append((zxid, tuple(overlay)))
+
+    def committed(self, zxid: int) -> None:
+        """Every txn up to ``zxid`` is in the tree: forget the changes it holds now."""
+        order = self._outstanding_order
+        outstanding = self._outstanding
+        while order and order[0][0] <= zxid:
+            change_zxid, paths = order.popleft()
+            for path in paths:
+                held = outstanding.get(path)
+                if held is not None and held[1] == change_zxid:
+                    del outstanding[path]
+
+    def in_view(self, path: str) -> bool:
+        """The znode exists once every outstanding change is applied."""
+        return self._exists(path)
+
+    def clear_outstanding(self) -> None:
+        """Forget every outstanding change (this server stopped leading)."""
+        self._outstanding.clear()
+        self._outstanding_order.clear()
+
+    @property
+    def outstanding_count(self) -> int:
+        return len(self._outstanding_order)
+
+    def ephemerals_of(self, session_id: int) -> list[str]:
+        """The session's ephemerals in the view, in path order: what a closeSession
+        prepared now must delete (``PrepRequestProcessor``: the tree's, plus outstanding
+        creates, less outstanding deletes)."""
+        paths = set(self.tree.ephemerals_of(session_id))
+        for path, (change, _) in self._outstanding.items():
+            if change is None:
+                paths.discard(path)
+            elif change.kind == EPHEMERAL and change.ephemeral_owner == session_id:
+                paths.add(path)
+        return sorted(paths)
 
     def _check_acl(self, acl: tuple[ACL, ...], perm: int, caller: Caller) -> None:
         if not acl_permits(acl, perm, caller.auth_ids, self.profile.ipv6_acl):
@@ -198,13 +289,14 @@ class Preparer:
         if new_cversion > parent.cversion:
             parent.cversion = new_cversion
         parent.child_count += 1
-        self._overlay[path] = _Record(acl, 0, 0, 0, 0, kind)
+        owner = caller.session_id if kind == EPHEMERAL else 0
+        self._overlay[path] = _Record(acl, 0, 0, 0, 0, kind, owner)
         return CreateTxn(
             path,
             request.data,
             acl,
             kind,
-            caller.session_id if kind == EPHEMERAL else 0,
+            owner,
             ttl if kind == TTL else 0,
             new_cversion,
             opcode,
@@ -238,6 +330,7 @@ class Preparer:
         node = self._get(path)
         self._check_acl(node.acl, ADMIN, caller)
         node.aversion = self._version(node.aversion, request.version, path)
+        node.acl = acl  # the writes prepared after this one are checked against it
         return SetACLTxn(path, acl, node.aversion)
 
     def check(self, request: CheckVersionRequest, caller: Caller) -> CheckTxn:
@@ -261,21 +354,28 @@ class Preparer:
 
     # --- entry points --------------------------------------------------------------------
 
-    def prepare_delete_container(self, path: str) -> DeleteTxn | ErrorTxn:
-        """Prepare the container manager's delete; a refused one becomes an ``ErrorTxn``."""
+    def prepare_delete_container(self, path: str, zxid: int) -> DeleteTxn | ErrorTxn:
+        """Prepare the container manager's delete as ``zxid``; a refused one becomes an
+        ``ErrorTxn``."""
         self._overlay.clear()
         try:
-            return self.delete_container(path)
+            txn = self.delete_container(path)
+            self._remember(zxid)
+            return txn
         except ZooKeeperError as error:
             return ErrorTxn(error.code)
         finally:
             self._overlay.clear()
 
-    def prepare_one(self, opcode: int, record: object, caller: Caller) -> SubTxn | SetACLTxn:
-        """Prepare one write; a refused write becomes an ``ErrorTxn``."""
+    def prepare_one(
+        self, opcode: int, record: object, caller: Caller, zxid: int
+    ) -> SubTxn | SetACLTxn:
+        """Prepare one write as ``zxid``; a refused write becomes an ``ErrorTxn``."""
         self._overlay.clear()
         try:
-            return self._dispatch(opcode, record, caller)
+            txn = self._dispatch(opcode, record, caller)
+            self._remember(zxid)
+            return txn
         except ZooKeeperError as error:
             return ErrorTxn(error.code)
         finally:
@@ -307,8 +407,11 @@ class Preparer:
         # 3.8 re-derives every other create as create; 3.9 keeps the opcode sent.
         return sent if self.profile.multi_create2_result else OpCode.create
 
-    def prepare_multi(self, request: MultiRequest, caller: Caller) -> MultiTxn | ErrorTxn:
-        """Prepare a multi: all sub-ops against the evolving view, or the failure layout."""
+    def prepare_multi(
+        self, request: MultiRequest, caller: Caller, zxid: int
+    ) -> MultiTxn | ErrorTxn:
+        """Prepare a multi as ``zxid``: all sub-ops against the evolving view, or the
+        failure layout (which changes nothing)."""
         for op in request.ops:
             if op.type not in _MULTI_WRITE_OPCODES:
                 return ErrorTxn(Code.MARSHALLINGERROR)
@@ -334,6 +437,8 @@ class Preparer:
                 except ZooKeeperError as error:
                     failed = True
                     txns.append(ErrorTxn(error.code))
+            if not failed:
+                self._remember(zxid)
         finally:
             self._overlay.clear()
         return MultiTxn(tuple(txns))

@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from reference.core import ZooKeeperCore
+from reference.core import ZooKeeperCore, settle
+from reference.txn import Txn
 from reference.jute import (
     ConnectRequest,
     CreateRequest,
@@ -43,6 +44,8 @@ async def _build(directory: Path, nodes: int, with_snapshot: bool) -> float:
     handshake = ConnectRequest(0, 0, 30_000, 0, bytes(16), False)
     core.receive(1, encode_connect_request(handshake)[4:], now)
     storage = await SQLiteStorage.open(directory)
+    settle(core)
+    pending: list[Txn] = []
     xid = 0
     for parent in range((nodes + FANOUT - 1) // FANOUT):
         xid += 1
@@ -52,11 +55,12 @@ async def _build(directory: Path, nodes: int, with_snapshot: bool) -> float:
             xid += 1
             record = CreateRequest(f"/p{parent}/n{child}", b"x" * 100, OPEN_ACL_UNSAFE, 0)
             core.receive(1, encode_request(RequestHeader(xid, OpCode.create), record)[4:], now)
-        core.drain()
-        if xid % BATCH_TXNS < FANOUT + 1:
-            await storage.append(core.take_log())
-    if core.log:
-        await storage.append(core.take_log())
+        pending.extend(settle(core)[1])
+        if len(pending) >= BATCH_TXNS:
+            await storage.append(pending)
+            pending = []
+    if pending:
+        await storage.append(pending)
     if with_snapshot:
         await storage.save_snapshot(core.last_zxid, core.snapshot())
     await storage.close()

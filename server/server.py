@@ -1,4 +1,4 @@
-"""The standalone server: TCP connections, durability gating and the timer around the core.
+"""The standalone server: TCP connections, group-committed storage and the timer around the core.
 
 Theory of operation
 -------------------
@@ -6,15 +6,15 @@ One ``ClientConnection`` (an ``asyncio.Protocol``) per TCP connection and one
 ``ZooKeeperCore`` for the server. ``data_received`` splits the bytes into frames
 (``reference.jute.FrameReader``, bounded by ``jute.maxbuffer``) and feeds every complete
 frame to the core in that one call; there is no coroutine or task per request. After the
-frames (and after each timer tick) ``_flush`` does three things:
+frames (and after each timer tick) ``_flush`` carries out the core's effects
+(``reference.ready.Ready``, the same contract every driver of the core follows):
 
-1. hands the transactions (``core.take_log()``) to the ``GroupCommitter``, which writes
-   them to ``Storage`` in batches while the loop goes on;
-2. takes the core's outputs (``core.drain()``): each may reach its client only once every
-   txn up to its watermark zxid is durable. Outputs already covered go out at once; the
-   rest wait, in generation order, in one FIFO that ``_on_durable`` releases from the front
-   (so replies on a connection never overtake each other);
-3. writes what is ready with one ``transport.writelines`` per connection.
+1. the transactions to persist go to the ``GroupCommitter``, which writes them to
+   ``Storage`` in batches while the loop goes on; when a batch is durable, ``_on_durable``
+   tells the core (``core.persisted``), which commits it: only then do the replies to those
+   writes, and the reads queued behind them in their sessions, exist;
+2. the client frames go out at once, one ``transport.writelines`` per connection: they show
+   committed state only, so nothing in the shell holds them back.
 
 Before the first frame a connection may instead send a four-letter word (``ruok``,
 ``srvr``, ...): it is answered as plain text (``server.fourletter``) and closed, as
@@ -31,9 +31,9 @@ Bounds
   whose send buffer still grows past ``client_send_buffer_bytes_max`` (notifications,
   replies released by durability) is closed: a client that never reads cannot make the
   server buffer without bound.
-* Backpressure for the whole server: when more than ``globalOutstandingLimit`` outputs, or
-  ``outstanding_bytes_max`` bytes of them, wait for durability, no connection is read (nor
-  its backlog fed) until storage catches up to half of that.
+* Backpressure for the whole server: when more than ``globalOutstandingLimit`` requests, or
+  ``outstanding_bytes_max`` bytes of them, wait in the core's session queues for their
+  writes to commit, no connection is read (nor its backlog fed) until that falls to half.
 
 Time: ``server.clock`` is the only clock. A single ``loop.call_at`` timer, re-armed after
 each pass, calls ``core.tick`` at ``core.next_deadline()`` so sessions expire and
@@ -52,9 +52,11 @@ from collections import deque
 from pathlib import Path
 from typing import cast
 
-from reference.core import Output, ZooKeeperCore
+from reference.core import ZooKeeperCore
 from reference.jute import FrameLengthError, FrameReader
 from reference.persistence import SnapshotWriter
+from reference.ready import Output
+from reference.txn import Txn
 from server import fourletter
 from server.clock import Clock
 from server.config import FOUR_LETTER_WORDS, ServerConfig
@@ -316,9 +318,9 @@ class ZooKeeperServer:
             (config.client_send_buffer_bytes_max - config.client_send_buffer_bytes_high)
             // config.jute_max_buffer,
         )
-        # Outputs waiting for durability, with the time they were produced (ms).
-        self._pending: deque[tuple[Output, int]] = deque()
-        self._pending_bytes = 0
+        # Batches handed to storage and not yet durable: (last zxid, time handed, ms).
+        self._submitted: deque[tuple[int, int]] = deque()
+        self._latency_ms = 0
         self._server_closes: list[Output] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: asyncio.Server | None = None
@@ -475,7 +477,7 @@ class ZooKeeperServer:
     @property
     def outstanding(self) -> int:
         """Outputs waiting for their transactions to become durable."""
-        return len(self._pending)
+        return self.core.outstanding
 
     # --- connections ---------------------------------------------------------------------
 
@@ -532,7 +534,7 @@ class ZooKeeperServer:
             conn.transport.pause_reading()
         self.core.connection_lost(conn.conn_id)
         # Queued behind everything the core produced for it so far, like the core's closes.
-        self._server_closes.append(Output(conn.conn_id, None, True, self.core.last_zxid))
+        self._server_closes.append(Output(conn.conn_id, None, True))
 
     # --- input ---------------------------------------------------------------------------
 
@@ -625,68 +627,52 @@ class ZooKeeperServer:
     # --- output --------------------------------------------------------------------------
 
     def _flush(self) -> None:
-        """Commit the pass's txns; send the outputs they do not wait for."""
+        """Carry out the core's effects (``reference.ready``): txns to the group commit,
+        client frames out now; then throttle reading if too many requests wait."""
         core = self.core
-        txns = core.take_log()
-        if txns:
+        ready = core.ready()
+        if ready.persist:
+            txns: list[Txn] = []
+            for item in ready.persist:
+                assert isinstance(item, Txn), f"a standalone server persists txns only: {item}"
+                txns.append(item)
             self.committer.submit(txns)
+            self._submitted.append((txns[-1].header.zxid, self.clock.now_ms()))
             self._maybe_snapshot(len(txns))
-        outputs = core.drain()
         if self._server_closes:
-            outputs.extend(self._server_closes)
+            ready.clients.extend(self._server_closes)
             self._server_closes = []
-        if outputs:
-            pending = self._pending
-            now = self.clock.now_ms()
-            waiting: list[Output] = outputs
-            if not pending:
-                durable = self.durable_zxid
-                waiting = []
-                for index, out in enumerate(outputs):
-                    if out.zxid > durable:
-                        waiting = outputs[index:]
-                        if index:
-                            self._deliver(outputs[:index], 0, now)
-                        break
-                else:
-                    self._deliver(outputs, 0, now)
-            if waiting:
-                pending.extend([(out, now) for out in waiting])
-                self._pending_bytes += sum(len(out.data) for out in waiting if out.data)
-                if not self.throttled and (
-                    len(pending) > self.config.outstanding_requests_max
-                    or self._pending_bytes > self.config.outstanding_bytes_max
-                ):
-                    self._set_throttled(True)
+        if ready.clients:
+            self._deliver(ready.clients, self._latency_ms, self.clock.now_ms())
+        if not self.throttled and (
+            core.outstanding > self.config.outstanding_requests_max
+            or core.outstanding_bytes > self.config.outstanding_bytes_max
+        ):
+            self._set_throttled(True)
+        elif (
+            self.throttled
+            and core.outstanding <= self.config.outstanding_requests_max // 2
+            and core.outstanding_bytes <= self.config.outstanding_bytes_max // 2
+        ):
+            self._set_throttled(False)
         self._arm_timer()
 
     def _on_durable(self, zxid: int) -> None:
-        """The committer made everything up to ``zxid`` durable: release what waited."""
+        """The committer made everything up to ``zxid`` durable: the core commits it, and
+        the replies it held go out."""
         assert zxid >= self.durable_zxid, "durability went backwards"
         self.durable_zxid = zxid
         if self._snapshot_waiting is not None:
             self._save_waiting_snapshot()
-        pending = self._pending
-        if not pending:
-            return
+        # The latency of what this releases: since its oldest txn was handed to storage.
+        submitted = self._submitted
         now = self.clock.now_ms()
-        ready: list[Output] = []
-        oldest = pending[0][1]
-        released_bytes = 0
-        while pending and pending[0][0].zxid <= zxid:
-            out = pending.popleft()[0]
-            ready.append(out)
-            if out.data:
-                released_bytes += len(out.data)
-        self._pending_bytes -= released_bytes
-        if ready:
-            self._deliver(ready, now - oldest, now)
-        if (
-            self.throttled
-            and len(pending) <= self.config.outstanding_requests_max // 2
-            and self._pending_bytes <= self.config.outstanding_bytes_max // 2
-        ):
-            self._set_throttled(False)
+        self._latency_ms = now - submitted[0][1] if submitted else 0
+        while submitted and submitted[0][0] <= zxid:
+            submitted.popleft()
+        self.core.persisted(zxid)
+        self._flush()
+        self._latency_ms = 0
 
     def _deliver(self, outputs: list[Output], latency_ms: int, now_ms: int) -> None:
         """Write outputs, one call per connection, then do the closes they ask for."""
@@ -720,8 +706,8 @@ class ZooKeeperServer:
         if throttled:
             log.warning(
                 "%d replies (%d bytes) wait for the transaction log: not reading from clients",
-                len(self._pending),
-                self._pending_bytes,
+                self.core.outstanding,
+                self.core.outstanding_bytes,
             )
         self.throttled = throttled
         for conn in list(self.connections.values()):

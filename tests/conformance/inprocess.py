@@ -17,7 +17,7 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 
-from reference.core import ZooKeeperCore
+from reference.core import ZooKeeperCore, settle
 from reference.jute import FrameLengthError, FrameReader
 from spec.state import Config
 
@@ -148,8 +148,7 @@ class InProcessEnsemble:
         self._flush()
 
     def _flush(self) -> None:
-        self.core.take_log()
-        for out in self.core.drain():
+        for out in settle(self.core)[0]:
             data = None if out.close else out.data
             if self.mute:
                 self._held.append((out.conn_id, data))
@@ -168,5 +167,6 @@ class InProcessEnsemble:
     async def _tick_loop(self) -> None:
         while True:
             await asyncio.sleep(TICK_INTERVAL_S)
-            self.core.tick(self.now_ms())
+            while self.core.tick(self.now_ms()):
+                self._flush()
             self._flush()

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
-from reference.core import ZooKeeperCore
+from reference.core import ZooKeeperCore, settle
+from reference.txn import Txn
 from spec import requests as rq
 from spec.acl import ACL, CREATOR_ALL_ACL, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, Id, Perms
 from spec.machine import step
@@ -178,6 +179,12 @@ class Pair:
     known: dict[int, bytes] = field(default_factory=dict)
     next_conn: int = 1
     next_xid: int = 1
+    # Every txn the core asked to persist, in order (the log a driver would write).
+    persisted: list[Txn] = field(default_factory=list)
+
+    def take_log(self) -> list[Txn]:
+        out, self.persisted = self.persisted, []
+        return out
 
     def __post_init__(self) -> None:
         config = Config(
@@ -198,7 +205,9 @@ class Pair:
     def _outputs(self) -> tuple[dict[int, list[bytes]], set[int]]:
         frames: dict[int, list[bytes]] = {}
         closed: set[int] = set()
-        for out in self.core.drain():
+        clients, txns = settle(self.core)
+        self.persisted.extend(txns)
+        for out in clients:
             assert out.conn_id not in closed, "output after close"
             if out.close:
                 closed.add(out.conn_id)
@@ -310,8 +319,16 @@ class Pair:
     def _tick(self, now_ms: int) -> None:
         self.state, outcome = step(self.state, rq.Tick(now_ms))
         expected = self._expected_events(outcome)
-        self.core.tick(now_ms)
-        frames, closed = self._outputs()
+        frames: dict[int, list[bytes]] = {}
+        closed: set[int] = set()
+        while True:
+            more = self.core.tick(now_ms)
+            some_frames, some_closed = self._outputs()
+            for conn, conn_frames in some_frames.items():
+                frames.setdefault(conn, []).extend(conn_frames)
+            closed |= some_closed
+            if not more:
+                break
         assert frames == expected
         assert closed == self._forget_dead_connections()
 

@@ -53,7 +53,7 @@ def test_restore_from_snapshot_and_log_rebuilds_the_same_server(
     snapshot: bytes | None = None
     for index, action in enumerate(script):
         pair.run(action)
-        log.extend(encode_txn(txn) for txn in pair.core.take_log())
+        log.extend(encode_txn(txn) for txn in pair.take_log())
         if index == cut % len(script):
             snapshot = pair.core.snapshot()
     config, now = pair.core.config, pair.state.now
@@ -79,7 +79,7 @@ def test_a_snapshot_written_in_slices_is_the_snapshot_at_its_start(
     done = False
     for index, action in enumerate(script):
         pair.run(action)
-        pair.core.take_log()
+        pair.take_log()
         if index == start:
             expected = pair.core.snapshot()
             writer = pair.core.snapshot_writer()

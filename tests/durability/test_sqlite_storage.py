@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reference.core import ZooKeeperCore
+from reference.core import ZooKeeperCore, settle
 from reference.jute import (
     ConnectRequest,
     CreateRequest,
@@ -36,7 +36,7 @@ def _core_with_writes(count: int) -> tuple[ZooKeeperCore, list[Txn]]:
     for i in range(count):
         request = CreateRequest(f"/n{i}", b"v", OPEN_ACL_UNSAFE, 0)
         core.receive(1, encode_request(RequestHeader(i + 1, OpCode.create), request)[4:], NOW)
-    return core, core.take_log()
+    return core, settle(core)[1]
 
 
 def run(coro: object) -> object:

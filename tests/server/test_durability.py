@@ -14,6 +14,7 @@ from reference.txn import Txn
 from server.config import FOUR_LETTER_WORDS, ServerConfig
 from server.storage import GroupCommitter, MemoryStorage
 from spec.acl import OPEN_ACL_UNSAFE
+from spec.errors import Code
 from spec.opcodes import OpCode
 from tests.support.rawclient import connected
 from tests.support.servers import InProcessServer, wait_until
@@ -55,9 +56,11 @@ def test_a_write_is_answered_only_once_durable(
         assert any(t.header.zxid == reply.header.zxid for b in storage.batches for t in b)
 
 
-def test_a_read_that_would_see_an_undurable_write_waits_for_it(
+def test_another_sessions_read_never_sees_an_undurable_write(
     gated: tuple[InProcessServer, GatedStorage],
 ) -> None:
+    # The tree holds committed writes only: a read of another session is answered at once,
+    # from the state before the write, and sees the write once it is durable.
     server, storage = gated
     with (
         server,
@@ -68,11 +71,29 @@ def test_a_read_that_would_see_an_undurable_write_waits_for_it(
         writer.send_request(OpCode.create, jute.CreateRequest("/seen", b"", OPEN_ACL_UNSAFE, 0))
         wait_until(lambda: server.zk.outstanding > 0)
         reader.send_request(OpCode.exists, jute.ExistsRequest("/seen", False))
-        assert_quiet(reader.sock)
-        assert "Outstanding: 2\n" in server.call(lambda: _srvr(server))
+        before = reader.read_reply(OpCode.exists)
+        assert before.header.err == Code.NONODE
+        assert "Outstanding: 1\n" in server.call(lambda: _srvr(server))
+        server.call(lambda: storage.set_open(True))
+        created = writer.read_reply(OpCode.create)
+        assert created.header.err == 0 and created.header.zxid > before.header.zxid
+        reader.send_request(OpCode.exists, jute.ExistsRequest("/seen", False))
+        assert reader.read_reply(OpCode.exists).header.err == 0
+
+
+def test_the_writers_own_read_waits_behind_its_undurable_write(
+    gated: tuple[InProcessServer, GatedStorage],
+) -> None:
+    server, storage = gated
+    with server, connected(server.host, server.port) as writer:
+        server.call(lambda: storage.set_open(False))
+        writer.send_request(OpCode.create, jute.CreateRequest("/mine", b"", OPEN_ACL_UNSAFE, 0))
+        writer.send_request(OpCode.exists, jute.ExistsRequest("/mine", False))
+        wait_until(lambda: server.zk.outstanding == 2)
+        assert_quiet(writer.sock)
         server.call(lambda: storage.set_open(True))
         assert writer.read_reply(OpCode.create).header.err == 0
-        assert reader.read_reply(OpCode.exists).header.err == 0
+        assert writer.read_reply(OpCode.exists).header.err == 0
 
 
 def _srvr(server: InProcessServer) -> str:

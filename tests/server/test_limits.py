@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 
 import pytest
@@ -87,8 +88,10 @@ def test_a_client_that_never_reads_is_closed_when_its_buffer_passes_the_bound() 
         assert server.zk.internal_errors == 0
 
 
-def test_replies_waiting_for_durability_are_bounded_in_bytes() -> None:
-    config = small_buffers().with_overrides(outstanding_bytes_max=4 * 1024 * 1024)
+def test_requests_waiting_behind_an_undurable_write_are_bounded_in_count() -> None:
+    # 40 reads queue behind a write whose txn is held back: past globalOutstandingLimit the
+    # server stops reading clients, and answers everything in order once the log moves.
+    config = small_buffers().with_overrides(outstanding_requests_max=10)
     storage = GatedStorage()
     with InProcessServer(config, storage) as server, connected(server.host, server.port) as client:
         client.create("/big", b"w" * BIG_DATA_BYTES)
@@ -98,8 +101,7 @@ def test_replies_waiting_for_durability_are_bounded_in_bytes() -> None:
             )
             client.send_bytes(get_data_frames("/big", 40, first_xid=101))
             wait_until(lambda: server.zk.throttled)
-            time.sleep(0.05)
-            assert server.zk.outstanding < 41  # it stopped before answering all 40
+            assert 10 < server.zk.outstanding < 41  # it stopped before reading all 40
             # monitoring still answers, and a new client's handshake waits its turn
             assert "Outstanding: " in four_letter_word(server.host, server.port, "srvr")
             late = RawClient(server.host, server.port)
@@ -112,6 +114,33 @@ def test_replies_waiting_for_durability_are_bounded_in_bytes() -> None:
         wait_until(lambda: not server.zk.throttled)
         with late:
             assert jute.decode_connect_response(late.read_frame()).timeOut > 0
+
+
+def test_writes_waiting_for_durability_are_bounded_in_bytes() -> None:
+    # Each setData carries 512 KiB that the server holds until its txn commits: past
+    # outstanding_bytes_max the server stops reading, long before all of them are in.
+    config = small_buffers().with_overrides(outstanding_bytes_max=2 * 1024 * 1024)
+    storage = GatedStorage()
+    with InProcessServer(config, storage) as server, connected(server.host, server.port) as client:
+        client.create("/big", b"")
+        frames = b"".join(
+            jute.encode_request(
+                jute.RequestHeader(xid, OpCode.setData),
+                jute.SetDataRequest("/big", b"s" * BIG_DATA_BYTES, -1),
+            )
+            for xid in range(100, 120)
+        )
+        # 10 MiB: the send blocks once the server stops reading, so it runs beside the test.
+        sender = threading.Thread(target=client.send_bytes, args=(frames,), daemon=True)
+        with log_held_back(server, storage):
+            sender.start()
+            wait_until(lambda: server.zk.throttled)
+            assert server.zk.outstanding < 20
+        sender.join(10)
+        assert not sender.is_alive()
+        xids = [client.read_reply(OpCode.setData).header.xid for _ in range(20)]
+        assert xids == list(range(100, 120))
+        wait_until(lambda: not server.zk.throttled)
 
 
 def test_a_slow_reader_is_paused_not_closed_and_gets_every_reply() -> None:
