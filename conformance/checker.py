@@ -40,7 +40,8 @@ from conformance.verdict import Undecided, UnknownOutcome, Verdict, Violation
 from spec.modes import NodeKind
 from spec.paths import ROOT, parent_path
 from spec.profiles import PROFILES, V3_9, Profile
-from spec.state import Config, Session, State, Znode, initial_state, zxid_epoch
+from spec.state import Config, Session, State, Znode, initial_state
+from spec.zxid import zxid_epoch
 
 MODES = ("zookeeper", "linearizable")
 

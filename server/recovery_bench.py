@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 from reference.core import ZooKeeperCore, settle
-from reference.txn import Txn
 from reference.jute import (
     ConnectRequest,
     CreateRequest,
@@ -26,6 +25,7 @@ from reference.jute import (
     encode_connect_request,
     encode_request,
 )
+from reference.txn import Txn
 from server.sqlite_storage import DATABASE_NAME, SQLiteStorage
 from spec.acl import OPEN_ACL_UNSAFE
 from spec.opcodes import OpCode
