@@ -1,4 +1,5 @@
-"""The command line: ``python -m bench run`` and ``python -m bench compare``.
+"""The command line: ``python -m bench run`` and ``python -m bench compare``, which ``zkref``
+offers as ``zkref bench run`` and ``zkref bench compare``.
 
 Exit status: 0 when every workload completed operations without a problem, 1 when some
 workload reported a problem (error replies, a failed worker, leftovers it could not delete;
@@ -117,9 +118,9 @@ def _add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="zkref bench",
+        prog=prog,
         description="Benchmark ZooKeeper servers (Apache ZooKeeper, zkref, ...) "
         "over the wire protocol.",
     )
@@ -195,17 +196,18 @@ def _pids(values: Sequence[str]) -> dict[str, int]:
     return pids
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+def main(argv: Sequence[str] | None = None, prog: str = "python -m bench") -> int:
+    """The benchmark with ``argv``, its usage and errors calling it ``prog`` (``zkref bench``)."""
+    parser = _parser(prog)
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
             return _run(args)
         return _compare(args)
     except BenchError as error:
-        parser.exit(2, f"zkref bench: {error}\n")
+        parser.exit(2, f"{prog}: {error}\n")
     except KeyboardInterrupt:
-        print("zkref bench: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -218,10 +218,6 @@ class LoadSession(asyncio.Protocol):
             self._check_drained()
         return self.drained
 
-    def stop_issuing(self) -> None:
-        self.issuing = False
-        self._check_drained()
-
     def close_session(self) -> asyncio.Future[None]:
         """Send closeSession; the future is done when it is answered or the connection is gone."""
         loop = asyncio.get_running_loop()

@@ -1,4 +1,4 @@
-"""zkref conformance layer: check any ZooKeeper-compatible server (see ../shared/DESIGN.md).
+"""zkref conformance layer: check any ZooKeeper-compatible server (see docs/ARCHITECTURE.md).
 
 Modules, in the order data flows through them:
 

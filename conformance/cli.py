@@ -1,5 +1,6 @@
 """Command line of the conformance tools: ``python -m conformance check history.jsonl`` and
-``python -m conformance run --hosts host:port[,...]``.
+``python -m conformance run --hosts host:port[,...]``, which ``zkref`` offers as
+``zkref check`` (``check_command``) and ``zkref conformance`` (``run_command``).
 
 ``run`` runs the conformance suite (``conformance.suite``) against a live server: progress on
 stderr while it runs, then the report (passed / failed per chapter, the evidence of each
@@ -37,7 +38,9 @@ EXIT_BAD_INPUT = 2
 EXIT_UNDECIDED = 3
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(check_prog: str | None = None, run_prog: str | None = None) -> argparse.ArgumentParser:
+    """The parser; ``check_prog``/``run_prog`` name a command in its usage lines (default:
+    ``python -m conformance check``/``run``)."""
     parser = argparse.ArgumentParser(
         prog="python -m conformance",
         description="Conformance tools for ZooKeeper-compatible servers.",
@@ -45,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     check_cmd = commands.add_parser(
         "check",
+        prog=check_prog,
         help="decide whether a recorded history is allowed by ZooKeeper's guarantees",
         description=(
             "Judge a history (JSON lines) against the spec. Exit 0: allowed; 1: violation; "
@@ -67,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     check_cmd.add_argument("--json", metavar="FILE", help="also write the verdict as JSON here")
     run_cmd = commands.add_parser(
         "run",
+        prog=run_prog,
         help="run the conformance suite (scenarios and the model checker) against a server",
         description=(
             "Run every scenario and the Hypothesis model checker against a live server. "
@@ -135,8 +140,23 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_ALLOWED if report.passed else EXIT_VIOLATION
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def check_command(argv: Sequence[str], prog: str) -> int:
+    """``check`` with ``argv``, its usage and errors calling it ``prog`` (``zkref check``)."""
+    return main(["check", *argv], check_prog=prog)
+
+
+def run_command(argv: Sequence[str], prog: str) -> int:
+    """``run`` with ``argv``, its usage and errors calling it ``prog`` (``zkref conformance``)."""
+    return main(["run", *argv], run_prog=prog)
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    check_prog: str | None = None,
+    run_prog: str | None = None,
+) -> int:
+    args = _parser(check_prog, run_prog).parse_args(argv)
     if args.command == "run":
         return _run(args)
     if args.command != "check":  # pragma: no cover - argparse enforces the choices

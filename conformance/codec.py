@@ -227,10 +227,6 @@ def decode_as(data: Any, hint: type[T], where: str = "$") -> T:
     return cast(T, decode_value(data, hint, where))
 
 
-def encode_operation(op: rq.Operation) -> Any:
-    return encode_value(op)
-
-
 def decode_operation(data: Any, where: str = "$") -> rq.Operation:
     return cast(rq.Operation, decode_value(data, rq.Operation, where))
 
@@ -241,7 +237,3 @@ def encode_reply(reply: rq.Reply) -> Any:
 
 def decode_reply(data: Any, where: str = "$") -> rq.Reply:
     return decode_as(data, rq.Reply, where)
-
-
-def decode_body(data: Any, where: str = "$") -> rq.Body | None:
-    return cast("rq.Body | None", decode_value(data, rq.Body | None, where))

@@ -64,7 +64,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any
 
 from conformance.codec import CodecError, decode_value, encode_value
 from spec import requests as rq
@@ -72,10 +72,6 @@ from spec.acl import ACL
 from spec.stat import Stat
 
 HISTORY_FORMAT = 1
-
-OpOutcome = Literal["ok", "error", "unknown"]
-ConnectOutcome = Literal["ok", "expired", "unknown"]
-SessionKind = Literal["created", "closed", "expired"]
 
 
 class HistoryFormatError(ValueError):

@@ -206,9 +206,6 @@ class Machine:
                 sessions.end()
         return changed
 
-    def set_last_zxid(self, zxid: int) -> None:
-        self.state.last_zxid = zxid
-
 
 def _journaled(state: State) -> tuple[UndoDict[str, Znode], UndoDict[int, Session]]:
     nodes, sessions = state.nodes, state.sessions

@@ -1,1 +1,1 @@
-"""zkref reference layer (see ../shared/DESIGN.md)."""
+"""zkref reference layer: the deterministic, sans-IO core (see docs/ARCHITECTURE.md)."""

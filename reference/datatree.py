@@ -31,6 +31,7 @@ from reference.watchmanager import STANDARD, WatchManager
 from spec.acl import ACL, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE
 from spec.events import EventType
 from spec.modes import NodeKind
+from spec.opcodes import OpCode
 from spec.stat import Stat, int32
 
 EPHEMERAL = NodeKind.EPHEMERAL.value
@@ -211,7 +212,7 @@ class DataTree:
             if failed:
                 # Sub-ops before the failing one report OK (0), later ones carry their
                 # RUNTIMEINCONSISTENCY error txns from prep; nothing is applied.
-                result.opcode = -1
+                result.opcode = OpCode.error
                 result.err = sub.err if isinstance(sub, ErrorTxn) else 0
             else:
                 self._apply_one(sub, zxid, time, result, events)
@@ -231,15 +232,15 @@ class DataTree:
             result.path = body.path
             result.stat = self.create_node(body, zxid, time, events).stat()
         elif isinstance(body, DeleteTxn):
-            result.opcode = 2
+            result.opcode = OpCode.delete
             result.path = body.path
             self.delete_node(body.path, zxid, events)
         elif isinstance(body, SetDataTxn):
-            result.opcode = 5
+            result.opcode = OpCode.setData
             result.path = body.path
             result.stat = self.set_data(body, zxid, time, events).stat()
         elif isinstance(body, SetACLTxn):
-            result.opcode = 7
+            result.opcode = OpCode.setACL
             node = self.nodes[body.path]
             if self.before_change is not None:
                 self.before_change(body.path, node)
@@ -248,10 +249,10 @@ class DataTree:
             result.path = body.path
             result.stat = node.stat()
         elif isinstance(body, CheckTxn):
-            result.opcode = 13
+            result.opcode = OpCode.check
             result.path = body.path
         else:
-            result.opcode = -1
+            result.opcode = OpCode.error
             result.err = body.err
 
     def create_node(self, txn: CreateTxn, zxid: int, time: int, events: list[Event]) -> DataNode:

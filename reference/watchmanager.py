@@ -27,10 +27,6 @@ class WatchManager:
     def __len__(self) -> int:
         return sum(len(w) for w in self._by_path.values())
 
-    @property
-    def path_count(self) -> int:
-        return len(self._by_path)
-
     def add(self, path: str, conn_id: int, mode: int) -> None:
         per_path = self._by_path.get(path)
         if per_path is None:
@@ -102,9 +98,6 @@ class WatchManager:
             self._recursive -= bool(old & PERSISTENT_RECURSIVE)
             if not per_path:
                 del self._by_path[path]
-
-    def paths_of(self, conn_id: int) -> set[str]:
-        return set(self._by_conn.get(conn_id, ()))
 
     def watchers_by_path(self) -> dict[str, list[int]]:
         return {p: sorted(w) for p, w in self._by_path.items()}

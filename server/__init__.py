@@ -1,1 +1,1 @@
-"""zkref server layer (see ../shared/DESIGN.md)."""
+"""zkref server layer: the asyncio shell around the core (see docs/ARCHITECTURE.md)."""

@@ -1,8 +1,13 @@
-"""The ``zkref`` command (``python -m server``): ``serve`` runs a standalone server.
+"""The ``zkref`` command (``python -m server``): one entry point for everything zkref does.
 
-``zkref check history.jsonl`` (the history checker), ``zkref conformance --hosts ...`` (the
-conformance suite) and ``zkref bench ...`` (the benchmark) are handed to ``conformance.cli``
-and ``bench.cli``; the server does not depend on them.
+``COMMANDS`` lists every command with its one-line summary; ``zkref --help`` shows them all.
+``serve`` runs a standalone server and lives here. The others live in their own packages and
+are handed the rest of the command line by name (``Command.entry``, ``"module:function"``),
+imported only when asked for, so the server does not depend on them: ``zkref conformance
+--hosts ...`` (the conformance suite, ``conformance.cli.run_command``), ``zkref check
+history.jsonl`` (the history checker, ``conformance.cli.check_command``) and ``zkref bench
+...`` (the benchmark, ``bench.cli.main``). Each entry takes ``(argv, prog)`` and calls itself
+``prog`` (``zkref conformance``) in its usage and error lines. A new command is one more row.
 
 ``serve`` reads an optional ``zoo.cfg`` (``--config``), applies the flags given on the
 command line over it, prints ``zkref serving on HOST:PORT`` once clients can connect, and
@@ -17,7 +22,9 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +43,67 @@ from spec.profiles import PROFILES
 log = logging.getLogger("zkref")
 
 
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One ``zkref`` command: its name, what ``zkref --help`` says of it, and who runs it."""
+
+    name: str
+    summary: str
+    # "module:function" taking (argv, prog) and returning the exit status; None: ``serve``,
+    # which this module parses and runs itself.
+    entry: str | None = None
+
+    def load(self) -> Callable[[Sequence[str], str], int]:
+        """The function that runs this command (imports its module)."""
+        assert self.entry is not None, f"{self.name} is not delegated"
+        module_name, _, function_name = self.entry.partition(":")
+        function: Callable[[Sequence[str], str], int] = getattr(
+            import_module(module_name), function_name
+        )
+        return function
+
+
+# Every command, in the order ``zkref --help`` lists them.
+COMMANDS = (
+    Command("serve", "run a standalone ZooKeeper-compatible server"),
+    Command(
+        "conformance",
+        "run the conformance suite against any ZooKeeper server",
+        "conformance.cli:run_command",
+    ),
+    Command(
+        "check",
+        "judge a recorded history against ZooKeeper's guarantees",
+        "conformance.cli:check_command",
+    ),
+    Command(
+        "bench",
+        "measure ZooKeeper servers: ops/s and latency per workload",
+        "bench.cli:main",
+    ),
+)
+_BY_NAME = {command.name: command for command in COMMANDS}
+
+
 def _parser() -> argparse.ArgumentParser:
+    # The command list is written out (argparse's own wraps names longer than ten characters).
+    listing = "\n".join(f"  {c.name:<13}{c.summary}" for c in COMMANDS)
     parser = argparse.ArgumentParser(
-        prog="zkref", description="zkref: a ZooKeeper-compatible coordination service"
+        prog="zkref",
+        usage="%(prog)s [-h] [--version] COMMAND ...",
+        description="zkref: a ZooKeeper-compatible coordination service, its conformance\n"
+        "suite and its benchmark.",
+        epilog=f"commands:\n{listing}\n\n'zkref COMMAND --help' describes a command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"zkref {ZOOKEEPER_VERSION}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS
+    )
+    serve_command = _BY_NAME["serve"]
     serve = commands.add_parser(
-        "serve",
-        help="run a standalone server",
+        serve_command.name,
+        prog=f"zkref {serve_command.name}",
         description="Run a standalone server. Flags override the values of --config.",
     )
     serve.add_argument("--config", type=Path, help="a zoo.cfg to read (Java properties)")
@@ -91,6 +150,11 @@ def _parser() -> argparse.ArgumentParser:
         help="asyncio's own loop, or uvloop (auto: uvloop when installed)",
     )
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    # Never parsed here (main() hands these commands their arguments first); known to the
+    # parser so that an unknown command's error names every command.
+    for command in COMMANDS:
+        if command.entry is not None:
+            commands.add_parser(command.name, add_help=False)
     return parser
 
 
@@ -187,22 +251,11 @@ async def serve(config: ServerConfig, event_loop: str = "asyncio") -> int:
     return 0
 
 
-# Commands that live in other packages; ``zkref <command> ...`` hands the rest over.
-_DELEGATED = {
-    "check": ("conformance.cli", ["check"]),
-    "conformance": ("conformance.cli", ["run"]),
-    "bench": ("bench.cli", []),
-}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list and args_list[0] in _DELEGATED:
-        import importlib
-
-        module_name, prefix = _DELEGATED[args_list[0]]
-        module = importlib.import_module(module_name)
-        return int(module.main([*prefix, *args_list[1:]]))
+    command = _BY_NAME.get(args_list[0]) if args_list else None
+    if command is not None and command.entry is not None:
+        return command.load()(args_list[1:], f"zkref {command.name}")
     parser = _parser()
     args = parser.parse_args(args_list)
     logging.basicConfig(

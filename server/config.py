@@ -10,6 +10,10 @@ with a warning line (Apache ZooKeeper turns them into ``zookeeper.<key>`` system
 so a typo goes unnoticed there too). A value that makes no sense is a ``ConfigError`` saying
 which key, which line and what is allowed.
 
+A zoo.cfg that describes an ensemble is refused, naming its ``server.N`` lines, until zkref
+runs ensembles: started from it, every server would run standalone and accept writes the
+others never see (``_check_standalone`` states the rules, Apache's where they apply).
+
 Must not open sockets or read clocks: this module turns text into values.
 """
 
@@ -299,7 +303,6 @@ _IGNORED_KEYS = frozenset(
         "initLimit",
         "syncLimit",
         "dataLogDir",
-        "standaloneEnabled",
         "reconfigEnabled",
         "admin.enableServer",
         "admin.serverAddress",
@@ -351,12 +354,88 @@ def _boolean(key: str, value: str, line: int) -> bool:
     raise ConfigError(f"line {line}: {key}={value!r} is not true or false")
 
 
+def _is_observer(server_line: str) -> bool:
+    """Whether a ``server.N`` value names an observer.
+
+    The value is ``host:port:port[:type][;[clientHost:]clientPort]``, with ``|`` between the
+    addresses of one member and IPv6 hosts in brackets (``QuorumPeer.QuorumServer``); the
+    type, ``participant`` (the default) or ``observer``, is the fourth field.
+    """
+    address = server_line.split(";", 1)[0].split("|", 1)[0].strip()
+    if address.startswith("["):
+        address = address[address.find("]") + 1 :]
+    return address.rsplit(":", 1)[-1].strip().lower() == "observer"
+
+
+def _check_standalone(
+    servers: list[tuple[int, str, str]], standalone_enabled: tuple[int, bool] | None
+) -> None:
+    """Refuse a zoo.cfg that asks for an ensemble; zkref runs standalone servers only.
+
+    ``servers`` are the ``server.N`` lines (line, key, value); ``standalone_enabled`` the
+    ``standaloneEnabled`` line and value, if given (default true). Apache ZooKeeper runs an
+    ensemble when there are two or more participants, or one with standaloneEnabled=false
+    (``QuorumPeerConfig.isDistributed``); otherwise ``QuorumPeerMain`` runs it standalone.
+    So, as there:
+
+    * two or more participants: an ensemble — refused, naming the lines;
+    * one participant and standaloneEnabled=false: a one-member ensemble — refused;
+    * observers with fewer than two participants, and standaloneEnabled=false with no
+      participant: refused (Apache refuses both in ``QuorumPeerConfig.parseDynamicConfig``);
+    * exactly one participant (standaloneEnabled true, the default): a standalone server,
+      with a warning line (Apache logs "Invalid configuration, only one server specified
+      (ignoring)"), since some tools write the one server's line into a standalone zoo.cfg.
+      Its ``;clientPort`` part is not used, as in Apache when the dataDir holds no ``myid``.
+    """
+    participants = [entry for entry in servers if not _is_observer(entry[2])]
+    observers = [entry for entry in servers if _is_observer(entry[2])]
+    named = ", ".join(f"line {line}: {key}={value}" for line, key, value in servers)
+    refuse = "zkref runs standalone servers only (it does not run ensembles yet)"
+    if len(participants) >= 2:
+        raise ConfigError(
+            f"an ensemble of {len(participants)} servers ({named}): {refuse}, and each server "
+            "started from this file would accept writes the others never see (a split brain); "
+            "remove the server.N lines to run one standalone server"
+        )
+    if observers:
+        raise ConfigError(
+            f"observers without an ensemble ({named}): Apache ZooKeeper refuses them too; "
+            "remove the server.N lines to run one standalone server"
+        )
+    if standalone_enabled is not None and not standalone_enabled[1]:
+        where = f"line {standalone_enabled[0]}: standaloneEnabled=false"
+        if participants:
+            raise ConfigError(
+                f"{where} makes {named} a one-server ensemble: {refuse}; remove "
+                "standaloneEnabled=false to run it standalone"
+            )
+        raise ConfigError(
+            f"{where} asks for an ensemble and there is no server.N line (Apache ZooKeeper "
+            "refuses this too); remove it to run one standalone server"
+        )
+    if participants:
+        log.warning(
+            "zoo.cfg %s is the only server: running standalone, as Apache ZooKeeper does "
+            "when standaloneEnabled is true",
+            named,
+        )
+
+
 def parse_zoo_cfg(text: str, base: ServerConfig | None = None) -> ServerConfig:
-    """``zoo.cfg`` text over ``base`` (default ``ServerConfig()``): the keys it sets win."""
+    """``zoo.cfg`` text over ``base`` (default ``ServerConfig()``): the keys it sets win.
+
+    A zoo.cfg that describes an ensemble is a ``ConfigError`` (``_check_standalone``).
+    """
     config = base or ServerConfig()
     changes: dict[str, Any] = {}
     unknown: list[str] = []
+    servers: list[tuple[int, str, str]] = []
+    standalone_enabled: tuple[int, bool] | None = None
     for line, raw_key, value in parse_properties(text):
+        if raw_key.startswith("server."):
+            # Not "zookeeper.server.N": Apache takes that for a system property, not a server.
+            servers.append((line, raw_key, value))
+            continue
         # Apache ZooKeeper stores unknown keys as "zookeeper.<key>" system properties, so
         # operators write both spellings of the same setting.
         key = raw_key[len("zookeeper.") :] if raw_key.startswith("zookeeper.") else raw_key
@@ -379,11 +458,21 @@ def parse_zoo_cfg(text: str, base: ServerConfig | None = None) -> ServerConfig:
             changes["profile"] = parse_profile(value, f"line {line}: {key}")
         elif key == "DigestAuthenticationProvider.superDigest":
             changes["super_digest"] = value or None
-        elif key in _IGNORED_KEYS or key.startswith("server.") or key.startswith("group."):
+        elif key == "standaloneEnabled":
+            standalone_enabled = (line, _boolean(key, value, line))
+        elif key == "dynamicConfigFile":
+            # Apache reads the ensemble's server.N lines from that file; zkref does not, and
+            # cannot tell whether it names one server or several.
+            raise ConfigError(
+                f"line {line}: dynamicConfigFile={value}: zkref runs standalone servers only "
+                "and does not read an ensemble's dynamic configuration; remove the key"
+            )
+        elif key in _IGNORED_KEYS or key.startswith("group.") or key.startswith("weight."):
             log.info("zoo.cfg line %d: %s is not used by a standalone zkref server", line, key)
         else:
             log.warning("zoo.cfg line %d: unknown key %s accepted and ignored", line, raw_key)
             unknown.append(raw_key)
+    _check_standalone(servers, standalone_enabled)
     changes["unknown_keys"] = tuple(unknown)
     try:
         return replace(config, **changes)

@@ -39,7 +39,8 @@ Time: ``server.clock`` is the only clock. A single ``loop.call_at`` timer, re-ar
 each pass, calls ``core.tick`` at ``core.next_deadline()`` so sessions expire and
 containers/TTL nodes are reaped.
 
-The version we report, ``3.9.3-zkref``, and why: ``server.version``.
+The version we report (the profile's release: ``3.9.3-zkref`` or ``3.8.0-zkref``), and why:
+``server.version``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Durable storage on SQLite: the transaction log, snapshots and replication metadata.
+"""Durable storage on SQLite: the transaction log and snapshots.
 
 One database per data dir (``zkref.db``), in WAL mode with ``synchronous=FULL``: a commit
 returns only once its WAL frames are fsynced, and a commit torn by a crash is rolled back by
@@ -6,9 +6,8 @@ SQLite on the next open, never half-applied. ``append`` writes a whole batch of 
 transaction — one fsync for the batch (group commit: the server's ``GroupCommitter`` hands
 over everything that arrived while the previous commit ran).
 
-Tables: ``txnlog(zxid, blob)``, ``snapshots(zxid, blob)``, ``snapshot_parts(zxid, part,
-blob)``, ``meta(key, value)`` (currentEpoch, acceptedEpoch, lastVoted — for replication).
-Blobs are sealed by ``reference.persistence`` (format byte + CRC-32), so a corrupted row is
+Tables: ``txnlog(zxid, blob)``, ``snapshots(zxid, blob)`` and ``snapshot_parts(zxid, part,
+blob)``. Blobs are sealed by ``reference.persistence`` (format byte + CRC-32), so a corrupted row is
 detected on load. A snapshot is written as parts of ``SNAPSHOT_PART_BYTES``, one transaction
 each, so group commits run between them: one INSERT of a whole 45 MB snapshot (200k znodes)
 holds the database about 200 ms on this machine, a 1 MiB part about 10 ms. Its
@@ -57,7 +56,6 @@ CREATE TABLE IF NOT EXISTS snapshots (zxid INTEGER PRIMARY KEY, blob BLOB NOT NU
 CREATE TABLE IF NOT EXISTS snapshot_parts (
     zxid INTEGER NOT NULL, part INTEGER NOT NULL, blob BLOB NOT NULL, PRIMARY KEY (zxid, part)
 );
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
 
@@ -298,22 +296,12 @@ class SQLiteStorage:
         return oldest_kept
 
     async def counts(self) -> tuple[int, int]:
-        """How many log entries and snapshots are kept (for tests and ``dirs``)."""
+        """How many log entries and snapshots are kept (for tests)."""
         async with self._db.execute("SELECT COUNT(*) FROM txnlog") as cursor:
             txn_rows = await cursor.fetchone()
         async with self._db.execute("SELECT COUNT(*) FROM snapshots") as cursor:
             snap_rows = await cursor.fetchone()
         return int(txn_rows[0] if txn_rows else 0), int(snap_rows[0] if snap_rows else 0)
-
-    async def get_meta(self, key: str, default: int) -> int:
-        async with self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cursor:
-            row = await cursor.fetchone()
-        return default if row is None else int(row[0])
-
-    async def set_meta(self, key: str, value: int) -> None:
-        await self._db.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value)
-        )
 
     async def close(self) -> None:
         await self._db.close()

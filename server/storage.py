@@ -1,13 +1,13 @@
 """Durability: where transactions go before anyone hears of them, and group commit.
 
 ``Storage`` is the interface a transaction log implements: ``append`` returns once every
-txn it was given is durable. ``MemoryStorage`` keeps them in memory (no durability across
-restarts; a later issue plugs in SQLite with the same interface). ``GroupCommitter`` is the
-one writer: the server ``submit``s each pass's txns without waiting; while an ``append`` is
-running, new txns pile up and go to storage together in the next call, so a slow fsync
-commits many requests at once. It is one long-lived task for the whole server, never a task
-per request. When a batch is durable it calls ``on_durable(zxid)`` and the server releases
-the replies that were waiting for it.
+txn it was given is durable. ``MemoryStorage`` is a server without a dataDir: it keeps
+nothing, and nothing survives a restart; ``server.sqlite_storage.SQLiteStorage`` keeps them
+on disk. ``GroupCommitter`` is the one writer: the server ``submit``s each pass's txns without
+waiting; while an ``append`` is running, new txns pile up and go to storage together in the
+next call, so a slow fsync commits many requests at once. It is one long-lived task for the
+whole server, never a task per request. When a batch is durable it calls
+``on_durable(zxid)`` and the server releases the replies that were waiting for it.
 
 Must not know about connections or replies: it moves txns to storage and reports zxids.
 """
@@ -26,8 +26,6 @@ log = logging.getLogger("zkref.storage")
 
 # How many txns one append may carry: bounds the memory and the latency of one commit.
 COMMIT_BATCH_TXNS_MAX = 10_000
-# How many recent txns MemoryStorage keeps for inspection (it is not a real log).
-MEMORY_RETAINED_TXNS_MAX = 10_000
 
 
 class Storage(Protocol):
@@ -41,22 +39,16 @@ class Storage(Protocol):
 class MemoryStorage:
     """Transactions in memory: durable as soon as appended, gone when the process ends.
 
-    Keeps the most recent ``retained_txns_max`` txns (for tests and ``dump``) and counts
-    every append, so group commit can be observed.
+    Keeps nothing but the last zxid, to assert that txns arrive in order: the tree in the
+    core is the only copy.
     """
 
-    def __init__(self, retained_txns_max: int = MEMORY_RETAINED_TXNS_MAX) -> None:
-        self.recent: deque[Txn] = deque(maxlen=retained_txns_max)
-        self.appends = 0
-        self.txn_count = 0
+    def __init__(self) -> None:
         self.last_zxid = 0
 
     async def append(self, txns: Sequence[Txn]) -> None:
         assert txns, "append of an empty batch"
         assert txns[0].header.zxid > self.last_zxid, "txns must arrive in zxid order"
-        self.recent.extend(txns)
-        self.appends += 1
-        self.txn_count += len(txns)
         self.last_zxid = txns[-1].header.zxid
 
     async def close(self) -> None:

@@ -104,7 +104,7 @@ class Session:
 
     ``expires_at`` is the tick-rounded deadline (``spec.sessions``). ``connected`` tells
     whether a connection is attached; watches and auth ids belong to that connection and
-    are dropped with it. ``closing`` marks a session whose close has been logged.
+    are dropped with it.
     """
 
     session_id: int

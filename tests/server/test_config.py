@@ -111,7 +111,7 @@ def test_known_quorum_keys_are_accepted_without_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="zkref.config"):
-        config = parse_zoo_cfg("initLimit=5\nsyncLimit=2\nserver.1=a:2888:3888\n")
+        config = parse_zoo_cfg("initLimit=5\nsyncLimit=2\ngroup.1=1\n")
     assert config.unknown_keys == ()
     assert caplog.text == ""
 
