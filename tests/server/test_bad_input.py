@@ -152,12 +152,8 @@ def server_state(server: InProcessServer) -> ServerState:
 
 def pending_bytes_of(server: InProcessServer, client: RawClient) -> int:
     """Bytes the server holds of an unfinished frame from ``client``."""
-    host, port = client.sock.getsockname()[:2]
-    address = f"/{host}:{port}"
-    conns = server.zk.connections
-    return server.call(
-        lambda: sum(c.reader.pending_bytes for c in conns.values() if c.address == address)
-    )
+    conn = server.connection_of(client.sock)
+    return 0 if conn is None else server.call(lambda: conn.reader.pending_bytes)
 
 
 def test_a_half_sent_frame_then_disconnect_changes_nothing() -> None:
