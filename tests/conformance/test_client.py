@@ -34,6 +34,15 @@ TEST_TIMEOUT_S = 20.0
 CONFIG = Config(tick_time_ms=100, min_session_timeout_ms=200, container_check_interval_ms=200)
 
 
+async def until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    """Wait (bounded) until ``condition`` holds, letting the loop run between looks."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        assert loop.time() < deadline, f"not reached within {timeout_s} s"
+        await asyncio.sleep(0.005)
+
+
 def run(scenario: Callable[[], Awaitable[T]]) -> T:
     async def bounded() -> T:
         return await asyncio.wait_for(scenario(), TEST_TIMEOUT_S)
@@ -145,8 +154,7 @@ def test_a_session_moves_to_another_server_and_its_watches_are_rearmed() -> None
             watcher.reconnect_enabled = False
             for conn in ensemble.connections_of(session):
                 ensemble.drop(conn)
-            await asyncio.sleep(0.05)
-            assert not watcher.connected
+            await until(lambda: not watcher.connected)  # the client saw the drop
             await writer.call(rq.Create("/new", b"", OPEN_ACL_UNSAFE, 0))
             await writer.call(rq.SetData("/d", b"changed"))
             await watcher.reconnect()
