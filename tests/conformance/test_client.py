@@ -129,7 +129,10 @@ def test_pings_keep_an_idle_session_alive_past_its_timeout() -> None:
             client = Client(ensemble.hosts, session_timeout_ms=300)
             await client.start()
             await client.call(rq.Create("/alive", b"", OPEN_ACL_UNSAFE, 1))
+            created_at = ensemble.core.now
             await asyncio.sleep(1.2)  # four timeouts of silence but for pings
+            # The situation: the core's timer ran past three of the session's timeouts.
+            assert ensemble.core.now >= created_at + 3 * 300
             reply = await client.call(rq.Exists("/alive"))
             assert reply.err == Code.OK
             assert client.session_id in ensemble.core.sessions
