@@ -7,13 +7,16 @@ is allowed, changes one fact, and asserts the kind of violation and the operatio
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from conformance.checker import check
 from conformance.client import Client
-from conformance.history import History, HistoryRecorder
+from conformance.history import Header, History, HistoryRecorder
+from conformance.snapshot import take_snapshot
 from spec import requests as rq
 from spec.errors import Code
 from spec.opcodes import OpCode
@@ -29,6 +32,7 @@ from tests.conformance.scenarios import (
     with_reply,
     without_notification,
 )
+from tests.conformance.servers import apache_ensemble
 
 
 def allowed(history: History, mode: str = "zookeeper") -> None:
@@ -292,7 +296,10 @@ def test_a_session_served_after_its_close_is_rejected() -> None:
     assert verdict.status == "violation", verdict.render()
 
 
-def test_a_client_sees_its_own_write_across_servers() -> None:
+def test_a_session_moved_to_another_listener_of_one_core_reads_its_own_write_allowed() -> None:
+    # Both listeners front the same core, so the read cannot miss the write: this shows only
+    # that the checker follows a session from one connection to the next. The test below
+    # runs the same scenario across separate servers.
     async def scenario(hosts: list[str], recorder: HistoryRecorder, _: InProcessEnsemble) -> None:
         client = Client(hosts, name="c", recorder=recorder)
         await client.start()
@@ -302,3 +309,37 @@ def test_a_client_sees_its_own_write_across_servers() -> None:
         await client.close()
 
     allowed(record(scenario, listeners=2))
+
+
+@pytest.mark.slow
+def test_a_client_sees_its_own_write_across_separate_servers(tmp_path: Path) -> None:
+    """Three Apache ZooKeeper 3.8 servers in one ensemble: a client writes through one,
+    moves its session to another and reads. The history is allowed; the same history with
+    the read answered as a server that had not seen the write (NONODE) is rejected, since a
+    session never reads older than what it has seen (its lastZxidSeen)."""
+
+    async def scenario(hosts: list[str]) -> History:
+        reader = Client(hosts, name="snapshot")
+        await reader.start()
+        snapshot = await take_snapshot(reader)
+        await reader.close()
+        header = Header(profile="3.8", hosts=tuple(hosts), fresh=False, note="3 servers")
+        recorder = HistoryRecorder(header=header)
+        recorder.record(snapshot)
+        client = Client(hosts, name="c", recorder=recorder)
+        await client.start()
+        written_on = client.server
+        await client.call(create("/m", b"1"))
+        await client.reconnect()
+        assert client.server != written_on  # another server process
+        await client.call(rq.GetData("/m"))
+        await client.close()
+        return recorder.history()
+
+    with apache_ensemble(tmp_path) as servers:
+        history = asyncio.run(asyncio.wait_for(scenario([s.address for s in servers]), 60))
+    allowed(history)
+    read = find_op(history, "c", rq.GetData)
+    assert read.reply is not None and read.reply.err == Code.OK
+    stale = with_reply(history, read, rq.Reply(read.reply.zxid, Code.NONODE))
+    assert read.id in rejected(stale, "stale-read")

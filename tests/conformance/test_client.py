@@ -34,6 +34,15 @@ TEST_TIMEOUT_S = 20.0
 CONFIG = Config(tick_time_ms=100, min_session_timeout_ms=200, container_check_interval_ms=200)
 
 
+async def until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    """Wait (bounded) until ``condition`` holds, letting the loop run between looks."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        assert loop.time() < deadline, f"not reached within {timeout_s} s"
+        await asyncio.sleep(0.005)
+
+
 def run(scenario: Callable[[], Awaitable[T]]) -> T:
     async def bounded() -> T:
         return await asyncio.wait_for(scenario(), TEST_TIMEOUT_S)
@@ -120,7 +129,10 @@ def test_pings_keep_an_idle_session_alive_past_its_timeout() -> None:
             client = Client(ensemble.hosts, session_timeout_ms=300)
             await client.start()
             await client.call(rq.Create("/alive", b"", OPEN_ACL_UNSAFE, 1))
+            created_at = ensemble.core.now
             await asyncio.sleep(1.2)  # four timeouts of silence but for pings
+            # The situation: the core's timer ran past three of the session's timeouts.
+            assert ensemble.core.now >= created_at + 3 * 300
             reply = await client.call(rq.Exists("/alive"))
             assert reply.err == Code.OK
             assert client.session_id in ensemble.core.sessions
@@ -145,8 +157,7 @@ def test_a_session_moves_to_another_server_and_its_watches_are_rearmed() -> None
             watcher.reconnect_enabled = False
             for conn in ensemble.connections_of(session):
                 ensemble.drop(conn)
-            await asyncio.sleep(0.05)
-            assert not watcher.connected
+            await until(lambda: not watcher.connected)  # the client saw the drop
             await writer.call(rq.Create("/new", b"", OPEN_ACL_UNSAFE, 0))
             await writer.call(rq.SetData("/d", b"changed"))
             await watcher.reconnect()

@@ -1,7 +1,8 @@
 """The client's translation between spec values and wire frames loses nothing.
 
 Requests: the frame the client sends for a spec operation is the one the differential test's
-independent encoder makes, and the server-side decoder reads back the same record. Replies:
+encoder makes (``tests/differential/wire.py``, built on Apache's ``zookeeper.jute`` and owing
+nothing to ``reference.jute``), and the server-side decoder reads back the same record. Replies:
 every reply the spec can give, framed as a server frames it, decodes back to the same spec
 reply.
 """

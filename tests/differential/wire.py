@@ -1,148 +1,144 @@
-"""Spec requests and replies as ZooKeeper wire frames, to drive and check the reference core.
+"""Spec requests and replies as ZooKeeper wire frames, encoded from ``zookeeper.jute`` itself.
 
 The spec speaks in ``spec.requests`` values; the reference core in jute frames. These
 functions translate the spec's inputs into the frames a client would send, and the spec's
 outcomes into the frames a server must answer, so the two can be compared byte for byte.
 
-``conformance.wire`` translates the same requests for the conformance client. This module is
-kept separate on purpose: ``tests/conformance/test_wire.py`` uses it as an independent
-encoder to check ``conformance.wire`` against.
+The encoding owes nothing to ``reference.jute`` (the core's codec) nor to ``conformance.wire``
+(the conformance client's): every record is spelled out field by field under the names
+Apache's schema gives them and encoded by ``tests.support.jute_schema``, which walks the
+record definitions of Apache's ``zookeeper.jute``. A codec bug is therefore a difference
+here, not the same bytes twice: ``tests/differential/test_reference_vs_spec.py`` compares
+the core's frames with these, and ``tests/conformance/test_wire.py`` checks
+``conformance.wire`` against them.
+
+Which record goes with which request and reply is Apache's: ``ClientCnxn``/``ZooKeeper``
+(requests, reserved xids), ``FinalRequestProcessor`` (replies; ``addWatch`` answers an
+``ErrorResponse{0}``), ``MultiOperationRecord``/``MultiResponse`` (multi), and
+``NIOServerCnxn``/``ZooKeeperServer.finishSessionInit`` (the connect response).
 """
 
 from __future__ import annotations
 
-from reference.jute import (
-    AddWatchRequest,
-    AuthPacket,
-    CheckVersionRequest,
-    CheckWatchesRequest,
-    ClientInfo,
-    ConnectRequest,
-    ConnectResponse,
-    Create2Response,
-    CreateRequest,
-    CreateResponse,
-    CreateTTLRequest,
-    DeleteRequest,
-    ErrorResponse,
-    ExistsRequest,
-    ExistsResponse,
-    GetACLRequest,
-    GetACLResponse,
-    GetAllChildrenNumberRequest,
-    GetAllChildrenNumberResponse,
-    GetChildren2Request,
-    GetChildren2Response,
-    GetChildrenRequest,
-    GetChildrenResponse,
-    GetDataRequest,
-    GetDataResponse,
-    GetEphemeralsRequest,
-    GetEphemeralsResponse,
-    MultiOp,
-    MultiRequest,
-    MultiResponse,
-    MultiResult,
-    ReconfigRequest,
-    RemoveWatchesRequest,
-    ReplyHeader,
-    RequestHeader,
-    SetACLRequest,
-    SetDataRequest,
-    SetDataResponse,
-    SetWatches,
-    SetWatches2,
-    SyncRequest,
-    SyncResponse,
-    WatcherEvent,
-    WhoAmIResponse,
-    encode_connect_request,
-    encode_connect_response,
-    encode_reply,
-    encode_request,
-)
-from reference.jute.messages import ReplyRecord, RequestRecord
+from collections.abc import Mapping
+
 from spec import requests as rq
+from spec.acl import ACL
 from spec.events import KeeperState, WatchEvent
 from spec.opcodes import OpCode, Xid
 from spec.profiles import Profile
+from spec.stat import Stat
+from tests.support.jute_schema import SCHEMA, encode_multi, encode_record, frame
+
+Fields = Mapping[str, object]
 
 
-def _create_record(op: rq.Create) -> CreateRequest | CreateTTLRequest:
+def _acl(acl: tuple[ACL, ...]) -> list[Fields]:
+    return [{"perms": e.perms, "id": {"scheme": e.id.scheme, "id": e.id.id}} for e in acl]
+
+
+def _stat(stat: Stat) -> Fields:
+    return {name: getattr(stat, name) for name in SCHEMA["Stat"].field_names}
+
+
+def _create(op: rq.Create) -> tuple[str, Fields]:
+    fields: dict[str, object] = {
+        "path": op.path,
+        "data": op.data,
+        "acl": _acl(op.acl),
+        "flags": op.flags,
+    }
     if op.opcode == OpCode.createTTL:
-        return CreateTTLRequest(op.path, op.data, op.acl, op.flags, op.ttl)
-    return CreateRequest(op.path, op.data, op.acl, op.flags)
+        return "CreateTTLRequest", {**fields, "ttl": op.ttl}
+    return "CreateRequest", fields
 
 
-def _sub_op(op: rq.Operation) -> MultiOp:
-    opcode, record = request_record(op)
-    assert record is not None
-    return MultiOp(opcode, record)  # type: ignore[arg-type]
+def _sub_op(op: rq.Operation) -> tuple[int, int, bytes]:
+    opcode, body = request_body(op)
+    return opcode, -1, body
 
 
-def request_record(op: rq.Operation) -> tuple[int, RequestRecord | None]:
-    """The opcode and body record a client sends for ``op``."""
+def request_body(op: rq.Operation) -> tuple[int, bytes]:
+    """The opcode and the encoded body a client sends for ``op``."""
+    opcode, name, fields = _request_record(op)
+    if isinstance(op, rq.Multi | rq.MultiRead):
+        return opcode, encode_multi([_sub_op(o) for o in op.ops])
+    return opcode, b"" if name is None else encode_record(name, fields)
+
+
+def _request_record(op: rq.Operation) -> tuple[int, str | None, Fields]:
+    """The opcode, record name and fields of a request (no record: header only)."""
+    fields: dict[str, object]
     if isinstance(op, rq.Create):
-        return op.opcode, _create_record(op)
+        return (op.opcode, *_create(op))
     if isinstance(op, rq.Delete):
-        return OpCode.delete, DeleteRequest(op.path, op.version)
+        return OpCode.delete, "DeleteRequest", {"path": op.path, "version": op.version}
     if isinstance(op, rq.Exists):
-        return OpCode.exists, ExistsRequest(op.path, op.watch)
+        return OpCode.exists, "ExistsRequest", {"path": op.path, "watch": op.watch}
     if isinstance(op, rq.GetData):
-        return OpCode.getData, GetDataRequest(op.path, op.watch)
+        return OpCode.getData, "GetDataRequest", {"path": op.path, "watch": op.watch}
     if isinstance(op, rq.SetData):
-        return OpCode.setData, SetDataRequest(op.path, op.data, op.version)
+        fields = {"path": op.path, "data": op.data, "version": op.version}
+        return OpCode.setData, "SetDataRequest", fields
     if isinstance(op, rq.GetACL):
-        return OpCode.getACL, GetACLRequest(op.path)
+        return OpCode.getACL, "GetACLRequest", {"path": op.path}
     if isinstance(op, rq.SetACL):
-        return OpCode.setACL, SetACLRequest(op.path, op.acl, op.version)
+        fields = {"path": op.path, "acl": _acl(op.acl), "version": op.version}
+        return OpCode.setACL, "SetACLRequest", fields
     if isinstance(op, rq.GetChildren):
         if op.with_stat:
-            return OpCode.getChildren2, GetChildren2Request(op.path, op.watch)
-        return OpCode.getChildren, GetChildrenRequest(op.path, op.watch)
+            return OpCode.getChildren2, "GetChildren2Request", {"path": op.path, "watch": op.watch}
+        return OpCode.getChildren, "GetChildrenRequest", {"path": op.path, "watch": op.watch}
     if isinstance(op, rq.Check):
-        return OpCode.check, CheckVersionRequest(op.path, op.version)
+        return OpCode.check, "CheckVersionRequest", {"path": op.path, "version": op.version}
     if isinstance(op, rq.Sync):
-        return OpCode.sync, SyncRequest(op.path)
+        return OpCode.sync, "SyncRequest", {"path": op.path}
     if isinstance(op, rq.Ping):
-        return OpCode.ping, None
+        return OpCode.ping, None, {}
     if isinstance(op, rq.CloseSession):
-        return OpCode.closeSession, None
+        return OpCode.closeSession, None, {}
     if isinstance(op, rq.WhoAmI):
-        return OpCode.whoAmI, None
+        return OpCode.whoAmI, None, {}
     if isinstance(op, rq.Multi):
-        return OpCode.multi, MultiRequest(tuple(_sub_op(o) for o in op.ops))
+        return OpCode.multi, None, {}
     if isinstance(op, rq.MultiRead):
-        return OpCode.multiRead, MultiRequest(tuple(_sub_op(o) for o in op.ops))
+        return OpCode.multiRead, None, {}
     if isinstance(op, rq.AddAuth):
-        return OpCode.auth, AuthPacket(0, op.scheme, op.auth)
+        # ZooKeeper.addAuthInfo sends type 0.
+        fields = {"type": 0, "scheme": op.scheme, "auth": op.auth}
+        return OpCode.auth, "AuthPacket", fields
     if isinstance(op, rq.SetWatches):
+        fields = {
+            "relativeZxid": op.relative_zxid,
+            "dataWatches": op.data,
+            "existWatches": op.exist,
+            "childWatches": op.child,
+        }
         if op.persistent or op.persistent_recursive:
-            return OpCode.setWatches2, SetWatches2(
-                op.relative_zxid,
-                op.data,
-                op.exist,
-                op.child,
-                op.persistent,
-                op.persistent_recursive,
-            )
-        return OpCode.setWatches, SetWatches(op.relative_zxid, op.data, op.exist, op.child)
+            fields["persistentWatches"] = op.persistent
+            fields["persistentRecursiveWatches"] = op.persistent_recursive
+            return OpCode.setWatches2, "SetWatches2", fields
+        return OpCode.setWatches, "SetWatches", fields
     if isinstance(op, rq.AddWatch):
-        return OpCode.addWatch, AddWatchRequest(op.path, op.mode)
+        return OpCode.addWatch, "AddWatchRequest", {"path": op.path, "mode": op.mode}
     if isinstance(op, rq.RemoveWatches):
-        return OpCode.removeWatches, RemoveWatchesRequest(op.path, op.type)
+        return OpCode.removeWatches, "RemoveWatchesRequest", {"path": op.path, "type": op.type}
     if isinstance(op, rq.CheckWatches):
-        return OpCode.checkWatches, CheckWatchesRequest(op.path, op.type)
+        return OpCode.checkWatches, "CheckWatchesRequest", {"path": op.path, "type": op.type}
     if isinstance(op, rq.GetEphemerals):
-        return OpCode.getEphemerals, GetEphemeralsRequest(op.prefix_path)
+        return OpCode.getEphemerals, "GetEphemeralsRequest", {"prefixPath": op.prefix_path}
     if isinstance(op, rq.GetAllChildrenNumber):
-        return OpCode.getAllChildrenNumber, GetAllChildrenNumberRequest(op.path)
+        return OpCode.getAllChildrenNumber, "GetAllChildrenNumberRequest", {"path": op.path}
     if isinstance(op, rq.Reconfig):
-        return OpCode.reconfig, ReconfigRequest(
-            op.joining_servers, op.leaving_servers, op.new_members, op.cur_config_id
-        )
+        fields = {
+            "joiningServers": op.joining_servers,
+            "leavingServers": op.leaving_servers,
+            "newMembers": op.new_members,
+            "curConfigId": op.cur_config_id,
+        }
+        return OpCode.reconfig, "ReconfigRequest", fields
     assert isinstance(op, rq.Unknown)
-    return op.opcode, None
+    return op.opcode, None, {}
 
 
 def special_xid(op: rq.Operation, xid: int) -> int:
@@ -158,71 +154,84 @@ def special_xid(op: rq.Operation, xid: int) -> int:
 
 def request_frame(op: rq.Operation, xid: int) -> bytes:
     """The payload (no length prefix) a client sends for ``op``."""
-    opcode, record = request_record(op)
-    return encode_request(RequestHeader(special_xid(op, xid), opcode), record)[4:]
+    opcode, body = request_body(op)
+    return encode_record("RequestHeader", {"xid": special_xid(op, xid), "type": opcode}) + body
 
 
 def connect_frame(request: rq.Connect) -> bytes:
-    return encode_connect_request(
-        ConnectRequest(
-            0,
-            request.last_zxid_seen,
-            request.timeout_ms,
-            request.session_id,
-            request.password,
-            request.read_only,
-        )
-    )[4:]
+    """The payload (no length prefix) of a handshake."""
+    return encode_record(
+        "ConnectRequest",
+        {
+            "protocolVersion": 0,
+            "lastZxidSeen": request.last_zxid_seen,
+            "timeOut": request.timeout_ms,
+            "sessionId": request.session_id,
+            "passwd": request.password,
+            "readOnly": request.read_only,
+        },
+    )
 
 
-def _multi_result(result: rq.OpResult) -> MultiResult:
+def _multi_result(result: rq.OpResult) -> tuple[int, int, bytes]:
+    """``MultiResponse.serialize``: the result's type, its error (0 unless an error
+    result) and its record."""
+    fields: dict[str, object]
     if isinstance(result, rq.CreateResult):
         if result.stat is None:
-            return MultiResult(OpCode.create, CreateResponse(result.path))
-        return MultiResult(OpCode.create2, Create2Response(result.path, result.stat))
+            return OpCode.create, 0, encode_record("CreateResponse", {"path": result.path})
+        fields = {"path": result.path, "stat": _stat(result.stat)}
+        return OpCode.create2, 0, encode_record("Create2Response", fields)
     if isinstance(result, rq.DeleteResult):
-        return MultiResult(OpCode.delete, None)
+        return OpCode.delete, 0, b""
     if isinstance(result, rq.SetDataResult):
-        return MultiResult(OpCode.setData, SetDataResponse(result.stat))
+        return OpCode.setData, 0, encode_record("SetDataResponse", {"stat": _stat(result.stat)})
     if isinstance(result, rq.CheckResult):
-        return MultiResult(OpCode.check, None)
+        return OpCode.check, 0, b""
     if isinstance(result, rq.GetDataResult):
-        return MultiResult(OpCode.getData, GetDataResponse(result.data, result.stat))
+        fields = {"data": result.data, "stat": _stat(result.stat)}
+        return OpCode.getData, 0, encode_record("GetDataResponse", fields)
     if isinstance(result, rq.GetChildrenResult):
-        return MultiResult(OpCode.getChildren, GetChildrenResponse(result.children))
-    return MultiResult(OpCode.error, ErrorResponse(result.err))
+        fields = {"children": result.children}
+        return OpCode.getChildren, 0, encode_record("GetChildrenResponse", fields)
+    assert isinstance(result, rq.ErrorResult)
+    return OpCode.error, result.err, encode_record("ErrorResponse", {"err": result.err})
 
 
-def reply_record(body: rq.Body | None) -> ReplyRecord | None:
-    """The jute record of a spec reply body (Stat-only bodies share one encoding)."""
+def reply_body(body: rq.Body | None) -> bytes:
+    """The encoded record of a spec reply body."""
     if body is None or isinstance(body, rq.Empty):
-        return None
+        return b""
     if isinstance(body, rq.CreateResponse):
-        return CreateResponse(body.path)
+        return encode_record("CreateResponse", {"path": body.path})
     if isinstance(body, rq.Create2Response):
-        return Create2Response(body.path, body.stat)
+        return encode_record("Create2Response", {"path": body.path, "stat": _stat(body.stat)})
     if isinstance(body, rq.StatResponse):
-        return ExistsResponse(body.stat)
+        # exists, setData and setACL answer ExistsResponse, SetDataResponse, SetACLResponse:
+        # three records of one field, a Stat.
+        return encode_record("ExistsResponse", {"stat": _stat(body.stat)})
     if isinstance(body, rq.GetDataResponse):
-        return GetDataResponse(body.data, body.stat)
+        return encode_record("GetDataResponse", {"data": body.data, "stat": _stat(body.stat)})
     if isinstance(body, rq.GetACLResponse):
-        return GetACLResponse(body.acl, body.stat)
+        return encode_record("GetACLResponse", {"acl": _acl(body.acl), "stat": _stat(body.stat)})
     if isinstance(body, rq.GetChildrenResponse):
-        return GetChildrenResponse(body.children)
+        return encode_record("GetChildrenResponse", {"children": body.children})
     if isinstance(body, rq.GetChildren2Response):
-        return GetChildren2Response(body.children, body.stat)
+        fields = {"children": body.children, "stat": _stat(body.stat)}
+        return encode_record("GetChildren2Response", fields)
     if isinstance(body, rq.SyncResponse):
-        return SyncResponse(body.path)
+        return encode_record("SyncResponse", {"path": body.path})
     if isinstance(body, rq.GetEphemeralsResponse):
-        return GetEphemeralsResponse(body.ephemerals)
+        return encode_record("GetEphemeralsResponse", {"ephemerals": body.ephemerals})
     if isinstance(body, rq.GetAllChildrenNumberResponse):
-        return GetAllChildrenNumberResponse(body.total_number)
+        return encode_record("GetAllChildrenNumberResponse", {"totalNumber": body.total_number})
     if isinstance(body, rq.WhoAmIResponse):
-        return WhoAmIResponse(tuple(ClientInfo(s, u) for s, u in body.client_info))
+        infos = [{"authScheme": scheme, "user": user} for scheme, user in body.client_info]
+        return encode_record("WhoAmIResponse", {"clientInfo": infos})
     if isinstance(body, rq.AddWatchResponse):
-        return ErrorResponse(0)
+        return encode_record("ErrorResponse", {"err": 0})
     if isinstance(body, rq.MultiResponse):
-        return MultiResponse(tuple(_multi_result(r) for r in body.results))
+        return encode_multi([_multi_result(r) for r in body.results])
     raise AssertionError(f"no wire form for {body!r}")
 
 
@@ -230,16 +239,22 @@ def reply_frame(reply: rq.Reply, xid: int) -> bytes:
     """The frame (with length prefix) a server answers for a spec reply."""
     if isinstance(reply.body, rq.ConnectResponse):
         body = reply.body
-        return encode_connect_response(
-            ConnectResponse(0, body.timeout_ms, body.session_id, body.password, body.read_only)
-        )
-    record = reply_record(reply.body) if reply.err == 0 else None
-    return encode_reply(ReplyHeader(xid, reply.zxid, reply.err), record)
+        fields = {
+            "protocolVersion": 0,
+            "timeOut": body.timeout_ms,
+            "sessionId": body.session_id,
+            "passwd": body.password,
+            "readOnly": body.read_only,
+        }
+        return frame(encode_record("ConnectResponse", fields))
+    header = encode_record("ReplyHeader", {"xid": xid, "zxid": reply.zxid, "err": reply.err})
+    return frame(header + (reply_body(reply.body) if reply.err == 0 else b""))
 
 
 def event_frame(event: WatchEvent, profile: Profile) -> bytes:
+    """A notification: ``ReplyHeader{-1, zxid, 0}`` and a ``WatcherEvent``; the zxid is the
+    triggering one from 3.9 on, -1 before (``spec.profiles``)."""
     zxid = event.zxid if profile.notification_zxid else -1
-    return encode_reply(
-        ReplyHeader(Xid.NOTIFICATION, zxid, 0),
-        WatcherEvent(event.type, KeeperState.SyncConnected, event.path),
-    )
+    header = encode_record("ReplyHeader", {"xid": Xid.NOTIFICATION, "zxid": zxid, "err": 0})
+    fields = {"type": event.type, "state": KeeperState.SyncConnected, "path": event.path}
+    return frame(header + encode_record("WatcherEvent", fields))

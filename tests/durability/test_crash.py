@@ -2,10 +2,11 @@
 
 A real ``zkref serve`` process with a data dir; several writer threads create znodes,
 set their data and run two-node multis, each recording what the server acknowledged (the
-reply and its Stat). At a random moment (seeded) the server is killed with SIGKILL and
-restarted on the same data dir. Then every acknowledged write must be there with the same
-zxid and Stat, no multi may be half-present, and new writes must get larger zxids. The
-rounds are bounded; a summary line reports the acknowledged writes lost (must be 0).
+reply and its Stat). Once they have a random (seeded) number of acknowledged writes, with
+more in flight, the server is killed with SIGKILL and restarted on the same data dir. Then
+every acknowledged write must be there with the same zxid and Stat, no multi may be
+half-present, and new writes must get larger zxids. The rounds are bounded; a summary line
+reports the acknowledged writes lost (must be 0).
 
 A second test compares a full dump of the tree before a kill -9 (after every write was
 acknowledged) with the dump after the restart: they must be identical.
@@ -17,7 +18,6 @@ import os
 import random
 import signal
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from spec.errors import Code
 from spec.opcodes import OpCode
 from spec.stat import Stat
 from tests.support.rawclient import ConnectionClosed, RawClient, connected
-from tests.support.servers import ServerProcess
+from tests.support.servers import ServerProcess, wait_until
 
 ROUNDS = 4
 WRITERS = 4
@@ -87,6 +87,10 @@ def _writer(address: tuple[str, int], name: str, stop: threading.Event, acked: A
         return  # the server was killed: whatever had no reply is unacknowledged
     finally:
         client.close()
+
+
+def _acked_count(acked: Acked) -> int:
+    return len(acked.created) + len(acked.updated) + len(acked.multis)
 
 
 def _stat(client: RawClient, path: str) -> Stat | None:
@@ -152,7 +156,11 @@ def test_kill_9_loses_no_acknowledged_write(tmp_path: Path) -> None:
             ]
             for thread in threads:
                 thread.start()
-            time.sleep(rng.uniform(0.3, 1.2))
+            # Kill once the writers together have a seeded number of acknowledged writes
+            # (and go on writing): every round crashes in the middle of real work, however
+            # fast or loaded the machine.
+            target = rng.randint(30, 300)
+            wait_until(lambda: sum(_acked_count(w) for w in acked) >= target, 60)  # noqa: B023
             _kill_9(server)
             stop.set()
             for thread in threads:

@@ -135,7 +135,13 @@ def test_data_watches_fire_once_per_change(
     (changed,) = events.wait(1)
     assert (changed.type, changed.path) == (EventType.CHANGED, root_path)
     other.set(root_path, b"2")  # the watch was one-shot
-    time.sleep(0.1)
+    # A notification for that change would come before the reply to a later request, and
+    # kazoo runs watch callbacks one at a time in arrival order: once a later watch's
+    # callback has run, any callback for the second change has too.
+    marker = Events()
+    zk.exists(root_path, watch=marker)
+    other.set(root_path, b"3")
+    marker.wait(1)
     assert len(events.items) == 1
 
     created = Events()

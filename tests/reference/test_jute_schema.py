@@ -1,16 +1,14 @@
 """Our hand-written records against Apache ZooKeeper's own schema.
 
-``data/zookeeper.jute`` is ``zookeeper-jute/src/main/resources/zookeeper.jute`` from tag
-release-3.9.5, unchanged. This test reads it with a small generic jute interpreter (separate
-from the codec) and checks, for every record we have, that what we encode is what the schema
-says: the same field names in the same order, each of the declared type and width.
+``data/zookeeper.jute`` is Apache's schema (where it comes from, and how it is held to that:
+``tests.support.jute_schema``). This test reads it with a small generic jute interpreter
+(separate from the codec) and checks, for every record we have, that what we encode is what the
+schema says: the same field names in the same order, each of the declared type and width.
 """
 
 from __future__ import annotations
 
-import re
 import struct
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,30 +18,13 @@ from hypothesis import strategies as st
 from reference import jute
 from tests.reference.golden import normal
 from tests.reference.strategies import RECORD_STRATEGIES
+from tests.support.jute_schema import SCHEMA, schema_is_apaches
 
-SCHEMA_PATH = Path(__file__).parent / "data" / "zookeeper.jute"
 # MultiRequest and MultiResponse are Java classes (MultiOperationRecord, MultiResponse).
 SCHEMA_RECORD_TYPES: list[type[Any]] = sorted(
     set(RECORD_STRATEGIES) - {jute.MultiRequest, jute.MultiResponse},
     key=lambda record_type: record_type.__name__,
 )
-
-_COMMENTS = re.compile(r"/\*.*?\*/|//[^\n]*", re.DOTALL)
-_CLASS = re.compile(r"class\s+(\w+)\s*\{([^}]*)\}")
-_FIELD = re.compile(r"([\w.]+(?:\s*<\s*[\w.]+\s*>)?)\s*(\w+)\s*;")
-
-
-def load_schema() -> dict[str, list[tuple[str, str]]]:
-    """Record name → [(jute type, field name)] for every class in the file."""
-    text = _COMMENTS.sub("", SCHEMA_PATH.read_text(encoding="utf-8"))
-    schema: dict[str, list[tuple[str, str]]] = {}
-    for name, body in _CLASS.findall(text):
-        fields = [(re.sub(r"\s+", "", type_), field) for type_, field in _FIELD.findall(body)]
-        schema.setdefault(name, fields)
-    return schema
-
-
-SCHEMA = load_schema()
 
 
 def interpret(type_: str, data: bytes, position: int) -> tuple[Any, int]:
@@ -73,15 +54,20 @@ def interpret(type_: str, data: bytes, position: int) -> tuple[Any, int]:
             items.append(item)
         return items, position
     record: dict[str, Any] = {}
-    for field_type, field_name in SCHEMA[type_.rsplit(".", 1)[-1]]:
+    for field_type, field_name in SCHEMA[type_.rsplit(".", 1)[-1]].fields:
         record[field_name], position = interpret(field_type, data, position)
     return record, position
 
 
+def test_the_schema_file_is_apaches_release_3_9_5_unchanged() -> None:
+    assert schema_is_apaches()
+
+
 def test_the_schema_file_is_parsed() -> None:
-    assert SCHEMA["Stat"][0] == ("long", "czxid")
-    assert SCHEMA["SetWatches"][1] == ("vector<ustring>", "dataWatches")
-    assert SCHEMA["CreateRequest"][2] == ("vector<org.apache.zookeeper.data.ACL>", "acl")
+    assert SCHEMA["Stat"].fields[0] == ("long", "czxid")
+    assert SCHEMA["SetWatches"].fields[1] == ("vector<ustring>", "dataWatches")
+    assert SCHEMA["CreateRequest"].fields[2] == ("vector<org.apache.zookeeper.data.ACL>", "acl")
+    assert SCHEMA["CreateRequest"].java_name == "org.apache.zookeeper.proto.CreateRequest"
 
 
 @pytest.mark.parametrize(

@@ -11,11 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reference import jute
+from spec.acl import ACL
 from spec.errors import Code
 from spec.opcodes import OpCode
+from spec.stat import Stat
 from tests.reference.strategies import requests
 from tests.support.rawclient import ConnectionClosed, RawClient, connected
-from tests.support.servers import InProcessServer
+from tests.support.servers import InProcessServer, wait_until
 
 INT = struct.Struct(">i")
 MAXBUFFER = 0xFFFFF
@@ -131,12 +133,44 @@ def test_an_unknown_opcode_is_unimplemented_then_closed(
     assert_serving(zkref_in_process)
 
 
-def test_a_half_sent_frame_then_disconnect_changes_nothing(
-    zkref_in_process: InProcessServer,
-) -> None:
-    with connected(zkref_in_process.host, zkref_in_process.port) as client:
-        client.send_bytes(INT.pack(100) + b"partial")
-    assert_serving(zkref_in_process)
+ServerState = tuple[int, dict[str, tuple[bytes | None, Stat, tuple[ACL, ...]]], set[int]]
+
+
+def server_state(server: InProcessServer) -> ServerState:
+    """The last zxid, every znode's data, Stat and ACL, and the sessions (read on the loop)."""
+    core = server.zk.core
+
+    def read() -> ServerState:
+        nodes = {
+            path: (node.data, node.stat(), tuple(node.acl))
+            for path, node in core.tree.nodes.items()
+        }
+        return core.last_zxid, nodes, set(core.sessions)
+
+    return server.call(read)
+
+
+def pending_bytes_of(server: InProcessServer, client: RawClient) -> int:
+    """Bytes the server holds of an unfinished frame from ``client``."""
+    conn = server.connection_of(client.sock)
+    return 0 if conn is None else server.call(lambda: conn.reader.pending_bytes)
+
+
+def test_a_half_sent_frame_then_disconnect_changes_nothing() -> None:
+    # A server of its own: no other test's session can expire in between.
+    with InProcessServer() as server:
+        with connected(server.host, server.port) as writer:
+            writer.create("/kept", b"data")
+            writer.create("/kept/child", flags=1)
+            with connected(server.host, server.port) as client:
+                before = server_state(server)
+                partial = INT.pack(100) + b"partial"
+                client.send_bytes(partial)
+                # The situation: the server holds the unfinished frame.
+                wait_until(lambda: pending_bytes_of(server, client) == len(partial))
+            wait_until(lambda: len(server.zk.connections) == 1)
+            assert server_state(server) == before
+        assert_serving(server)
 
 
 def _send_and_half_close(server: InProcessServer, data: bytes, handshake: bool) -> None:

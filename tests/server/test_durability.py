@@ -160,7 +160,11 @@ def test_the_committer_batches_what_arrives_during_an_append() -> None:
         storage.set_open(False)
         txns = [_txn(zxid) for zxid in range(1, 8)]
         committer.submit(txns[:1])
-        await asyncio.sleep(0)
+        for _ in range(10):  # let the writer task run until it is inside that append
+            if storage.waiting:
+                break
+            await asyncio.sleep(0)
+        assert storage.waiting == 1  # the situation: the first append is in progress
         committer.submit(txns[1:4])
         committer.submit(txns[4:])
         storage.set_open(True)

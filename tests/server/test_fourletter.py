@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import struct
-import time
 
 import pytest
 
@@ -171,9 +170,11 @@ def test_every_word_answers_and_closes(zkref_in_process: InProcessServer, word: 
 def test_a_word_split_over_two_packets_is_still_a_word(
     zkref_in_process: InProcessServer,
 ) -> None:
-    with RawClient(zkref_in_process.host, zkref_in_process.port) as client:
+    server = zkref_in_process
+    with RawClient(server.host, server.port) as client:
         client.send_bytes(b"ru")
-        time.sleep(0.05)  # let the first half arrive alone
+        # The situation: the server has read the first half alone and holds it.
+        wait_until(lambda: getattr(server.connection_of(client.sock), "prefix", b"") == b"ru")
         client.send_bytes(b"ok")
         assert client.read_all_until_closed() == b"imok"
 

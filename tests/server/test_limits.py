@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-import time
 
 import pytest
 
@@ -95,13 +94,23 @@ def test_requests_waiting_behind_an_undurable_write_are_bounded_in_count() -> No
     storage = GatedStorage()
     with InProcessServer(config, storage) as server, connected(server.host, server.port) as client:
         client.create("/big", b"w" * BIG_DATA_BYTES)
+        zk = server.zk
+        conn = server.connection_of(client.sock)
+        assert conn is not None
+        received_before = server.call(lambda: conn.received)
         with log_held_back(server, storage):
             client.send_request(
                 OpCode.create, jute.CreateRequest("/held", b"", OPEN_ACL_UNSAFE, 0), xid=100
             )
             client.send_bytes(get_data_frames("/big", 40, first_xid=101))
-            wait_until(lambda: server.zk.throttled)
-            assert 10 < server.zk.outstanding < 41  # it stopped before reading all 40
+            # The situation, read on the server's loop: throttled, the server no longer reads
+            # the client, and every request it fed (fewer than the 41 sent) waits for the
+            # log; nothing feeds more until the log is let go.
+            wait_until(lambda: server.call(lambda: zk.throttled and conn.reading_paused))
+            fed, outstanding = server.call(
+                lambda: (conn.received - received_before, zk.outstanding)
+            )
+            assert 10 < outstanding == fed < 41
             # monitoring still answers, and a new client's handshake waits its turn
             assert "Outstanding: " in four_letter_word(server.host, server.port, "srvr")
             late = RawClient(server.host, server.port)
@@ -155,7 +164,15 @@ def test_a_slow_reader_is_paused_not_closed_and_gets_every_reply() -> None:
             slow.send_bytes(get_data_frames("/big", 1, first_xid=13))
             with connected(server.host, server.port) as other:
                 assert other.get_data("/").header.err == 0
-            time.sleep(0.1)
+            # The situation, read on the server's loop: while another client was served,
+            # the slow reader stayed connected, paused, under the bound, its 13th request
+            # still unread.
+            conn = server.connection_of(slow.sock)
+            assert conn is not None
+            paused, received = server.call(lambda: (conn.reading_paused, conn.received))
+            assert paused and received < 1 + 13  # the handshake, not all 13 requests
+            assert conn.transport is not None
+            assert server.call(conn.transport.get_write_buffer_size) <= SEND_BUFFER_MAX
             xids = [slow.read_reply(OpCode.getData).header.xid for _ in range(13)]
             assert xids == list(range(1, 14))
             wait_until(lambda: not any(c.reading_paused for c in server.zk.connections.values()))

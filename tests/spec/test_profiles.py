@@ -1,10 +1,15 @@
 """Tests of ``spec.profiles``: where Apache ZooKeeper 3.8 and 3.9 differ as clients see it.
 
 Each profile field gets one test showing the difference through ``step``; the detailed
-rules live in the chapters' own tests.
+rules live in the chapters' own tests. Whether V3_8 is what Apache ZooKeeper 3.8 does is a
+question for a real server, which the conformance suite answers (``tests/conformance/
+test_suite.py`` holds Apache ZooKeeper 3.8 to it); what Apache's 3.8 jar itself states (its
+version, its watcher types) is checked here against ``tests.spec.apache``.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 
@@ -26,38 +31,42 @@ from spec.requests import (
     SetData,
 )
 from spec.state import Config, initial_state
+from tests.spec.apache import THREE_NINE_WATCHER_TYPES
+from tests.spec.apache import load as load_apache_facts
 from tests.spec.helpers import PROFILES as BOTH
 from tests.spec.helpers import Server, body, create, create2, events_of, reply_of
 
+FACTS = load_apache_facts()
 
-def test_the_two_profiles() -> None:
+
+def test_every_profile_field_is_a_behaviour_3_9_has_and_3_8_lacks() -> None:
+    # The values are Apache's behaviour, so only a server can vouch for them: the conformance
+    # suite holds Apache ZooKeeper 3.8 to V3_8 (tests/conformance/test_suite.py) and each
+    # field's difference is shown through ``step`` below. What holds here is the design.
     assert PROFILES == {"3.8": V3_8, "3.9": V3_9}
-    assert (
-        Profile(
-            name="3.8",
-            notification_zxid=False,
-            multi_create2_result=False,
-            exists_checks_read=False,
-            watch_mode_set=False,
-            persistent_watcher_types=False,
-            ipv6_acl=False,
-            multi_rejects_bad_create_flags=False,
-        )
-        == V3_8
-    )
-    assert (
-        Profile(
-            name="3.9",
-            notification_zxid=True,
-            multi_create2_result=True,
-            exists_checks_read=True,
-            watch_mode_set=True,
-            persistent_watcher_types=True,
-            ipv6_acl=True,
-            multi_rejects_bad_create_flags=True,
-        )
-        == V3_9
-    )
+    fields = [f.name for f in dataclasses.fields(Profile) if f.name != "name"]
+    assert all(getattr(V3_8, f) is False and getattr(V3_9, f) is True for f in fields)
+
+
+def test_apaches_3_8_jar_is_served_the_3_8_profile() -> None:
+    assert profile_for_version(FACTS["version"]) is V3_8
+
+
+def test_the_3_8_profile_refuses_exactly_the_watcher_types_apaches_3_8_jar_lacks() -> None:
+    in_jar = FACTS["Watcher.WatcherType"]
+    for profile in BOTH:
+        server = Server(profile)
+        sid = server.connect()
+        server.ok(sid, create("/a"))
+        server.ok(sid, AddWatch("/a", AddWatchMode.PERSISTENT))
+        server.ok(sid, GetData("/a", watch=True))
+        accepted = {
+            t.name
+            for t in WatcherType
+            if server.err(sid, CheckWatches("/a", t)) != Code.MARSHALLINGERROR
+        }
+        expected = set(in_jar) | (set(THREE_NINE_WATCHER_TYPES) if profile is V3_9 else set())
+        assert accepted == expected, profile.name
 
 
 def test_zkref_serves_the_3_9_profile_by_default() -> None:

@@ -1,52 +1,42 @@
-"""Tests of the shared vocabulary: errors, opcodes, events and the Stat."""
+"""Tests of the shared vocabulary: errors, opcodes, events, create modes, ACLs and the Stat.
+
+Every value is checked against Apache ZooKeeper's own, never against a copy typed here: the
+constants its 3.8 jar states (``tests.spec.apache``: read from the classes by reflection,
+recorded once, and re-read from the installed jars by the last test) and the records of its
+``zookeeper.jute`` (``tests.support.jute_schema``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from enum import IntEnum, IntFlag
 
+import pytest
+
+from spec import acl
+from spec.acl import ACL, Id, Perms
 from spec.errors import Code, ZooKeeperError
 from spec.events import AddWatchMode, EventType, KeeperState, WatcherType, WatchEvent
+from spec.modes import CreateMode
 from spec.opcodes import WRITE_OPCODES, OpCode, Xid
 from spec.stat import Stat, client_cversion, int32, int64
+from tests.spec import apache
+from tests.support.jute_schema import SCHEMA, signature
+
+FACTS = apache.load()
+
+
+def names_and_values(enum: type[IntEnum] | type[IntFlag]) -> dict[str, int]:
+    """Every member of an enum (flag combinations too) as Apache names it (``None_`` is
+    Python's spelling of ``None``)."""
+    return {name.rstrip("_"): int(member) for name, member in enum.__members__.items()}
+
 
 # --- error codes --------------------------------------------------------------------------
 
 
-def test_error_code_values() -> None:
-    assert {c.name: c.value for c in Code} == {
-        "OK": 0,
-        "SYSTEMERROR": -1,
-        "RUNTIMEINCONSISTENCY": -2,
-        "DATAINCONSISTENCY": -3,
-        "CONNECTIONLOSS": -4,
-        "MARSHALLINGERROR": -5,
-        "UNIMPLEMENTED": -6,
-        "OPERATIONTIMEOUT": -7,
-        "BADARGUMENTS": -8,
-        "UNKNOWNSESSION": -12,
-        "NEWCONFIGNOQUORUM": -13,
-        "RECONFIGINPROGRESS": -14,
-        "APIERROR": -100,
-        "NONODE": -101,
-        "NOAUTH": -102,
-        "BADVERSION": -103,
-        "NOCHILDRENFOREPHEMERALS": -108,
-        "NODEEXISTS": -110,
-        "NOTEMPTY": -111,
-        "SESSIONEXPIRED": -112,
-        "INVALIDCALLBACK": -113,
-        "INVALIDACL": -114,
-        "AUTHFAILED": -115,
-        "SESSIONMOVED": -118,
-        "NOTREADONLY": -119,
-        "EPHEMERALONLOCALSESSION": -120,
-        "NOWATCHER": -121,
-        "REQUESTTIMEOUT": -122,
-        "RECONFIGDISABLED": -123,
-        "SESSIONCLOSEDREQUIRESASLAUTH": -124,
-        "QUOTAEXCEEDED": -125,
-        "THROTTLEDOP": -127,
-    }
+def test_error_codes_are_keeper_exception_codes() -> None:
+    assert names_and_values(Code) == FACTS["KeeperException.Code"]
 
 
 def test_codes_at_or_below_apierror_are_api_errors() -> None:
@@ -67,92 +57,49 @@ def test_zookeeper_error_carries_its_code_and_detail() -> None:
 # --- opcodes ------------------------------------------------------------------------------
 
 
-def test_opcode_values() -> None:
-    assert {o.name: o.value for o in OpCode} == {
-        "notification": 0,
-        "create": 1,
-        "delete": 2,
-        "exists": 3,
-        "getData": 4,
-        "setData": 5,
-        "getACL": 6,
-        "setACL": 7,
-        "getChildren": 8,
-        "sync": 9,
-        "ping": 11,
-        "getChildren2": 12,
-        "check": 13,
-        "multi": 14,
-        "create2": 15,
-        "reconfig": 16,
-        "checkWatches": 17,
-        "removeWatches": 18,
-        "createContainer": 19,
-        "deleteContainer": 20,
-        "createTTL": 21,
-        "multiRead": 22,
-        "auth": 100,
-        "setWatches": 101,
-        "sasl": 102,
-        "getEphemerals": 103,
-        "getAllChildrenNumber": 104,
-        "setWatches2": 105,
-        "addWatch": 106,
-        "whoAmI": 107,
-        "createSession": -10,
-        "closeSession": -11,
-        "error": -1,
+def test_opcodes_are_zoodefs_opcodes() -> None:
+    assert names_and_values(OpCode) == FACTS["ZooDefs.OpCode"]
+
+
+def test_write_opcodes_are_those_apache_accepts_and_runs_through_the_quorum() -> None:
+    kinds = FACTS["Request"]
+    through_quorum = {name for name, kind in kinds.items() if kind["valid"] and kind["quorum"]}
+    # 3.8.0's Request.isValid still let a standalone check through (it then logged a txn it
+    # could not replay, ZOOKEEPER-2623); 3.8.5 and 3.9.3 refuse it, as the spec does
+    # (spec/profiles.py, spec/DIVERGENCES.md).
+    assert {o.name for o in WRITE_OPCODES} == through_quorum - {"check"}
+
+
+def test_reserved_xids_are_client_cnxns() -> None:
+    ours = {
+        "NOTIFICATION_XID": Xid.NOTIFICATION,
+        "PING_XID": Xid.PING,
+        "AUTHPACKET_XID": Xid.AUTH,
+        "SET_WATCHES_XID": Xid.SET_WATCHES,
     }
-
-
-def test_write_opcodes() -> None:
-    assert {o.name for o in WRITE_OPCODES} == {
-        "create",
-        "create2",
-        "createContainer",
-        "createTTL",
-        "delete",
-        "setData",
-        "setACL",
-        "multi",
-        "reconfig",
-        "createSession",
-        "closeSession",
-        "deleteContainer",
-    }
-
-
-def test_reserved_xids() -> None:
-    assert (Xid.NOTIFICATION, Xid.PING, Xid.AUTH, Xid.SET_WATCHES) == (-1, -2, -4, -8)
+    assert ours == FACTS["ClientCnxn xids"]
 
 
 # --- watch events -------------------------------------------------------------------------
 
 
-def test_event_enums() -> None:
-    assert {e.name: e.value for e in EventType} == {
-        "None_": -1,
-        "NodeCreated": 1,
-        "NodeDeleted": 2,
-        "NodeDataChanged": 3,
-        "NodeChildrenChanged": 4,
-        "DataWatchRemoved": 5,
-        "ChildWatchRemoved": 6,
-        "PersistentWatchRemoved": 7,
+def test_event_types_are_apaches() -> None:
+    assert names_and_values(EventType) == FACTS["Watcher.Event.EventType"]
+
+
+def test_keeper_states_are_apaches() -> None:
+    assert names_and_values(KeeperState) == FACTS["Watcher.Event.KeeperState"]
+
+
+def test_watcher_types_are_3_8s_and_the_two_3_9_added() -> None:
+    assert names_and_values(WatcherType) == {
+        **FACTS["Watcher.WatcherType"],
+        **apache.THREE_NINE_WATCHER_TYPES,
     }
-    assert int(KeeperState.SyncConnected) == 3
-    assert int(KeeperState.Expired) == -112
-    assert [(w.name, w.value) for w in WatcherType] == [
-        ("Children", 1),
-        ("Data", 2),
-        ("Any", 3),
-        ("Persistent", 4),
-        ("PersistentRecursive", 5),
-    ]
-    assert [(m.name, m.value) for m in AddWatchMode] == [
-        ("PERSISTENT", 0),
-        ("PERSISTENT_RECURSIVE", 1),
-    ]
+
+
+def test_add_watch_modes_are_apaches() -> None:
+    assert names_and_values(AddWatchMode) == FACTS["AddWatchMode"]
 
 
 def test_watch_event_is_a_frozen_value() -> None:
@@ -162,23 +109,68 @@ def test_watch_event_is_a_frozen_value() -> None:
     assert [f.name for f in dataclasses.fields(event)] == ["session_id", "type", "path", "zxid"]
 
 
-# --- the Stat -----------------------------------------------------------------------------
+# --- create modes and ACLs ---------------------------------------------------------------
 
 
-def test_stat_fields_in_wire_order() -> None:
-    assert [f.name for f in dataclasses.fields(Stat)] == [
-        "czxid",
-        "mzxid",
-        "ctime",
-        "mtime",
-        "version",
-        "cversion",
-        "aversion",
-        "ephemeralOwner",
-        "dataLength",
-        "numChildren",
-        "pzxid",
-    ]
+def test_create_modes_are_apaches_flags_and_kinds() -> None:
+    ours = {
+        mode.name: {
+            "flag": int(mode),
+            "ephemeral": mode.is_ephemeral,
+            "sequential": mode.is_sequential,
+            "container": mode.is_container,
+            "ttl": mode.is_ttl,
+        }
+        for mode in CreateMode
+    }
+    assert ours == FACTS["CreateMode"]
+
+
+def test_permissions_are_zoodefs_perms() -> None:
+    assert names_and_values(Perms) == FACTS["ZooDefs.Perms"]
+    names = ("READ", "WRITE", "CREATE", "DELETE", "ADMIN")
+    bits = (acl.READ, acl.WRITE, acl.CREATE, acl.DELETE, acl.ADMIN)
+    assert bits == tuple(FACTS["ZooDefs.Perms"][name] for name in names)
+
+
+def as_apache(entries: tuple[ACL, ...]) -> list[list[object]]:
+    return [[entry.perms, [entry.id.scheme, entry.id.id]] for entry in entries]
+
+
+def test_well_known_ids_and_acls_are_zoodefs_ids() -> None:
+    ids = FACTS["ZooDefs.Ids"]
+    assert [acl.ANYONE_ID_UNSAFE.scheme, acl.ANYONE_ID_UNSAFE.id] == ids["ANYONE_ID_UNSAFE"]
+    assert [acl.AUTH_IDS.scheme, acl.AUTH_IDS.id] == ids["AUTH_IDS"]
+    assert as_apache(acl.OPEN_ACL_UNSAFE) == ids["OPEN_ACL_UNSAFE"]
+    assert as_apache(acl.CREATOR_ALL_ACL) == ids["CREATOR_ALL_ACL"]
+    assert as_apache(acl.READ_ACL_UNSAFE) == ids["READ_ACL_UNSAFE"]
+
+
+# --- records ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("record", [Stat, Id, ACL], ids=lambda r: r.__name__)
+def test_spec_records_have_zookeeper_jutes_fields_in_wire_order(record: type[object]) -> None:
+    ours = [field.name for field in dataclasses.fields(record)]  # type: ignore[arg-type]
+    assert ours == list(SCHEMA[record.__name__].field_names)
+
+
+# 3.9's schema declares the readOnly flag that 3.8 read and wrote by hand after the record.
+THREE_NINE_FIELDS = {"ConnectRequest": ("readOnly", "z"), "ConnectResponse": ("readOnly", "z")}
+
+
+def test_the_zookeeper_jute_copy_declares_the_records_of_apaches_jar() -> None:
+    jar = {name.rsplit(".", 1)[-1]: record for name, record in FACTS["records"].items()}
+    assert set(jar) == set(SCHEMA)
+    for name, record in jar.items():
+        fields, sig = list(record["fields"]), record["signature"]
+        if name in THREE_NINE_FIELDS:
+            field, code = THREE_NINE_FIELDS[name]
+            fields.append(field)
+            sig = sig[:-1] + code + ")"
+        assert f"{SCHEMA[name].module}.{name}" in FACTS["records"], name
+        assert list(SCHEMA[name].field_names) == fields, name
+        assert signature(name) == sig, name
 
 
 def test_java_int_and_long_wrapping() -> None:
@@ -195,3 +187,14 @@ def test_client_cversion_is_twice_the_creates_minus_the_children() -> None:
     assert client_cversion(0, 2) == -2  # a fresh /zookeeper
     assert client_cversion(2, 1) == 3  # create n-, create x, delete x
     assert client_cversion(2**30, 0) == -(2**31)  # int32 arithmetic wraps
+
+
+# --- the recorded facts are the jars' -----------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_recorded_facts_are_what_the_installed_jars_say() -> None:
+    why_not = apache.missing()
+    if why_not is not None:
+        pytest.skip(why_not)
+    assert apache.extract() == FACTS, "regenerate with: python -m tests.spec.apache"

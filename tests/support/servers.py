@@ -9,6 +9,11 @@ file in the data directory so a failing test can show it.
 test can read the server's own counters (``internal_errors``, connections, the core) while
 clients talk to it over real sockets. Reading those from the test thread is racy but fine
 for integers a test waits on.
+
+``InProcessServer(..., virtual_time=True)`` runs it on a ``VirtualTimeLoop``, whose clock
+stands still until the test moves it (``advance``), and gives the server a ``VirtualClock``
+that reads that loop's time: sessions expire, and containers and TTL nodes are reaped, exactly
+when the test says, by the server's own timer, however loaded the machine is.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import asyncio
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -26,8 +32,9 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Self, TypeVar
 
+from server.clock import Clock
 from server.config import FOUR_LETTER_WORDS, ServerConfig
-from server.server import ZooKeeperServer
+from server.server import ClientConnection, ZooKeeperServer
 from server.storage import Storage
 from tests.support.rawclient import four_letter_word
 
@@ -159,13 +166,52 @@ class ServerProcess:
         return process.returncode
 
 
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock (``time``) moves only by ``advance``: timers fire when the
+    test has moved time past them, never because real time passed. I/O is real."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now_ms = 0
+
+    def time(self) -> float:
+        return self.now_ms / 1000
+
+    def advance(self, ms: int) -> None:
+        """Call on the loop."""
+        assert ms >= 0
+        self.now_ms += ms
+
+
+class VirtualClock(Clock):
+    """The server's clock read from a ``VirtualTimeLoop``: ``start_ms`` plus its time."""
+
+    def __init__(self, loop: VirtualTimeLoop, start_ms: int) -> None:
+        super().__init__()
+        self.loop = loop
+        self.start_ms = start_ms
+
+    def now_ms(self) -> int:
+        return self.start_ms + self.loop.now_ms
+
+    def loop_time(self, instant_ms: int) -> float:
+        return (instant_ms - self.start_ms) / 1000
+
+
 class InProcessServer:
     """A ``ZooKeeperServer`` on its own event loop in a daemon thread."""
 
-    def __init__(self, config: ServerConfig | None = None, storage: Storage | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig | None = None,
+        storage: Storage | None = None,
+        *,
+        virtual_time: bool = False,
+    ) -> None:
         base = config or ServerConfig(four_letter_whitelist=FOUR_LETTER_WORDS)
         self.config = base.with_overrides(host=HOST, port=0)
         self.storage = storage
+        self.virtual_time = virtual_time
         self.server: ZooKeeperServer | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
@@ -208,7 +254,11 @@ class InProcessServer:
 
     def _run(self) -> None:
         try:
-            asyncio.run(self._main())
+            if self.virtual_time:
+                with asyncio.Runner(loop_factory=VirtualTimeLoop) as runner:
+                    runner.run(self._main())
+            else:
+                asyncio.run(self._main())
         except BaseException as error:
             self._error = error
             self._ready.set()
@@ -217,6 +267,8 @@ class InProcessServer:
         self.loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self.server = ZooKeeperServer(self.config, self.storage)
+        if isinstance(self.loop, VirtualTimeLoop):
+            self.server.clock = VirtualClock(self.loop, self.server.started_ms)
         await self.server.start()
         self._ready.set()
         await self._stop.wait()
@@ -235,6 +287,27 @@ class InProcessServer:
 
         self.loop.call_soon_threadsafe(run)
         return result.result(timeout_s)
+
+    def advance(self, ms: int) -> int:
+        """Move virtual time on by ``ms`` and return once the server's timer has done all
+        that is due (no deadline of the core's is passed any more); the new time (ms)."""
+        loop = self.loop
+        assert isinstance(loop, VirtualTimeLoop), "not started with virtual_time=True"
+        self.call(lambda: loop.advance(ms))
+        core = self.zk.core
+        now = self.call(self.zk.clock.now_ms)
+        # The server's timer fires one millisecond after a deadline (server.server._arm_timer).
+        wait_until(lambda: self.call(core.next_deadline) >= now)
+        return now
+
+    def connection_of(self, sock: socket.socket) -> ClientConnection | None:
+        """The server's side of the client socket ``sock`` (None once the server forgot it)."""
+        host, port = sock.getsockname()[:2]
+        address = f"/{host}:{port}"
+        connections = self.zk.connections
+        found = self.call(lambda: [c for c in connections.values() if c.address == address])
+        assert len(found) <= 1
+        return found[0] if found else None
 
     def stop(self) -> None:
         if self.loop is not None and self._stop is not None and self._thread.is_alive():

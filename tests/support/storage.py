@@ -28,6 +28,11 @@ class GatedStorage:
             await waiter
         self.batches.append(list(txns))
 
+    @property
+    def waiting(self) -> int:
+        """Appends in progress, held at the shut gate."""
+        return sum(1 for waiter in self._waiters if not waiter.done())
+
     async def close(self) -> None:
         self.set_open(True)
 
