@@ -962,6 +962,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=GOLDEN_QUORUM_FRAMES_PATH)
     parser.add_argument("--keep", action="store_true", help="keep the servers' directories")
     args = parser.parse_args(argv)
+    # A SIGTERM unwinds like an exception, so the servers are still stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
     with workdir(args.keep) as path:
         document = capture(path)
     args.out.parent.mkdir(parents=True, exist_ok=True)
