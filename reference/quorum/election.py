@@ -39,8 +39,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import Final
+
+from reference.quorum.election_wire import NOTIFICATION_VERSION, Notification, ServerState
 
 # Apache's FastLeaderElection.finalizeWait: how long a server waits, once its proposal has a
 # quorum, for a better vote that may still be on its way (ms).
@@ -48,34 +49,6 @@ FINALIZE_WAIT_MS: Final = 200
 # zookeeper.fastleader.minNotificationInterval / maxNotificationInterval (ms).
 MIN_NOTIFICATION_INTERVAL_MS: Final = FINALIZE_WAIT_MS
 MAX_NOTIFICATION_INTERVAL_MS: Final = 60_000
-# Notification.CURRENTVERSION: notifications carry the sender's configuration.
-NOTIFICATION_VERSION: Final = 0x2
-
-
-class ServerState(IntEnum):
-    """``QuorumPeer.ServerState``, numbered as notifications carry it."""
-
-    LOOKING = 0
-    FOLLOWING = 1
-    LEADING = 2
-    OBSERVING = 3
-
-
-@dataclass(frozen=True, slots=True)
-class Notification:
-    """One election message (``FastLeaderElection.Notification``/``ToSend``).
-
-    ``version`` is the message layout (0x2: with ``config``, the sender's quorum
-    configuration as ``QuorumVerifier.toString`` prints it).
-    """
-
-    state: ServerState
-    leader: int
-    zxid: int
-    election_epoch: int
-    peer_epoch: int
-    version: int = NOTIFICATION_VERSION
-    config: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +216,7 @@ class Election:
             if not vote_is_better(
                 n.leader,
                 n.zxid,
-                n.peer_epoch,
+                n.peerEpoch,
                 self.proposed_leader,
                 self.proposed_zxid,
                 self.proposed_epoch,
@@ -262,55 +235,55 @@ class Election:
     def _looking(self, step: Step, now_ms: int, sender: int, n: Notification) -> None:
         if self._init_zxid == -1 or n.zxid == -1:
             return  # a server without a log does not take part (observer-style votes)
-        if n.election_epoch > self.logical_clock:
-            self.logical_clock = n.election_epoch
+        if n.electionEpoch > self.logical_clock:
+            self.logical_clock = n.electionEpoch
             self.recvset = {}
             if vote_is_better(
                 n.leader,
                 n.zxid,
-                n.peer_epoch,
+                n.peerEpoch,
                 self.my_id,
                 self._init_zxid,
                 self._init_epoch,
             ):
-                self._propose(n.leader, n.zxid, n.peer_epoch)
+                self._propose(n.leader, n.zxid, n.peerEpoch)
             else:
                 self._propose(self.my_id, self._init_zxid, self._init_epoch)
             self._send_notifications(step, now_ms)
-        elif n.election_epoch < self.logical_clock:
+        elif n.electionEpoch < self.logical_clock:
             return
         elif vote_is_better(
             n.leader,
             n.zxid,
-            n.peer_epoch,
+            n.peerEpoch,
             self.proposed_leader,
             self.proposed_zxid,
             self.proposed_epoch,
         ):
-            self._propose(n.leader, n.zxid, n.peer_epoch)
+            self._propose(n.leader, n.zxid, n.peerEpoch)
             self._send_notifications(step, now_ms)
-        self.recvset[sender] = Vote(n.leader, n.zxid, n.election_epoch, n.peer_epoch)
+        self.recvset[sender] = Vote(n.leader, n.zxid, n.electionEpoch, n.peerEpoch)
         if step.elected is None and self._has_quorum(self.recvset, self.proposal()):
             self._finalize_at = now_ms + FINALIZE_WAIT_MS
 
     def _following_or_leading(self, step: Step, sender: int, n: Notification) -> None:
         """``receivedFollowingNotification`` (LEADING adds only the two-node oracle, which
         zkref does not implement)."""
-        if n.election_epoch == self.logical_clock:
-            self.recvset[sender] = Vote(n.leader, n.zxid, n.election_epoch, n.peer_epoch, n.state)
-            vote = Vote(n.leader, n.zxid, n.election_epoch, n.peer_epoch, n.state, n.version)
+        if n.electionEpoch == self.logical_clock:
+            self.recvset[sender] = Vote(n.leader, n.zxid, n.electionEpoch, n.peerEpoch, n.state)
+            vote = Vote(n.leader, n.zxid, n.electionEpoch, n.peerEpoch, n.state, n.version)
             if self._has_quorum(self.recvset, vote) and self._check_leader(
-                self.recvset, n.leader, n.election_epoch
+                self.recvset, n.leader, n.electionEpoch
             ):
-                self._elect(step, Vote(n.leader, n.zxid, n.election_epoch, n.peer_epoch))
+                self._elect(step, Vote(n.leader, n.zxid, n.electionEpoch, n.peerEpoch))
                 return
-        vote = Vote(n.leader, n.zxid, n.election_epoch, n.peer_epoch, n.state, n.version)
+        vote = Vote(n.leader, n.zxid, n.electionEpoch, n.peerEpoch, n.state, n.version)
         self.outofelection[sender] = vote
         if self._has_quorum(self.outofelection, vote) and self._check_leader(
-            self.outofelection, n.leader, n.election_epoch
+            self.outofelection, n.leader, n.electionEpoch
         ):
-            self.logical_clock = n.election_epoch
-            self._elect(step, Vote(n.leader, n.zxid, n.election_epoch, n.peer_epoch))
+            self.logical_clock = n.electionEpoch
+            self._elect(step, Vote(n.leader, n.zxid, n.electionEpoch, n.peerEpoch))
 
     def _check_leader(self, votes: dict[int, Vote], leader: int, election_epoch: int) -> bool:
         """``checkLeader``: another leader must have told us it leads; we lead only if the
@@ -346,7 +319,7 @@ class Election:
         for sid in sorted(self.quorum.voters):
             if sid != self.my_id:
                 step.sends.append(Outgoing(sid, own))
-        self.recvset[self.my_id] = Vote(own.leader, own.zxid, own.election_epoch, own.peer_epoch)
+        self.recvset[self.my_id] = Vote(own.leader, own.zxid, own.electionEpoch, own.peerEpoch)
         if (
             step.elected is None
             and self._finalize_at is None

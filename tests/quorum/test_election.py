@@ -15,14 +15,13 @@ from hypothesis import strategies as st
 from reference.quorum.election import (
     FINALIZE_WAIT_MS,
     Election,
-    Notification,
     Quorum,
-    ServerState,
     Step,
     Vote,
     reply_to,
     vote_is_better,
 )
+from reference.quorum.election_wire import Notification, ServerState
 
 
 @dataclass
@@ -73,7 +72,7 @@ class Network:
                     server.election.proposal(),
                     server.election.logical_clock,
                     n.state,
-                    n.election_epoch,
+                    n.electionEpoch,
                     b"",
                 )
             else:
@@ -83,7 +82,7 @@ class Network:
                     server.vote,
                     server.election.logical_clock,
                     n.state,
-                    n.election_epoch,
+                    n.electionEpoch,
                     b"",
                 )
             if answer is not None:
