@@ -319,14 +319,14 @@ class ZooKeeperCore:
 
     def snapshot(self) -> bytes:
         """The committed tree and sessions as a sealed blob (``reference.persistence``)."""
-        return encode_snapshot(self.tree, self._session_images(), self.tracker.next_session_id)
+        return encode_snapshot(self.tree, self.session_images(), self.tracker.next_session_id)
 
     def snapshot_writer(self) -> SnapshotWriter:
         """Start the same snapshot, to be written in slices while requests go on
         (``SnapshotWriter``: ``step`` until it returns True, then ``finish``)."""
-        return SnapshotWriter(self.tree, self._session_images(), self.tracker.next_session_id)
+        return SnapshotWriter(self.tree, self.session_images(), self.tracker.next_session_id)
 
-    def _session_images(self) -> list[SessionImage]:
+    def session_images(self) -> list[SessionImage]:
         return [
             SessionImage(s.session_id, s.timeout_ms)
             for s in self.tracker.sessions.values()
@@ -416,6 +416,25 @@ class ZooKeeperCore:
         session = self.tracker.get(conn.session_id)
         if session is not None and session.conn_id == conn_id:
             session.conn_id = None
+
+    def close_connection(self, conn_id: int) -> None:
+        """Close a client connection (the server does not serve now)."""
+        self._close(conn_id)
+
+    def forget_uncommitted(self) -> None:
+        """This server stops leading or following: what it proposed or forwarded will be
+        decided by the next leader, and its clients are gone. Sessions not created yet are
+        dropped, closing ones are open again, every queue is emptied."""
+        for session in list(self.tracker.sessions.values()):
+            while session.pending:
+                self._dequeue(session)
+            if session.state == SessionState.CREATING:
+                self.tracker.remove(session.session_id)
+            elif session.state == SessionState.CLOSING:
+                session.state = SessionState.ESTABLISHED
+        self.revalidating.clear()
+        self.preparer.clear_outstanding()
+        self.last_proposed = self.last_zxid
 
     def close_all_connections(self) -> None:
         """Stop serving: close every client connection (the sessions live on)."""
@@ -573,6 +592,7 @@ class ZooKeeperCore:
             self._refuse(conn)
             return
         existing.timeout_ms = timeout
+        existing.owner = self.config.server_id
         self.tracker.touch(existing, self.now)
         self._attach(conn, existing)
         self._connected(conn, existing)
@@ -619,6 +639,7 @@ class ZooKeeperCore:
         self.tracker.sessions[session_id] = session
         self.tracker.touch(session, self.now)
         self._attach(conn, session)
+        session.owner = self.config.server_id
         self._enqueue(
             session, PendingWrite(PendingWrite.CONNECT, conn.conn_id, 0, OpCode.createSession, 0)
         )
@@ -627,7 +648,7 @@ class ZooKeeperCore:
                 session_id, 0, OpCode.createSession, struct.pack(">i", timeout), []
             )
             return
-        self._propose(session_id, 0, OpCode.createSession, CreateSessionTxn(timeout))
+        self.propose_txn(session_id, 0, OpCode.createSession, CreateSessionTxn(timeout))
 
     def _attach(self, conn: Connection, session: Session) -> None:
         conn.handshaken = True
@@ -643,7 +664,7 @@ class ZooKeeperCore:
             return int(last) + 1
         return last.next()
 
-    def _propose(
+    def propose_txn(
         self, session_id: int, cxid: int, txn_type: int, body: TxnBody, zxid: int = 0
     ) -> int:
         """Propose a prepared txn; returns its zxid."""
@@ -704,7 +725,7 @@ class ZooKeeperCore:
                 body = self.preparer.prepare_multi(record, caller, zxid)
             else:
                 body = self.preparer.prepare_one(opcode, record, caller, zxid)
-        return self._propose(session_id, xid, opcode, body, zxid)
+        return self.propose_txn(session_id, xid, opcode, body, zxid)
 
     def _submit_close(self, conn: Connection, session: Session, xid: int) -> None:
         self._enqueue(
@@ -719,7 +740,9 @@ class ZooKeeperCore:
         """Propose closing a session: its ephemerals (as the view has them) go with it."""
         session.state = SessionState.CLOSING
         paths = tuple(self.preparer.ephemerals_of(session.session_id))
-        return self._propose(session.session_id, cxid, OpCode.closeSession, CloseSessionTxn(paths))
+        return self.propose_txn(
+            session.session_id, cxid, OpCode.closeSession, CloseSessionTxn(paths)
+        )
 
     def _submit_sync(
         self, conn: Connection, session: Session, request: Request, payload: bytes
@@ -983,7 +1006,7 @@ class ZooKeeperCore:
                 continue  # its delete is proposed already (an earlier check)
             zxid = self._next_zxid()
             body = self.preparer.prepare_delete_container(path, zxid)
-            self._propose(0, 0, OpCode.deleteContainer, body, zxid)
+            self.propose_txn(0, 0, OpCode.deleteContainer, body, zxid)
 
 
 def settle(core: ZooKeeperCore) -> tuple[list[Output], list[Txn]]:

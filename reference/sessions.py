@@ -46,6 +46,7 @@ class Session:
     __slots__ = (
         "conn_id",
         "expires_at",
+        "owner",
         "password",
         "pending",
         "session_id",
@@ -61,6 +62,9 @@ class Session:
         self.conn_id: int | None = None
         self.state = SessionState.ESTABLISHED
         self.pending: deque[object] = deque()
+        # The server whose connection holds the session, as the leader knows it (0: none
+        # known); a write forwarded by another server fails SESSIONMOVED.
+        self.owner = 0
 
 
 class SessionTracker:

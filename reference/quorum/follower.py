@@ -1,0 +1,352 @@
+"""The follower: discovery, synchronization and broadcast from a following server's side.
+
+Apache ZooKeeper's ``Learner``/``Follower`` (``connectToLeader``, ``registerWithLeader``,
+``syncWithLeader``, ``processPacket``) as a state machine driven by the quorum peer.
+
+Theory of operation
+-------------------
+*Discovery.* The follower dials the leader's quorum port (a few tries, 100 ms apart, within
+initLimit ticks) and announces its accepted epoch (FOLLOWERINFO). The leader answers with the
+new epoch (LEADERINFO). A newer epoch is accepted — made durable (``WriteAcceptedEpoch``)
+*before* ACKEPOCH tells the leader so — and ACKEPOCH carries the current epoch and the last
+logged zxid; the epoch already accepted is answered with −1; an older one ends the attempt.
+
+*Synchronization.* DIFF, TRUNC or SNAP, then proposals (and commits of some of them) until
+NEWLEADER. Nothing reaches the tree before NEWLEADER: the synced txns are logged as they
+arrive, a SNAP's tree is kept aside, and if the leader goes away before NEWLEADER the
+server is exactly as its disk says (a snapshot only in memory must not be voted with: ZK-3642,
+ZK-3104). At NEWLEADER, in this order (the order the fixes of ZK-3911, ZK-4394, ZK-4643 and
+ZK-4646 settled): the snapshot is installed and persisted, the committed txns are applied, the
+epoch becomes current (``WriteCurrentEpoch``), and only then — after all of it is durable —
+the ACK of NEWLEADER and the acks of the proposals received so far go out. UPTODATE starts
+serving clients.
+
+*Broadcast.* A PROPOSAL is logged and acked once durable; a COMMIT applies the next
+proposal (commits come in zxid order); PING is answered with the sessions touched since the
+last one; SYNC answers the oldest sync forwarded; REVALIDATE answers a re-attaching session.
+
+*Liveness.* With no packet from the leader for syncLimit ticks (initLimit before NEWLEADER) the
+follower gives up on it and looks for a leader again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from enum import IntEnum
+from typing import TYPE_CHECKING
+
+from reference.jute import JuteError
+from reference.persistence import Snapshot
+from reference.quorum import apache_txn
+from reference.quorum.apache_snapshot import ApacheSnapshot, UnmappableSnapshot, to_zkref
+from reference.quorum.messages import QuorumClose, QuorumConnect, QuorumSend
+from reference.quorum.wire import PacketSender, PacketType, QuorumPacket
+from reference.quorum.wire_payloads import (
+    ALREADY_ACKED_EPOCH,
+    ZAB_PROTOCOL_VERSION,
+    AckEpoch,
+    ForwardedRequest,
+    LearnerInfo,
+    RevalidateRequest,
+    RevalidateResponse,
+    SessionTouch,
+    SessionTouches,
+    decode_payload,
+)
+from reference.ready import WriteAcceptedEpoch, WriteCurrentEpoch
+from reference.txn import Txn
+from reference.watchmanager import WatchManager
+from spec.acl import Id
+from spec.opcodes import OpCode
+from spec.zxid import Zxid
+
+if TYPE_CHECKING:
+    from reference.quorum.peer import QuorumPeer
+
+log = logging.getLogger("zkref.quorum.follower")
+
+# Learner.connectToLeader: tries, and the pause between them (leaderConnectDelayDuringRetryMs).
+CONNECT_TRIES_MAX = 5
+CONNECT_RETRY_DELAY_MS = 100
+
+
+class FollowerPhase(IntEnum):
+    CONNECTING = 0
+    LEADERINFO_WAIT = 1  # FOLLOWERINFO sent
+    SYNC_WAIT = 2  # ACKEPOCH sent; waiting for DIFF, TRUNC or SNAP
+    SYNCING = 3  # until NEWLEADER
+    UPTODATE_WAIT = 4  # NEWLEADER acked
+    BROADCAST = 5
+
+
+class GiveUp(Exception):
+    """The follower stops following this leader (it goes back to looking)."""
+
+
+class Follower:
+    """The following server's half of ZAB (see the module docstring)."""
+
+    def __init__(self, peer: QuorumPeer, leader_id: int, conn: int, now_ms: int) -> None:
+        self.peer = peer
+        self.leader_id = leader_id
+        self.conn = conn
+        self.phase = FollowerPhase.CONNECTING
+        self.tries = 1
+        tick = peer.config.tick_time_ms
+        self.connect_deadline_ms = now_ms + peer.config.init_limit * tick
+        self.retry_at_ms: int | None = None
+        self.read_deadline_ms = now_ms + peer.config.init_limit * tick
+        self.new_epoch = -1
+        self.sync_mode = ""
+        # Synchronization: a SNAP's state kept aside until NEWLEADER, and whether the
+        # proposals received since are committed.
+        self.sync_snapshot: Snapshot | None = None
+        self.sync_proposals: list[Txn] = []
+        self.sync_committed: set[int] = set()
+        self.snap_zxid = -1
+        self.awaiting_snapshot = False
+        # Syncs forwarded to the leader, oldest first: the session of each.
+        self.pending_syncs: deque[int] = deque()
+        peer.send(QuorumConnect(conn, leader_id))
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _send(self, packet: QuorumPacket) -> None:
+        self.peer.send(QuorumSend(self.conn, packet))
+
+    def close(self) -> None:
+        self.peer.send(QuorumClose(self.conn))
+
+    # --- connection --------------------------------------------------------------------------
+
+    def connected(self, now_ms: int) -> None:
+        """The dial succeeded: announce ourselves (``registerWithLeader``)."""
+        assert self.phase == FollowerPhase.CONNECTING
+        self.phase = FollowerPhase.LEADERINFO_WAIT
+        self.read_deadline_ms = now_ms + self.peer.config.init_limit * self.peer.config.tick_time_ms
+        info = LearnerInfo(self.peer.config.my_id, ZAB_PROTOCOL_VERSION, 0).encode()
+        accepted = Zxid.first_of(self.peer.accepted_epoch)
+        self._send(QuorumPacket(PacketType.FOLLOWERINFO, accepted, info, None))
+
+    def connection_failed(self, now_ms: int) -> None:
+        """The dial failed, or the connection closed: retry while we may, else give up."""
+        if self.phase != FollowerPhase.CONNECTING:
+            raise GiveUp("the leader closed the connection")
+        if (
+            self.tries >= CONNECT_TRIES_MAX
+            or now_ms + CONNECT_RETRY_DELAY_MS >= self.connect_deadline_ms
+        ):
+            raise GiveUp(f"cannot connect to leader {self.leader_id}")
+        self.retry_at_ms = now_ms + CONNECT_RETRY_DELAY_MS
+
+    def next_deadline(self) -> int:
+        if self.retry_at_ms is not None:
+            return self.retry_at_ms
+        return self.read_deadline_ms
+
+    def on_tick(self, now_ms: int) -> None:
+        if self.retry_at_ms is not None and now_ms >= self.retry_at_ms:
+            self.retry_at_ms = None
+            self.tries += 1
+            self.conn = self.peer.new_quorum_conn()
+            self.peer.send(QuorumConnect(self.conn, self.leader_id))
+            return
+        if self.phase != FollowerPhase.CONNECTING and now_ms >= self.read_deadline_ms:
+            raise GiveUp(f"no packet from leader {self.leader_id} in time")
+
+    # --- packets -----------------------------------------------------------------------------
+
+    def received(self, event: QuorumPacket | ApacheSnapshot, now_ms: int) -> None:
+        tick = self.peer.config.tick_time_ms
+        limit = (
+            self.peer.config.sync_limit
+            if self.phase >= FollowerPhase.UPTODATE_WAIT
+            else self.peer.config.init_limit
+        )
+        self.read_deadline_ms = now_ms + limit * tick
+        try:
+            if isinstance(event, ApacheSnapshot):
+                self._snapshot(event)
+            else:
+                self._packet(event, now_ms)
+        except (JuteError, apache_txn.UnmappableTxn, UnmappableSnapshot) as error:
+            raise GiveUp(f"bad packet from the leader: {error}") from None
+
+    def _packet(self, packet: QuorumPacket, now_ms: int) -> None:
+        kind = packet.type
+        phase = self.phase
+        if phase == FollowerPhase.LEADERINFO_WAIT:
+            if kind != PacketType.LEADERINFO:
+                raise GiveUp(f"first packet from the leader is {kind}, not LEADERINFO")
+            self._leader_info(packet)
+        elif phase == FollowerPhase.SYNC_WAIT:
+            self._sync_start(packet)
+        elif phase == FollowerPhase.SYNCING:
+            self._syncing(packet)
+        elif phase == FollowerPhase.UPTODATE_WAIT:
+            if kind == PacketType.UPTODATE:
+                self.phase = FollowerPhase.BROADCAST
+                self.peer.follower_serving()
+            else:
+                self._broadcast(packet, now_ms)
+        elif phase == FollowerPhase.BROADCAST:
+            self._broadcast(packet, now_ms)
+        else:
+            raise GiveUp(f"packet {kind} before the connection is up")
+
+    def _leader_info(self, packet: QuorumPacket) -> None:
+        peer = self.peer
+        new_epoch = Zxid(packet.zxid).epoch
+        self.new_epoch = new_epoch
+        if new_epoch > peer.accepted_epoch:
+            data = AckEpoch(peer.current_epoch).encode()
+            peer.accepted_epoch = new_epoch
+            peer.persist(WriteAcceptedEpoch(new_epoch))
+        elif new_epoch == peer.accepted_epoch:
+            data = AckEpoch(ALREADY_ACKED_EPOCH).encode()
+        else:
+            raise GiveUp(
+                f"leader's epoch {new_epoch} is older than our accepted {peer.accepted_epoch}"
+            )
+        self.phase = FollowerPhase.SYNC_WAIT
+        self._send(QuorumPacket(PacketType.ACKEPOCH, peer.log_last, data, None))
+
+    def _sync_start(self, packet: QuorumPacket) -> None:
+        peer = self.peer
+        kind = packet.type
+        if kind == PacketType.DIFF:
+            self.sync_mode = "DIFF"
+            # Our whole log is in the leader's history: what we logged and never saw
+            # committed is committed now.
+            peer.apply_pending(peer.log_last)
+        elif kind == PacketType.TRUNC:
+            self.sync_mode = "TRUNC"
+            peer.truncate(packet.zxid)
+        elif kind == PacketType.SNAP:
+            self.sync_mode = "SNAP"
+            self.snap_zxid = packet.zxid
+            self.phase = FollowerPhase.SYNCING
+            self.awaiting_snapshot = True
+            return
+        else:
+            raise GiveUp(f"{kind} instead of DIFF, TRUNC or SNAP")
+        peer.sync_counts[self.sync_mode] = peer.sync_counts.get(self.sync_mode, 0) + 1
+        self.awaiting_snapshot = False
+        self.phase = FollowerPhase.SYNCING
+
+    def _snapshot(self, snapshot: ApacheSnapshot) -> None:
+        if self.phase != FollowerPhase.SYNCING or not self.awaiting_snapshot:
+            raise GiveUp("a snapshot without SNAP")
+        self.awaiting_snapshot = False
+        peer = self.peer
+        tree, sessions = to_zkref(
+            snapshot, self.snap_zxid, extended_types_enabled=peer.core.config.extended_types_enabled
+        )
+        keep_all = peer.core.profile.watch_mode_set
+        tree.data_watches = WatchManager(keep_all)
+        tree.child_watches = WatchManager(keep_all)
+        self.sync_snapshot = Snapshot(self.snap_zxid, tree, list(sessions), 0)
+        peer.sync_counts["SNAP"] = peer.sync_counts.get("SNAP", 0) + 1
+
+    def _syncing(self, packet: QuorumPacket) -> None:
+        kind = packet.type
+        if self.awaiting_snapshot:
+            raise GiveUp(f"{kind} where the snapshot should be")
+        if kind == PacketType.PROPOSAL:
+            txn = self._proposal(packet)
+            self.sync_proposals.append(txn)
+            if self.sync_mode != "SNAP":
+                # After a SNAP the log starts at the snapshot, persisted at NEWLEADER.
+                self.peer.append(txn)
+        elif kind == PacketType.COMMIT:
+            self.sync_committed.add(packet.zxid)
+        elif kind == PacketType.NEWLEADER:
+            self._new_leader(packet)
+        else:
+            raise GiveUp(f"{kind} while synchronizing")
+
+    def _proposal(self, packet: QuorumPacket) -> Txn:
+        entry = decode_payload(packet, PacketSender.LEADER)
+        assert isinstance(entry, apache_txn.TxnEntry)
+        txn = apache_txn.to_zkref(entry)
+        if txn.header.zxid != packet.zxid:
+            raise GiveUp(f"PROPOSAL {packet.zxid:#x} carries txn {txn.header.zxid:#x}")
+        return txn
+
+    def _new_leader(self, packet: QuorumPacket) -> None:
+        """NEWLEADER, in the order that keeps every acked txn durable (module docstring)."""
+        peer = self.peer
+        if Zxid(packet.zxid).epoch != self.new_epoch:
+            raise GiveUp(f"NEWLEADER {packet.zxid:#x} is not of epoch {self.new_epoch}")
+        if self.sync_mode == "SNAP":
+            if self.sync_snapshot is None:
+                raise GiveUp("NEWLEADER before the snapshot")
+            peer.install_snapshot(self.sync_snapshot)
+            self.sync_snapshot = None
+            for txn in self.sync_proposals:
+                peer.append(txn)
+        committed = [t for t in self.sync_proposals if t.header.zxid in self.sync_committed]
+        # Commits come in order and only for proposals sent: a prefix.
+        assert self.sync_proposals[: len(committed)] == committed, "commits out of order"
+        for txn in committed:
+            peer.apply_pending(txn.header.zxid)
+        uncommitted = self.sync_proposals[len(committed) :]
+        self.sync_proposals = []
+        self.sync_committed = set()
+        peer.current_epoch = self.new_epoch
+        peer.persist(WriteCurrentEpoch(self.new_epoch))
+        peer.update_vote_epoch(self.new_epoch)
+        self.phase = FollowerPhase.UPTODATE_WAIT
+        self._send(QuorumPacket(PacketType.ACK, packet.zxid, None, None))
+        for txn in uncommitted:
+            self._send(QuorumPacket(PacketType.ACK, txn.header.zxid, None, None))
+
+    def _broadcast(self, packet: QuorumPacket, now_ms: int) -> None:
+        peer = self.peer
+        kind = packet.type
+        if kind == PacketType.PROPOSAL:
+            txn = self._proposal(packet)
+            expected = Zxid(peer.log_last)
+            if txn.header.zxid <= peer.log_last:
+                raise GiveUp(f"proposal {txn.header.zxid:#x} at or below our log {expected.hex()}")
+            peer.append(txn)
+            # Sent only once the txn is durable (the Ready contract).
+            self._send(QuorumPacket(PacketType.ACK, txn.header.zxid, None, None))
+        elif kind == PacketType.COMMIT:
+            peer.apply_pending(packet.zxid, exactly=True)
+        elif kind == PacketType.PING:
+            touches = peer.core.tracker.take_touches()
+            data = SessionTouches(
+                tuple(SessionTouch(sid, timeout) for sid, timeout in touches.items())
+            ).encode()
+            self._send(QuorumPacket(PacketType.PING, packet.zxid, data, packet.authinfo))
+        elif kind == PacketType.SYNC:
+            if not self.pending_syncs:
+                raise GiveUp("SYNC from the leader with no sync outstanding")
+            session_id = self.pending_syncs.popleft()
+            peer.core.synced(session_id)
+        elif kind == PacketType.REVALIDATE:
+            answer = decode_payload(packet, PacketSender.LEADER)
+            assert isinstance(answer, RevalidateResponse)
+            peer.core.revalidated(answer.sessionId, answer.valid)
+        elif kind == PacketType.UPTODATE:
+            pass
+        else:
+            raise GiveUp(f"unexpected {kind} from the leader")
+        del now_ms
+
+    # --- the core's broadcast ----------------------------------------------------------------
+
+    def forward(
+        self, session_id: int, cxid: int, opcode: int, body: bytes, auth_ids: list[Id]
+    ) -> None:
+        """``Learner.request``: a client's write, session create/close or sync."""
+        if opcode == OpCode.sync:
+            self.pending_syncs.append(session_id)
+        data = ForwardedRequest(session_id, cxid, opcode, body).encode()
+        self._send(QuorumPacket(PacketType.REQUEST, -1, data, tuple(auth_ids)))
+
+    def revalidate(self, session_id: int, timeout_ms: int) -> None:
+        data = RevalidateRequest(session_id, timeout_ms).encode()
+        self._send(QuorumPacket(PacketType.REVALIDATE, -1, data, None))

@@ -1,0 +1,608 @@
+"""The leader: discovery, synchronization and broadcast from the leading server's side.
+
+This is Apache ZooKeeper's ``Leader`` and its ``LearnerHandler`` threads as one state
+machine, driven by the quorum peer (``reference.quorum.peer``): packets from learners, the
+clock and durability come in; packets to send, things to persist and commits (which the
+client core applies and answers) go out.
+
+Theory of operation
+-------------------
+*Discovery* (``Leader.getEpochToPropose``, ``waitForEpochAck``). Each connecting learner
+announces the last epoch it accepted (FOLLOWERINFO); once a quorum, the leader included, has
+announced, the new epoch is one more than the largest of them and the leader accepts it
+(``WriteAcceptedEpoch``). Every learner is told the epoch (LEADERINFO) and answers with its
+current epoch and last logged zxid (ACKEPOCH); a learner that says it already accepted this
+epoch (current epoch −1) does not count, and one whose (current epoch, last zxid) is ahead of
+the leader's is refused — its connection is closed. With a quorum of acks the leader makes
+the epoch current (``WriteCurrentEpoch``).
+
+*Synchronization* (``LearnerHandler.syncFollower``). Each acked learner gets, in one step so
+that nothing can fall between: DIFF and the committed txns it lacks (PROPOSAL and COMMIT
+pairs), or TRUNC to the leader's last committed zxid (and then a DIFF from there), or SNAP
+and the whole tree; then every proposal still outstanding; then it joins the forwarding set,
+which receives every later PROPOSAL and COMMIT; then NEWLEADER. Once a quorum (the leader
+included) acked NEWLEADER, the leader starts serving and sends UPTODATE to each learner that
+acked it.
+
+*Broadcast* (``Leader.propose``, ``processAck``, ``tryToCommit``). A proposal goes to every
+forwarding learner and is persisted here; the leader's own ack is its durability
+(``persisted``). A proposal commits once a quorum acked it *and* every proposal before it
+committed; COMMIT then goes to every forwarding learner, and the core applies the txn.
+
+*Liveness*. Every tickTime/2 the leader pings its learners; every tickTime it counts the
+learners heard from within syncLimit ticks and steps down if they and it are no quorum.
+Each stage before broadcast must finish within initLimit ticks. A learner silent for longer
+than its limit is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import TYPE_CHECKING
+
+from reference.jute import JuteError, Request, decode_request
+from reference.quorum import apache_txn
+from reference.quorum.apache_snapshot import from_zkref
+from reference.quorum.election import Quorum
+from reference.quorum.messages import QuorumClose, QuorumSend
+from reference.quorum.wire import PacketSender, PacketType, QuorumPacket
+from reference.quorum.wire_payloads import (
+    ALREADY_ACKED_EPOCH,
+    ZAB_PROTOCOL_VERSION,
+    AckEpoch,
+    ForwardedRequest,
+    LeaderInfo,
+    LearnerInfo,
+    RevalidateRequest,
+    RevalidateResponse,
+    SessionTouches,
+    decode_payload,
+)
+from reference.ready import WriteAcceptedEpoch, WriteCurrentEpoch
+from reference.sessions import SessionState
+from reference.txn import CreateSessionTxn, ErrorTxn, Txn
+from spec.acl import Id
+from spec.errors import Code
+from spec.opcodes import OpCode
+from spec.zxid import Zxid
+
+if TYPE_CHECKING:
+    from reference.quorum.peer import QuorumPeer
+
+log = logging.getLogger("zkref.quorum.leader")
+
+
+class LearnerPhase(IntEnum):
+    """Where one learner's connection is (the steps of ``LearnerHandler.run``)."""
+
+    CONNECTED = 0  # waiting for FOLLOWERINFO
+    EPOCH_WAIT = 1  # announced; waiting for a quorum to announce
+    ACKEPOCH_WAIT = 2  # LEADERINFO sent, waiting for ACKEPOCH
+    ELECTING = 3  # acked; waiting for a quorum of acks
+    NEWLEADER_WAIT = 4  # synchronized; waiting for its ACK of NEWLEADER
+    BROADCAST = 5  # UPTODATE sent
+
+
+@dataclass(slots=True)
+class LearnerHandler:
+    """The leader's view of one learner connection."""
+
+    conn: int
+    phase: LearnerPhase = LearnerPhase.CONNECTED
+    sid: int = -1
+    accepted_epoch: int = -1
+    last_zxid: int = -1
+    # The leader tick by which this learner must have been heard from again.
+    ack_deadline_tick: int = 0
+    newleader_acked: bool = False
+    sync_mode: str = ""
+
+
+@dataclass(slots=True)
+class Proposal:
+    """A txn proposed and not yet committed, and the voters that acked it."""
+
+    txn: Txn
+    packet: QuorumPacket
+    acks: set[int] = field(default_factory=set)
+
+
+class StepDown(Exception):
+    """The leader must stop leading (a stage timed out, the quorum is lost)."""
+
+
+class Leader:
+    """The leading server's half of ZAB (see the module docstring)."""
+
+    def __init__(self, peer: QuorumPeer, now_ms: int) -> None:
+        self.peer = peer
+        self.my_id = peer.config.my_id
+        self.quorum = Quorum(peer.config.voters)
+        self.tick_time_ms = peer.config.tick_time_ms
+        self.init_limit = peer.config.init_limit
+        self.sync_limit = peer.config.sync_limit
+        self.handlers: dict[int, LearnerHandler] = {}
+        # Discovery: the epoch to propose and who announced; who acked it.
+        self.epoch = -1
+        self.waiting_for_new_epoch = True
+        self.connecting: set[int] = set()
+        self.election_finished = False
+        self.electing: set[int] = set()
+        # Synchronization: who acked NEWLEADER.
+        self.quorum_formed = False
+        self.newleader_acks: set[int] = set()
+        # Broadcast.
+        self.outstanding: dict[int, Proposal] = {}
+        self.last_committed = peer.core.last_zxid
+        self.pending_syncs: dict[int, list[int]] = {}
+        # The leader's own summary at election: (current epoch, last zxid).
+        self.summary = (peer.current_epoch, peer.core.last_zxid)
+        # Time: the leader's tick count, the next half tick, and the stage deadline.
+        self.tick = 0
+        self.tick_skip = True
+        self.next_half_tick_ms = now_ms + self.tick_time_ms // 2
+        self.stage_deadline_ms = now_ms + self.init_limit * self.tick_time_ms
+        self.established = False
+        self._epoch_request(self.my_id, peer.accepted_epoch)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _send(self, handler: LearnerHandler, packet: QuorumPacket) -> None:
+        self.peer.send(QuorumSend(handler.conn, packet))
+
+    def _packet(
+        self,
+        type_: int,
+        zxid: int,
+        data: bytes | None = None,
+        authinfo: tuple[Id, ...] | None = None,
+    ) -> QuorumPacket:
+        return QuorumPacket(type_, zxid, data, authinfo)
+
+    def _drop(self, handler: LearnerHandler, why: str) -> None:
+        """Close a learner's connection (``LearnerHandler.shutdown``)."""
+        log.warning("dropping learner %s (connection %d): %s", handler.sid, handler.conn, why)
+        self.handlers.pop(handler.conn, None)
+        self.peer.send(QuorumClose(handler.conn))
+
+    def forwarding(self) -> list[LearnerHandler]:
+        """Learners that receive every PROPOSAL and COMMIT (synchronized or synchronizing)."""
+        return [
+            h
+            for h in self.handlers.values()
+            if h.phase in (LearnerPhase.NEWLEADER_WAIT, LearnerPhase.BROADCAST)
+        ]
+
+    def synced_learners(self) -> list[int]:
+        """Voters heard from in time (``LearnerHandler.synced``)."""
+        return [
+            h.sid
+            for h in self.handlers.values()
+            if h.phase == LearnerPhase.BROADCAST and h.ack_deadline_tick > self.tick
+        ]
+
+    # --- connections -------------------------------------------------------------------------
+
+    def accepted(self, conn: int) -> None:
+        self.handlers[conn] = LearnerHandler(
+            conn, ack_deadline_tick=self.tick + self.init_limit + self.sync_limit
+        )
+
+    def closed(self, conn: int) -> None:
+        handler = self.handlers.pop(conn, None)
+        if handler is not None:
+            log.info("learner %s closed its connection", handler.sid)
+
+    def received(self, conn: int, packet: QuorumPacket, now_ms: int) -> None:
+        """A packet from a learner (``LearnerHandler.run``); bad ones close its connection."""
+        handler = self.handlers.get(conn)
+        if handler is None:
+            return
+        try:
+            self._received(handler, packet, now_ms)
+        except (JuteError, ValueError, apache_txn.UnmappableTxn) as error:
+            self._drop(handler, f"bad packet {packet.type}: {error}")
+
+    def _received(self, handler: LearnerHandler, packet: QuorumPacket, now_ms: int) -> None:
+        if handler.phase >= LearnerPhase.NEWLEADER_WAIT:
+            handler.ack_deadline_tick = self.tick + self.sync_limit
+        else:
+            handler.ack_deadline_tick = self.tick + self.init_limit + self.sync_limit
+        phase = handler.phase
+        kind = packet.type
+        if phase == LearnerPhase.CONNECTED:
+            if kind != PacketType.FOLLOWERINFO:
+                self._drop(handler, f"first packet is {kind}, not FOLLOWERINFO")
+                return
+            info = decode_payload(packet, PacketSender.LEARNER)
+            assert isinstance(info, LearnerInfo)
+            if info.serverid not in self.quorum.voters:
+                self._drop(handler, f"server {info.serverid} is not in the ensemble")
+                return
+            if info.protocolVersion is None or info.protocolVersion < ZAB_PROTOCOL_VERSION:
+                self._drop(handler, "learners before ZAB 1.0 (protocol 0x10000) are refused")
+                return
+            for other in list(self.handlers.values()):
+                if other is not handler and other.sid == info.serverid:
+                    self._drop(other, "the same server connected again")
+            handler.sid = info.serverid
+            handler.accepted_epoch = Zxid(packet.zxid).epoch
+            handler.phase = LearnerPhase.EPOCH_WAIT
+            self._epoch_request(handler.sid, handler.accepted_epoch)
+            if not self.waiting_for_new_epoch and handler.phase == LearnerPhase.EPOCH_WAIT:
+                self._send_leader_info(handler)
+            return
+        if phase == LearnerPhase.ACKEPOCH_WAIT:
+            if kind != PacketType.ACKEPOCH:
+                self._drop(handler, f"{kind} instead of ACKEPOCH")
+                return
+            ack = decode_payload(packet, PacketSender.LEARNER)
+            assert isinstance(ack, AckEpoch)
+            handler.last_zxid = packet.zxid
+            handler.phase = LearnerPhase.ELECTING
+            if not self.election_finished:
+                if ack.currentEpoch != ALREADY_ACKED_EPOCH:
+                    if (ack.currentEpoch, packet.zxid) > self.summary:
+                        # StateSummary.isMoreRecentThan: a learner ahead of its leader would
+                        # lose what it has (ZK-1154 class): refuse it.
+                        self._drop(handler, "the follower is ahead of the leader")
+                        return
+                    if packet.zxid != -1:
+                        self.electing.add(handler.sid)
+                self._check_electing()
+            if self.election_finished and handler.phase == LearnerPhase.ELECTING:
+                self._synchronize(handler)
+            return
+        if phase == LearnerPhase.NEWLEADER_WAIT:
+            if kind == PacketType.ACK and packet.zxid == Zxid.first_of(self.epoch):
+                handler.newleader_acked = True
+                if not self.quorum_formed:
+                    self.newleader_acks.add(handler.sid)
+                    self._check_newleader_quorum()
+                if self.quorum_formed:
+                    self._up_to_date(handler)
+                return
+            if kind == PacketType.ACK:
+                self._ack(handler.sid, packet.zxid)
+                return
+            self._drop(handler, f"{kind} instead of the ACK of NEWLEADER")
+            return
+        if phase == LearnerPhase.BROADCAST:
+            self._broadcast_packet(handler, packet, now_ms)
+            return
+        self._drop(handler, f"{kind} out of phase ({phase.name})")
+
+    def _broadcast_packet(self, handler: LearnerHandler, packet: QuorumPacket, now_ms: int) -> None:
+        kind = packet.type
+        if kind == PacketType.ACK:
+            self._ack(handler.sid, packet.zxid)
+        elif kind == PacketType.PING:
+            touches = decode_payload(packet, PacketSender.LEARNER)
+            assert isinstance(touches, SessionTouches)
+            tracker = self.peer.core.tracker
+            for touch in touches.touches:
+                tracker.touch_remote(touch.sessionId, touch.timeout, now_ms)
+        elif kind == PacketType.REVALIDATE:
+            request = decode_payload(packet, PacketSender.LEARNER)
+            assert isinstance(request, RevalidateRequest)
+            self._revalidate(handler, request, now_ms)
+        elif kind == PacketType.REQUEST:
+            forwarded = decode_payload(packet, PacketSender.LEARNER)
+            assert isinstance(forwarded, ForwardedRequest)
+            self._forwarded(handler, forwarded, tuple(packet.authinfo or ()))
+        else:
+            log.warning("unexpected quorum packet %s from learner %s", kind, handler.sid)
+
+    # --- discovery ---------------------------------------------------------------------------
+
+    def _epoch_request(self, sid: int, accepted_epoch: int) -> None:
+        """``getEpochToPropose``: a server announced the last epoch it accepted."""
+        if not self.waiting_for_new_epoch:
+            return
+        if accepted_epoch >= self.epoch:
+            self.epoch = accepted_epoch + 1
+        if sid in self.quorum.voters:
+            self.connecting.add(sid)
+        if self.my_id in self.connecting and self.quorum.contains_quorum(self.connecting):
+            self.waiting_for_new_epoch = False
+            self.peer.accepted_epoch = self.epoch
+            self.peer.persist(WriteAcceptedEpoch(self.epoch))
+            self.peer.core.last_proposed = Zxid.first_of(self.epoch)
+            self.stage_deadline_ms = self.peer.now + self.init_limit * self.tick_time_ms
+            log.info(
+                "leader %d: new epoch %d agreed by %s",
+                self.my_id,
+                self.epoch,
+                sorted(self.connecting),
+            )
+            self.electing.add(self.my_id)  # waitForEpochAck(self)
+            for handler in list(self.handlers.values()):
+                if handler.phase == LearnerPhase.EPOCH_WAIT:
+                    self._send_leader_info(handler)
+            self._check_electing()
+
+    def _send_leader_info(self, handler: LearnerHandler) -> None:
+        handler.phase = LearnerPhase.ACKEPOCH_WAIT
+        data = LeaderInfo(ZAB_PROTOCOL_VERSION).encode()
+        self._send(handler, self._packet(PacketType.LEADERINFO, Zxid.first_of(self.epoch), data))
+
+    def _check_electing(self) -> None:
+        if self.election_finished or self.waiting_for_new_epoch:
+            return
+        if self.my_id in self.electing and self.quorum.contains_quorum(self.electing):
+            self.election_finished = True
+            self.peer.current_epoch = self.epoch
+            self.peer.persist(WriteCurrentEpoch(self.epoch))
+            self.stage_deadline_ms = self.peer.now + self.init_limit * self.tick_time_ms
+            self.newleader_acks.add(self.my_id)  # waitForNewLeaderAck(self)
+            for handler in list(self.handlers.values()):
+                if handler.phase == LearnerPhase.ELECTING:
+                    self._synchronize(handler)
+            self._check_newleader_quorum()
+
+    # --- synchronization ---------------------------------------------------------------------
+
+    def _synchronize(self, handler: LearnerHandler) -> None:
+        """``syncFollower`` + ``startForwarding`` + NEWLEADER, in one step: no proposal can
+        fall between the sync and the forwarding (the gap Remix found)."""
+        peer = self.peer
+        peer_zxid = handler.last_zxid
+        committed = peer.committed_log
+        last = peer.core.last_zxid
+        min_committed = committed[0].header.zxid if committed else last
+        max_committed = committed[-1].header.zxid if committed else last
+        new_epoch_zxid = Zxid(peer_zxid).is_epoch_start if peer_zxid >= 0 else False
+        packets: list[QuorumPacket] = []
+        mode = "SNAP"
+        if peer_zxid == last:
+            packets.append(self._packet(PacketType.DIFF, peer_zxid))
+            mode = "DIFF"
+        elif peer_zxid > max_committed and not new_epoch_zxid:
+            packets.append(self._packet(PacketType.TRUNC, max_committed))
+            mode = "TRUNC"
+        elif min_committed <= peer_zxid <= max_committed:
+            diff = self._diff_from(peer_zxid, max_committed)
+            if diff is not None:
+                packets.extend(diff)
+                mode = "TRUNC+DIFF" if diff and diff[0].type == PacketType.TRUNC else "DIFF"
+        handler.sync_mode = mode
+        if mode == "SNAP":
+            packets = [self._packet(PacketType.SNAP, last)]
+        log.info(
+            "leader %d: synchronizing learner %d (last zxid %#x) by %s",
+            self.my_id,
+            handler.sid,
+            peer_zxid,
+            mode,
+        )
+        peer.syncs_sent[mode] = peer.syncs_sent.get(mode, 0) + 1
+        for packet in packets:
+            self._send(handler, packet)
+            if packet.type == PacketType.SNAP:
+                snapshot = from_zkref(peer.core.tree, peer.core.session_images())
+                peer.send(QuorumSend(handler.conn, snapshot))
+        # startForwarding: every outstanding proposal after what the learner now has.
+        for zxid in sorted(self.outstanding):
+            self._send(handler, self.outstanding[zxid].packet)
+        handler.phase = LearnerPhase.NEWLEADER_WAIT
+        handler.ack_deadline_tick = self.tick + self.init_limit + self.sync_limit
+        newleader = self._packet(
+            PacketType.NEWLEADER, Zxid.first_of(self.epoch), peer.config.quorum_config
+        )
+        self._send(handler, newleader)
+
+    def _diff_from(self, peer_zxid: int, max_committed: int) -> list[QuorumPacket] | None:
+        """``queueCommittedProposals``: the committed txns after ``peer_zxid``, preceded by
+        DIFF, or by TRUNC when the learner holds a txn the leader's log does not (then only
+        within one epoch); None when neither works (a SNAP then)."""
+        packets: list[QuorumPacket] = []
+        new_epoch_zxid = Zxid(peer_zxid).is_epoch_start
+        need_op = True
+        previous = -1
+        for txn in self.peer.committed_log:
+            zxid = txn.header.zxid
+            if zxid < peer_zxid:
+                previous = zxid
+                continue
+            if need_op:
+                if zxid == peer_zxid:
+                    packets.append(self._packet(PacketType.DIFF, max_committed))
+                    need_op = False
+                    continue
+                if new_epoch_zxid:
+                    packets.append(self._packet(PacketType.DIFF, max_committed))
+                    need_op = False
+                elif zxid > peer_zxid:
+                    if Zxid(zxid).epoch != Zxid(peer_zxid).epoch or previous < 0:
+                        return None
+                    packets.append(self._packet(PacketType.TRUNC, previous))
+                    need_op = False
+            packets.append(self.peer.proposal_packet(txn))
+            packets.append(self._packet(PacketType.COMMIT, zxid))
+        if need_op:
+            if new_epoch_zxid:
+                packets.append(self._packet(PacketType.DIFF, max_committed))
+                return packets
+            return None
+        return packets
+
+    def _check_newleader_quorum(self) -> None:
+        if self.quorum_formed or not self.election_finished:
+            return
+        if self.quorum.contains_quorum(self.newleader_acks):
+            self.quorum_formed = True
+            self.established = True
+            log.info(
+                "leader %d: epoch %d established with %s",
+                self.my_id,
+                self.epoch,
+                sorted(self.newleader_acks),
+            )
+            self.peer.leader_established()
+            for handler in list(self.handlers.values()):
+                if handler.phase == LearnerPhase.NEWLEADER_WAIT and handler.newleader_acked:
+                    self._up_to_date(handler)
+
+    def _up_to_date(self, handler: LearnerHandler) -> None:
+        handler.phase = LearnerPhase.BROADCAST
+        handler.ack_deadline_tick = self.tick + self.sync_limit
+        self._send(handler, self._packet(PacketType.UPTODATE, -1))
+
+    # --- broadcast ---------------------------------------------------------------------------
+
+    def propose(self, txn: Txn) -> None:
+        """``Leader.propose``: to every forwarding learner, and to our own log."""
+        assert self.established, "a leader proposes only once established"
+        zxid = txn.header.zxid
+        assert zxid > self.last_committed and zxid not in self.outstanding
+        packet = self.peer.proposal_packet(txn)
+        self.outstanding[zxid] = Proposal(txn, packet)
+        for handler in self.forwarding():
+            self._send(handler, packet)
+        self.peer.append(txn)
+
+    def persisted(self, zxid: int) -> None:
+        """Our own log has everything up to ``zxid``: our ack."""
+        for proposal_zxid in sorted(z for z in self.outstanding if z <= zxid):
+            self._ack(self.my_id, proposal_zxid)
+
+    def _ack(self, sid: int, zxid: int) -> None:
+        """``processAck``: acks of epoch starts, of committed or unknown zxids are ignored."""
+        if Zxid(zxid).is_epoch_start or zxid <= self.last_committed:
+            return
+        proposal = self.outstanding.get(zxid)
+        if proposal is None or sid not in self.quorum.voters:
+            return
+        proposal.acks.add(sid)
+        self._try_to_commit()
+
+    def _try_to_commit(self) -> None:
+        """``tryToCommit``: strictly in zxid order, each once a quorum acked it."""
+        while self.outstanding:
+            zxid = min(self.outstanding)
+            proposal = self.outstanding[zxid]
+            if not self.quorum.contains_quorum(proposal.acks):
+                return
+            del self.outstanding[zxid]
+            self.last_committed = zxid
+            commit = self._packet(PacketType.COMMIT, zxid)
+            for handler in self.forwarding():
+                self._send(handler, commit)
+            self.peer.commit(proposal.txn)
+            for conn in self.pending_syncs.pop(zxid, []):
+                waiting = self.handlers.get(conn)
+                if waiting is not None:
+                    self._send(waiting, self._packet(PacketType.SYNC, 0))
+
+    def _forwarded(
+        self, handler: LearnerHandler, request: ForwardedRequest, auth: tuple[Id, ...]
+    ) -> None:
+        """A client request a learner forwarded (``submitLearnerRequest``)."""
+        core = self.peer.core
+        session_id, cxid, kind = request.sessionId, request.cxid, request.type
+        if kind == OpCode.sync:
+            # processSync: answered once everything proposed so far has committed.
+            if self.outstanding:
+                last = max(self.outstanding)
+                self.pending_syncs.setdefault(last, []).append(handler.conn)
+            else:
+                self._send(handler, self._packet(PacketType.SYNC, 0))
+            return
+        session = core.tracker.get(session_id)
+        if kind == OpCode.createSession:
+            timeout = int.from_bytes(request.request[:4], "big", signed=True)
+            if session is None:
+                session = core.tracker.add(session_id, timeout, self.peer.now)
+                session.state = SessionState.CREATING
+            session.owner = handler.sid
+            core.propose_txn(session_id, cxid, OpCode.createSession, CreateSessionTxn(timeout))
+            return
+        if session is not None and session.owner != handler.sid and kind != OpCode.closeSession:
+            # PrepRequestProcessor: checkSession(owner) -> SessionMovedException.
+            core.propose_txn(session_id, cxid, kind, ErrorTxn(Code.SESSIONMOVED))
+            return
+        if kind == OpCode.closeSession:
+            if session is None or session.state == SessionState.CLOSING:
+                core.propose_txn(session_id, cxid, kind, ErrorTxn(Code.SESSIONEXPIRED))
+                return
+            core.propose_close(session, cxid)
+            return
+        payload = cxid.to_bytes(4, "big", signed=True) + kind.to_bytes(4, "big", signed=True)
+        decoded: Request | None
+        try:
+            read = decode_request(payload + request.request)
+            decoded = read if isinstance(read, Request) else None
+        except JuteError:
+            decoded = None  # a MARSHALLINGERROR txn, as PrepRequestProcessor makes
+        core.prepare_and_propose(session_id, cxid, kind, decoded, list(auth))
+
+    def _revalidate(self, handler: LearnerHandler, request: RevalidateRequest, now_ms: int) -> None:
+        """``revalidateSession``: is the session alive? If so it now belongs to that learner."""
+        tracker = self.peer.core.tracker
+        valid = tracker.touch_remote(request.sessionId, request.timeout, now_ms)
+        if valid:
+            session = tracker.get(request.sessionId)
+            assert session is not None
+            session.owner = handler.sid
+        data = RevalidateResponse(request.sessionId, valid).encode()
+        self._send(handler, self._packet(PacketType.REVALIDATE, -1, data))
+
+    # --- time --------------------------------------------------------------------------------
+
+    def next_deadline(self) -> int:
+        if not self.established:
+            return min(self.stage_deadline_ms, self.next_half_tick_ms)
+        return self.next_half_tick_ms
+
+    def on_tick(self, now_ms: int) -> None:
+        """Raises ``StepDown`` when a stage timed out or the quorum is lost."""
+        if not self.established and now_ms >= self.stage_deadline_ms:
+            stage = (
+                "a quorum of FOLLOWERINFO"
+                if self.waiting_for_new_epoch
+                else "a quorum of ACKEPOCH"
+                if not self.election_finished
+                else "a quorum of NEWLEADER acks"
+            )
+            raise StepDown(f"timed out waiting for {stage} ({sorted(self._stage_set())})")
+        while now_ms >= self.next_half_tick_ms:
+            self.next_half_tick_ms += self.tick_time_ms // 2
+            if self.established:
+                if not self.tick_skip:
+                    self.tick += 1
+                    synced = {self.my_id, *self.synced_learners()}
+                    if not self.quorum.contains_quorum(synced):
+                        raise StepDown(f"not sufficient followers synced, only {sorted(synced)}")
+                self.tick_skip = not self.tick_skip
+                ping = self._packet(PacketType.PING, self.peer.core.last_proposed)
+                for handler in list(self.handlers.values()):
+                    if handler.phase == LearnerPhase.BROADCAST:
+                        self._send(handler, ping)
+            else:
+                self.tick_skip = not self.tick_skip
+                if not self.tick_skip:
+                    self.tick += 1
+            for handler in list(self.handlers.values()):
+                # The socket timeout of a learner handler: its deadline already allows
+                # syncLimit ticks (initLimit + syncLimit before it is synchronized).
+                if handler.ack_deadline_tick <= self.tick:
+                    self._drop(handler, "silent for too long")
+
+    def _stage_set(self) -> set[int]:
+        if self.waiting_for_new_epoch:
+            return self.connecting
+        if not self.election_finished:
+            return self.electing
+        return self.newleader_acks
+
+    def learner_count(self) -> int:
+        return len(self.handlers)
+
+    def pending_sync_count(self) -> int:
+        return sum(len(conns) for conns in self.pending_syncs.values())
+
+    def committed_queue(self) -> deque[Txn]:
+        return self.peer.committed_log

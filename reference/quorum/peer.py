@@ -1,0 +1,546 @@
+"""The quorum peer: one server of an ensemble, sans I/O — election, role, log and clients.
+
+This is Apache ZooKeeper's ``QuorumPeer`` (``run``: look for a leader, then lead or follow,
+then look again) around the client core (``reference.core``). Everything that changes a
+peer's state (LOOKING, FOLLOWING, LEADING) lives in this file, in ``TRANSITIONS``.
+
+Inputs: election notifications, quorum packets and connection events, client frames, the
+clock (``tick``), and durability (``persisted``). Output: one ``reference.ready.Ready`` at a
+time (``ready``), carried out under the contract stated there: persist, then send, clients
+now. Nothing this peer decides is hidden from its outputs.
+
+The log as this peer sees it:
+
+* ``log_last``: the zxid of the last txn in the log, as asked to persist (after a TRUNC or a
+  SNAP, what is left). Votes and ACKEPOCH carry it; they are sent only once it is durable.
+* ``pending``: txns logged and not yet applied to the tree (a follower's proposals before
+  their COMMIT). The tree holds committed txns only, except right after a restart: then it
+  holds the whole log (``ZKDatabase.loadDataBase``), and ``restart_image`` keeps what is
+  needed to roll it back should the next leader TRUNC below it.
+* ``committed_log``: the last ``commit_log_count`` txns applied, from which a leader sends
+  DIFFs (``ZKDatabase.committedLog``; ``zookeeper.commitLogCount``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from reference.core import Role, ZooKeeperCore
+from reference.persistence import (
+    SessionImage,
+    Snapshot,
+    decode_snapshot,
+    decode_txn,
+    encode_snapshot,
+)
+from reference.quorum import apache_txn
+from reference.quorum.apache_snapshot import ApacheSnapshot
+from reference.quorum.election import Election, Quorum, Vote, reply_to
+from reference.quorum.election_wire import Notification, ServerState
+from reference.quorum.follower import Follower, GiveUp
+from reference.quorum.leader import Leader, StepDown
+from reference.quorum.messages import ElectionSend, Send
+from reference.quorum.wire import PacketType, QuorumPacket
+from reference.ready import InstallSnapshot, PersistAction, Ready, TruncateLog
+from reference.txn import Txn
+from spec.acl import Id
+from spec.state import Config
+from spec.zxid import CounterExhausted
+
+log = logging.getLogger("zkref.quorum.peer")
+
+COMMIT_LOG_COUNT_DEFAULT: Final = 500  # zookeeper.commitLogCount
+
+# The peer's states and what moves it between them (QuorumPeer.run): an election ends in
+# leading or following; leading or following ends (a stage times out, the quorum or the
+# leader is lost, bad input) back in looking.
+TRANSITIONS: Final[dict[ServerState, dict[str, ServerState]]] = {
+    ServerState.LOOKING: {
+        "elected self": ServerState.LEADING,
+        "elected other": ServerState.FOLLOWING,
+    },
+    ServerState.LEADING: {"step down": ServerState.LOOKING},
+    ServerState.FOLLOWING: {"give up": ServerState.LOOKING},
+}
+
+
+class StartupError(Exception):
+    """The data directory is not a state a peer may start from (``loadDataBase``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerConfig:
+    """What one server of an ensemble is told (zoo.cfg names in comments)."""
+
+    my_id: int  # myid
+    voters: tuple[int, ...]  # the ids of the server.N lines
+    tick_time_ms: int = 2000  # tickTime
+    init_limit: int = 10  # initLimit (ticks)
+    sync_limit: int = 5  # syncLimit (ticks)
+    commit_log_count: int = COMMIT_LOG_COUNT_DEFAULT
+    # The ensemble's configuration as QuorumVerifier.toString writes it: sent in every
+    # notification and in NEWLEADER.
+    quorum_config: bytes = b""
+
+    def __post_init__(self) -> None:
+        assert self.my_id in self.voters, f"myid {self.my_id} is not one of {self.voters}"
+        assert self.init_limit > 0 and self.sync_limit > 0 and self.tick_time_ms > 1
+
+
+class QuorumPeer:
+    """One server of an ensemble (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: PeerConfig,
+        core: ZooKeeperCore,
+        now_ms: int,
+        accepted_epoch: int,
+        current_epoch: int,
+        restart_image: tuple[bytes | None, list[bytes]] | None = None,
+        committed: Iterable[Txn] = (),
+    ) -> None:
+        self.config = config
+        self.core = core
+        self.now = now_ms
+        self.accepted_epoch = accepted_epoch
+        self.current_epoch = current_epoch
+        self.log_last = core.last_zxid
+        self.pending: deque[Txn] = deque()
+        self.committed_log: deque[Txn] = deque(committed, maxlen=config.commit_log_count)
+        self.restart_image = restart_image
+        self.state = ServerState.LOOKING
+        self.election = Election(config.my_id, Quorum(config.voters), config.quorum_config)
+        self.vote = Vote(config.my_id, self.log_last, 0, current_epoch)
+        self.leader: Leader | None = None
+        self.follower: Follower | None = None
+        self._next_quorum_conn = -1
+        # How many of each sync this peer took as a follower, and sent as a leader.
+        self.sync_counts: dict[str, int] = {}
+        self.syncs_sent: dict[str, int] = {}
+        self.elections = 0
+        core.role = Role.NOT_SERVING
+        core.tracker.stop_deciding_expiry()
+        core.broadcast = self
+        self._look(now_ms)
+
+    @classmethod
+    def restore(
+        cls,
+        config: PeerConfig,
+        core_config: Config,
+        now_ms: int,
+        snapshot: bytes | None,
+        txns: list[bytes],
+        accepted_epoch: int | None,
+        current_epoch: int | None,
+    ) -> QuorumPeer:
+        """A peer from its data directory (``QuorumPeer.loadDataBase``): the tree from the
+        snapshot and the whole log, the epochs from their files.
+
+        A missing currentEpoch is the epoch of the last zxid; a missing acceptedEpoch is the
+        currentEpoch. ``StartupError`` when the log is ahead of currentEpoch or acceptedEpoch
+        is behind currentEpoch, as Apache refuses to start then.
+        """
+        core = ZooKeeperCore(core_config, now_ms)
+        if snapshot is not None:
+            image = decode_snapshot(snapshot, core_config.profile.watch_mode_set)
+            core.load_snapshot(image, now_ms)
+        committed: deque[Txn] = deque(maxlen=config.commit_log_count)
+        for blob in txns:
+            txn = decode_txn(blob)
+            if txn.header.zxid <= core.last_zxid:
+                continue
+            core.replay(txn)
+            committed.append(txn)
+        core.restart_sessions(now_ms)
+        core.last_proposed = core.last_zxid
+        epoch_of_zxid = core.last_zxid >> 32
+        if current_epoch is None:
+            current_epoch = epoch_of_zxid
+        if epoch_of_zxid > current_epoch:
+            raise StartupError(
+                f"the current epoch, {current_epoch}, is older than the last zxid, "
+                f"{core.last_zxid:#x}"
+            )
+        if accepted_epoch is None:
+            accepted_epoch = current_epoch
+        if accepted_epoch < current_epoch:
+            raise StartupError(
+                f"the current epoch, {current_epoch}, is after the accepted epoch, {accepted_epoch}"
+            )
+        return cls(
+            config,
+            core,
+            now_ms,
+            accepted_epoch,
+            current_epoch,
+            (snapshot, list(txns)),
+            committed,
+        )
+
+    # --- effects -------------------------------------------------------------------------
+
+    @property
+    def out(self) -> Ready:
+        return self.core.out
+
+    def ready(self) -> Ready:
+        return self.core.ready()
+
+    def send(self, message: Send) -> None:
+        self.core.out.send.append(message)
+
+    def persist(self, action: PersistAction) -> None:
+        self.core.out.persist.append(action)
+
+    def append(self, txn: Txn) -> None:
+        """Log a txn (not yet applied)."""
+        assert txn.header.zxid > self.log_last, "the log only grows"
+        self.core.out.persist.append(txn)
+        self.pending.append(txn)
+        self.log_last = txn.header.zxid
+
+    def new_quorum_conn(self) -> int:
+        conn = self._next_quorum_conn
+        self._next_quorum_conn -= 1
+        return conn
+
+    def proposal_packet(self, txn: Txn) -> QuorumPacket:
+        """The PROPOSAL of a txn, in Apache's serialization."""
+        data = apache_txn.encode_txn_entry(apache_txn.from_zkref(txn))
+        return QuorumPacket(PacketType.PROPOSAL, txn.header.zxid, data, None)
+
+    # --- the log and the tree -------------------------------------------------------------
+
+    def commit(self, txn: Txn) -> None:
+        """A txn committed (the leader's quorum): apply it and answer its client."""
+        assert self.pending and self.pending[0] is txn, "commits apply the log in order"
+        self.pending.popleft()
+        self.committed_log.append(txn)
+        self.core.commit(txn)
+
+    def apply_pending(self, zxid: int, exactly: bool = False) -> None:
+        """Apply the logged txns up to ``zxid`` (a COMMIT, or a leader's DIFF saying our
+        log is in its history). With ``exactly``, the next pending txn must be ``zxid``."""
+        if exactly and (not self.pending or self.pending[0].header.zxid != zxid):
+            head = self.pending[0].header.zxid if self.pending else None
+            raise GiveUp(f"COMMIT {zxid:#x} but the next proposal is {head}")
+        while self.pending and self.pending[0].header.zxid <= zxid:
+            txn = self.pending.popleft()
+            self.committed_log.append(txn)
+            self.core.commit(txn)
+
+    def truncate(self, zxid: int) -> None:
+        """The leader's TRUNC: drop the log after ``zxid``; roll the tree back if a restart
+        had applied txns past it."""
+        self.persist(TruncateLog(zxid))
+        kept = [t for t in self.pending if t.header.zxid <= zxid]
+        self.pending = deque(kept)
+        self.log_last = zxid
+        while self.committed_log and self.committed_log[-1].header.zxid > zxid:
+            self.committed_log.pop()
+        if self.core.last_zxid > zxid:
+            if self.restart_image is None:
+                raise GiveUp(f"TRUNC to {zxid:#x} below what we applied, {self.core.last_zxid:#x}")
+            snapshot, txns = self.restart_image
+            rebuilt = QuorumPeer.restore(
+                self.config,
+                self.core.config,
+                self.now,
+                snapshot,
+                [b for b in txns if decode_txn(b).header.zxid <= zxid],
+                self.accepted_epoch,
+                self.current_epoch,
+            )
+            if rebuilt.core.last_zxid != zxid and snapshot is not None:
+                raise GiveUp(f"TRUNC to {zxid:#x} below our snapshot")
+            self._take_core(rebuilt.core)
+            self.committed_log = rebuilt.committed_log
+        self.apply_pending(zxid)
+
+    def _take_core(self, core: ZooKeeperCore) -> None:
+        core.out = self.core.out
+        core.role = Role.NOT_SERVING
+        core.tracker.stop_deciding_expiry()
+        core.broadcast = self
+        self.core = core
+
+    def install_snapshot(self, snapshot: Snapshot) -> None:
+        """A leader's SNAP, at NEWLEADER: the tree becomes the snapshot, and so does the log."""
+        self.core.load_snapshot(snapshot, self.now)
+        self.pending.clear()
+        self.committed_log.clear()
+        self.log_last = snapshot.zxid
+        self.restart_image = None
+        images = [SessionImage(s.session_id, s.timeout_ms) for s in snapshot.sessions]
+        blob = encode_snapshot(self.core.tree, images, self.core.tracker.next_session_id)
+        self.persist(InstallSnapshot(snapshot.zxid, blob))
+
+    def update_vote_epoch(self, epoch: int) -> None:
+        """``updateElectionVote``: the vote we answer with carries the new epoch."""
+        vote = self.vote
+        self.vote = Vote(vote.leader, vote.zxid, vote.election_epoch, epoch, vote.state)
+
+    # --- looking -----------------------------------------------------------------------------
+
+    def _look(self, now_ms: int) -> None:
+        """Start an election round (``lookForLeader``) with our last logged zxid."""
+        self.state = ServerState.LOOKING
+        self.elections += 1
+        step = self.election.start(now_ms, self.log_last, self.current_epoch)
+        for out in step.sends:
+            self.send(ElectionSend(out.to, out.notification))
+        if step.elected is not None:
+            self._elected(step.elected.vote, now_ms)
+
+    def _elected(self, vote: Vote, now_ms: int) -> None:
+        self.vote = Vote(
+            vote.leader, vote.zxid, vote.election_epoch, vote.peer_epoch, ServerState.LOOKING
+        )
+        if vote.leader == self.config.my_id:
+            self.state = TRANSITIONS[ServerState.LOOKING]["elected self"]
+            log.info("server %d: LEADING (election %d)", self.config.my_id, vote.election_epoch)
+            # Lead with the whole log: what we logged is in our history (loadData).
+            self.apply_pending(self.log_last)
+            self.restart_image = None
+            self.leader = Leader(self, now_ms)
+        else:
+            self.state = TRANSITIONS[ServerState.LOOKING]["elected other"]
+            log.info(
+                "server %d: FOLLOWING %d (election %d)",
+                self.config.my_id,
+                vote.leader,
+                vote.election_epoch,
+            )
+            self.follower = Follower(self, vote.leader, self.new_quorum_conn(), now_ms)
+
+    def _stop_role(self, why: str, now_ms: int) -> None:
+        """Leave leading or following (``QuorumPeer.run``'s finally): no clients, no role."""
+        log.warning("server %d: %s; looking for a leader", self.config.my_id, why)
+        core = self.core
+        if self.leader is not None:
+            for handler in list(self.leader.handlers.values()):
+                self.leader._drop(handler, "the leader steps down")
+            self.leader = None
+            core.preparer.clear_outstanding()
+            # Proposed and not committed: the next leader decides; they stay in our log.
+        if self.follower is not None:
+            self.follower.close()
+            self.follower = None
+        core.close_all_connections()
+        core.forget_uncommitted()
+        core.role = Role.NOT_SERVING
+        core.tracker.stop_deciding_expiry()
+        self._look(now_ms)
+
+    # --- inputs ------------------------------------------------------------------------------
+
+    def election_received(self, now_ms: int, sender: int, n: Notification) -> None:
+        """An election notification from server ``sender`` (``WorkerReceiver``)."""
+        self.now = max(self.now, now_ms)
+        if sender not in self.config.voters:
+            return
+        if self.state == ServerState.LOOKING:
+            step = self.election.receive(self.now, sender, n)
+            for out in step.sends:
+                self.send(ElectionSend(out.to, out.notification))
+            answer = reply_to(
+                self.state,
+                self.election.proposal(),
+                self.election.logical_clock,
+                n.state,
+                n.electionEpoch,
+                self.config.quorum_config,
+            )
+            if answer is not None and step.elected is None:
+                self.send(ElectionSend(sender, answer))
+            if step.elected is not None:
+                self._elected(step.elected.vote, self.now)
+            return
+        answer = reply_to(
+            self.state,
+            self.vote,
+            self.election.logical_clock,
+            n.state,
+            n.electionEpoch,
+            self.config.quorum_config,
+        )
+        if answer is not None:
+            self.send(ElectionSend(sender, answer))
+
+    def quorum_accepted(self, now_ms: int, conn: int) -> None:
+        """A learner connected to our quorum port."""
+        self.now = max(self.now, now_ms)
+        if self.leader is None:
+            from reference.quorum.messages import QuorumClose
+
+            self.send(QuorumClose(conn))
+            return
+        self.leader.accepted(conn)
+
+    def quorum_connected(self, now_ms: int, conn: int) -> None:
+        """Our dial to the leader succeeded."""
+        self.now = max(self.now, now_ms)
+        if self.follower is not None and self.follower.conn == conn:
+            self.follower.connected(self.now)
+
+    def quorum_closed(self, now_ms: int, conn: int) -> None:
+        """A quorum connection closed (or a dial failed)."""
+        self.now = max(self.now, now_ms)
+        if self.leader is not None:
+            self.leader.closed(conn)
+        elif self.follower is not None and self.follower.conn == conn:
+            try:
+                self.follower.connection_failed(self.now)
+            except GiveUp as why:
+                self._stop_role(str(why), self.now)
+
+    def quorum_received(self, now_ms: int, conn: int, event: QuorumPacket | ApacheSnapshot) -> None:
+        """A packet (or a SNAP's snapshot) on a quorum connection."""
+        self.now = max(self.now, now_ms)
+        if self.leader is not None:
+            if isinstance(event, QuorumPacket):
+                try:
+                    self.leader.received(conn, event, self.now)
+                except StepDown as why:
+                    self._stop_role(str(why), self.now)
+                except CounterExhausted as why:
+                    self._stop_role(f"zxid counter exhausted: {why}", self.now)
+            return
+        if self.follower is not None and self.follower.conn == conn:
+            try:
+                self.follower.received(event, self.now)
+            except GiveUp as why:
+                self._stop_role(str(why), self.now)
+
+    def persisted(self, zxid: int) -> None:
+        """Every txn this peer asked to log, up to ``zxid``, is durable."""
+        if self.leader is not None and self.leader.established:
+            try:
+                self.leader.persisted(zxid)
+            except CounterExhausted as why:
+                self._stop_role(f"zxid counter exhausted: {why}", self.now)
+
+    def tick(self, now_ms: int) -> bool:
+        """Time passed: election timers, leader pings and quorum checks, follower timeouts,
+        and the core's session expiry and container checks. True if more may be due."""
+        self.now = max(self.now, now_ms)
+        if self.state == ServerState.LOOKING:
+            step = self.election.tick(self.now)
+            for out in step.sends:
+                self.send(ElectionSend(out.to, out.notification))
+            if step.elected is not None:
+                self._elected(step.elected.vote, self.now)
+            return False
+        if self.leader is not None:
+            try:
+                self.leader.on_tick(self.now)
+            except StepDown as why:
+                self._stop_role(str(why), self.now)
+                return False
+        elif self.follower is not None:
+            try:
+                self.follower.on_tick(self.now)
+            except GiveUp as why:
+                self._stop_role(str(why), self.now)
+                return False
+        if self.core.role in (Role.LEADING, Role.FOLLOWING):
+            try:
+                return self.core.tick(self.now)
+            except CounterExhausted as why:
+                self._stop_role(f"zxid counter exhausted: {why}", self.now)
+        return False
+
+    def next_deadline(self) -> int:
+        deadlines = []
+        if self.state == ServerState.LOOKING:
+            election = self.election.next_deadline()
+            if election is not None:
+                deadlines.append(election)
+        if self.leader is not None:
+            deadlines.append(self.leader.next_deadline())
+        if self.follower is not None:
+            deadlines.append(self.follower.next_deadline())
+        if self.core.role in (Role.LEADING, Role.FOLLOWING):
+            deadlines.append(self.core.next_deadline())
+        return min(deadlines) if deadlines else self.now + self.config.tick_time_ms
+
+    # --- clients -------------------------------------------------------------------------
+
+    @property
+    def serving(self) -> bool:
+        return self.core.role in (Role.LEADING, Role.FOLLOWING)
+
+    def connection_made(self, conn_id: int, address: str) -> None:
+        self.core.connection_made(conn_id, address)
+        if not self.serving:
+            # ZooKeeperServer not running: the connection is closed at once.
+            self.core.close_connection(conn_id)
+
+    def receive(self, conn_id: int, payload: bytes, now_ms: int) -> None:
+        self.now = max(self.now, now_ms)
+        try:
+            self.core.receive(conn_id, payload, self.now)
+        except CounterExhausted as why:
+            self._stop_role(f"zxid counter exhausted: {why}", self.now)
+
+    def connection_lost(self, conn_id: int) -> None:
+        self.core.connection_lost(conn_id)
+
+    # --- roles, called by the leader and the follower ------------------------------------
+
+    def leader_established(self) -> None:
+        """A quorum acked NEWLEADER: serve clients, decide session expiry."""
+        core = self.core
+        core.role = Role.LEADING
+        core.tracker.decide_expiry(self.now)
+        # startZkServer: every member reports the same vote to servers that join late
+        # (ZOOKEEPER-1732).
+        assert self.leader is not None
+        self.update_vote_epoch(self.leader.epoch)
+        for session in core.tracker.sessions.values():
+            session.owner = session.owner or self.config.my_id
+
+    def follower_serving(self) -> None:
+        """UPTODATE: serve clients."""
+        self.core.role = Role.FOLLOWING
+
+    # --- the core's broadcast ---------------------------------------------------------------
+
+    def propose(self, txn: Txn) -> None:
+        assert self.leader is not None, "only a leader proposes"
+        self.leader.propose(txn)
+
+    def forward(
+        self, session_id: int, cxid: int, opcode: int, body: bytes, auth_ids: list[Id]
+    ) -> None:
+        assert self.follower is not None, "only a follower forwards"
+        self.follower.forward(session_id, cxid, opcode, body, auth_ids)
+
+    def revalidate(self, session_id: int, timeout_ms: int) -> None:
+        assert self.follower is not None, "only a follower revalidates"
+        self.follower.revalidate(session_id, timeout_ms)
+
+    # --- status ---------------------------------------------------------------------------
+
+    @property
+    def mode(self) -> str:
+        """``Mode:`` as ``srvr`` prints it."""
+        return {
+            ServerState.LOOKING: "looking",
+            ServerState.FOLLOWING: "follower",
+            ServerState.LEADING: "leader",
+            ServerState.OBSERVING: "observer",
+        }[self.state]
+
+
+def snapshot_images(snapshot: Snapshot) -> list[SessionImage]:
+    return list(snapshot.sessions)
+
+
+__all__ = ["TRANSITIONS", "ApacheSnapshot", "PeerConfig", "QuorumPeer", "StartupError"]
