@@ -269,17 +269,19 @@ def _stop_pid(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def _stop_group(pgid: int) -> None:
-    """SIGTERM, then SIGKILL, to the process group the runner made for pytest."""
+def _stop_group(leader: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL, to the process group the runner made for pytest (``leader``'s:
+    pytest, and the servers its harness started)."""
     for signum in (signal.SIGTERM, signal.SIGKILL):
         try:
-            os.killpg(pgid, signum)
+            os.killpg(leader.pid, signum)
         except ProcessLookupError:
             return
         deadline = time.monotonic() + STOP_TIMEOUT_S
         while time.monotonic() < deadline:
+            leader.poll()  # reap it: a zombie leader still counts as a group member
             try:
-                os.killpg(pgid, 0)
+                os.killpg(leader.pid, 0)
             except ProcessLookupError:
                 return
             time.sleep(0.05)
@@ -368,7 +370,7 @@ def run_suite(
         except subprocess.TimeoutExpired:
             timed_out = True
         finally:
-            _stop_group(process.pid)
+            _stop_group(process)
             process.wait()
             stop_leftover_servers(run_dir)
     seconds = time.monotonic() - started
