@@ -90,6 +90,9 @@ class ServerConfig:
     container_max_never_used_interval_ms: int = 0  # znode.container.maxNeverUsedIntervalMs
     extended_types_enabled: bool = True  # zookeeper.extendedTypesEnabled
     super_digest: str | None = None  # zookeeper.DigestAuthenticationProvider.superDigest
+    # reconfigEnabled: a standalone server answers reconfig UNIMPLEMENTED when true,
+    # RECONFIGDISABLED when false (PrepRequestProcessor.pRequest2Txn, case reconfig).
+    reconfig_enabled: bool = False
     client_send_buffer_bytes_high: int = CLIENT_SEND_BUFFER_BYTES_HIGH
     client_send_buffer_bytes_max: int = CLIENT_SEND_BUFFER_BYTES_MAX
     snap_count: int = 100_000  # snapCount: txns between two snapshots
@@ -175,7 +178,7 @@ class ServerConfig:
             container_check_interval_ms=self.container_check_interval_ms,
             container_max_never_used_interval_ms=self.container_max_never_used_interval_ms,
             super_digest=self.super_digest,
-            reconfig_enabled=False,
+            reconfig_enabled=self.reconfig_enabled,
             jute_max_buffer=self.jute_max_buffer,
             profile=self.profile,
         )
@@ -303,7 +306,6 @@ _IGNORED_KEYS = frozenset(
         "initLimit",
         "syncLimit",
         "dataLogDir",
-        "reconfigEnabled",
         "admin.enableServer",
         "admin.serverAddress",
         "admin.serverPort",
@@ -452,6 +454,8 @@ def parse_zoo_cfg(text: str, base: ServerConfig | None = None) -> ServerConfig:
             changes["listen_backlog"] = backlog if backlog > 0 else LISTEN_BACKLOG_DEFAULT
         elif key == "extendedTypesEnabled":
             changes["extended_types_enabled"] = _boolean(key, value, line)
+        elif key == "reconfigEnabled":
+            changes["reconfig_enabled"] = _boolean(key, value, line)
         elif key == "autopurge.snapRetainCount":
             changes["snap_retain_count"] = max(3, _integer(key, value, line))
         elif key == "zkref.profile":

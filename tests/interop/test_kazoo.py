@@ -16,7 +16,9 @@ from kazoo.exceptions import (
     NodeExistsError,
     NoNodeError,
     NotEmptyError,
+    ReconfigDisabledError,
     RolledBackError,
+    UnimplementedError,
 )
 from kazoo.protocol.states import EventType
 from kazoo.security import ACL, Id, Permissions, make_digest_acl
@@ -331,3 +333,25 @@ def test_kazoo_over_ipv6_loopback_with_ip_acls(tmp_path: Path) -> None:
             zk.stop()
             zk.close()
         assert four_letter_word("::1", server.port, "ruok") == "imok"
+
+
+@pytest.mark.parametrize(
+    ("zoo_cfg", "refusal"),
+    [("", ReconfigDisabledError), ("reconfigEnabled=true\n", UnimplementedError)],
+)
+def test_reconfig_answers_as_a_standalone_apache_server_with_the_same_zoo_cfg(
+    tmp_path: Path, zoo_cfg: str, refusal: type[Exception]
+) -> None:
+    # Apache ZooKeeper 3.8 standalone, as kazoo's own TestReconfig sees it: RECONFIGDISABLED
+    # unless zoo.cfg says reconfigEnabled=true, then UNIMPLEMENTED (not a leader).
+    cfg = tmp_path / "zoo.cfg"
+    cfg.write_text(zoo_cfg)
+    with ServerProcess(tmp_path, ["--config", str(cfg)]) as server:
+        zk = KazooClient(hosts=server.address, timeout=10)
+        zk.start(timeout=10)
+        try:
+            with pytest.raises(refusal):
+                zk.reconfig(joining="server.9=127.0.0.1:1:2;3", leaving=None, new_members=None)
+        finally:
+            zk.stop()
+            zk.close()

@@ -94,6 +94,14 @@ def test_an_unknown_profile_is_refused_naming_the_known_ones() -> None:
         parse_zoo_cfg("zkref.profile=3.7\n")
 
 
+def test_reconfig_enabled_is_read_as_apache_reads_it_and_reaches_the_core() -> None:
+    # QuorumPeerConfig.parseProperties: "true"/"false" in any case; false by default.
+    assert ServerConfig().core_config(1).reconfig_enabled is False
+    assert parse_zoo_cfg("reconfigEnabled=TRUE\n").core_config(1).reconfig_enabled is True
+    assert parse_zoo_cfg("zookeeper.reconfigEnabled=true\n").reconfig_enabled is True
+    assert parse_zoo_cfg("reconfigEnabled=false\n").core_config(1).reconfig_enabled is False
+
+
 def test_session_timeouts_default_to_two_and_twenty_ticks() -> None:
     config = parse_zoo_cfg("tickTime=300\n")
     assert config.min_session_timeout_ms_effective == 600
@@ -135,6 +143,7 @@ def test_system_property_spellings_are_understood() -> None:
         ("maxClientCnxns=-1\n", "maxClientCnxns=-1"),
         ("minSessionTimeout=5000\nmaxSessionTimeout=4000\n", "must not be larger"),
         ("extendedTypesEnabled=maybe\n", "not true or false"),
+        ("reconfigEnabled=yes\n", "reconfigEnabled='yes' is not true or false"),
         ("jute.maxbuffer=0\n", "jute.maxbuffer=0"),
     ],
 )
