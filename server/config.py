@@ -98,6 +98,14 @@ class ServerConfig:
     snap_count: int = 100_000  # snapCount: txns between two snapshots
     snap_retain_count: int = 3  # autopurge.snapRetainCount (3 at least)
     profile: Profile = V3_9  # zkref.profile: the release line whose behaviour is served
+    # An ensemble: the server.N lines (empty: standalone), this server's id (dataDir/myid)
+    # and the limits, in ticks, for a follower to connect and sync (initLimit) and to stay
+    # in touch (syncLimit). Apache ZooKeeper has no default for either: an ensemble's
+    # zoo.cfg must set them.
+    servers: tuple[QuorumServer, ...] = ()
+    my_id: int = 0
+    init_limit: int = 0
+    sync_limit: int = 0
     unknown_keys: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -166,13 +174,44 @@ class ServerConfig:
     def client_address(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def is_ensemble(self) -> bool:
+        return bool(self.servers)
+
+    def server(self, sid: int) -> QuorumServer:
+        for server in self.servers:
+            if server.sid == sid:
+                return server
+        raise KeyError(sid)
+
+    def check_ensemble(self) -> None:
+        """An ensemble's configuration is whole: a data directory, this server's id among the
+        server lines, and both limits set (``QuorumPeerConfig``'s checks)."""
+        if not self.servers:
+            return
+        if self.data_dir is None:
+            raise ConfigError("an ensemble needs dataDir (where myid, the log and epochs are)")
+        ids = [s.sid for s in self.servers]
+        if self.my_id not in ids:
+            raise ConfigError(
+                f"myid {self.my_id} is not one of the server.N lines ({', '.join(map(str, ids))})"
+            )
+        for key, value in (("initLimit", self.init_limit), ("syncLimit", self.sync_limit)):
+            if value <= 0:
+                raise ConfigError(f"{key} is not set: an ensemble needs it (ticks, e.g. 10 and 5)")
+
+    def quorum_config_text(self) -> bytes:
+        """``QuorumMaj.toString``: the server lines, then ``version=0`` (static config)."""
+        lines = "".join(f"server.{s.sid}={s}\n" for s in self.servers)
+        return (lines + "version=0").encode()
+
     def core_config(self, start_time_ms: int) -> Config:
         """The core's ``spec.state.Config`` for a server started at ``start_time_ms``."""
         return Config(
             tick_time_ms=self.tick_time_ms,
             min_session_timeout_ms=self.min_session_timeout_ms,
             max_session_timeout_ms=self.max_session_timeout_ms,
-            server_id=0,
+            server_id=self.my_id,
             start_time_ms=start_time_ms,
             extended_types_enabled=self.extended_types_enabled,
             container_check_interval_ms=self.container_check_interval_ms,
@@ -303,8 +342,6 @@ def parse_properties(text: str) -> list[tuple[int, str, str]]:
 # Keys Apache ZooKeeper knows that a standalone zkref accepts and does not use (yet).
 _IGNORED_KEYS = frozenset(
     {
-        "initLimit",
-        "syncLimit",
         "dataLogDir",
         "admin.enableServer",
         "admin.serverAddress",
@@ -316,7 +353,6 @@ _IGNORED_KEYS = frozenset(
         "metricsProvider.className",
         "metricsProvider.httpPort",
         "quorumListenOnAllIPs",
-        "electionAlg",
         "peerType",
         "localSessionsEnabled",
         "localSessionsUpgradingEnabled",
@@ -356,71 +392,143 @@ def _boolean(key: str, value: str, line: int) -> bool:
     raise ConfigError(f"line {line}: {key}={value!r} is not true or false")
 
 
-def _is_observer(server_line: str) -> bool:
-    """Whether a ``server.N`` value names an observer.
+@dataclass(frozen=True, slots=True)
+class QuorumServer:
+    """One ``server.N`` line (``QuorumPeer.QuorumServer``)."""
 
-    The value is ``host:port:port[:type][;[clientHost:]clientPort]``, with ``|`` between the
-    addresses of one member and IPv6 hosts in brackets (``QuorumPeer.QuorumServer``); the
-    type, ``participant`` (the default) or ``observer``, is the fourth field.
-    """
-    address = server_line.split(";", 1)[0].split("|", 1)[0].strip()
-    if address.startswith("["):
-        address = address[address.find("]") + 1 :]
-    return address.rsplit(":", 1)[-1].strip().lower() == "observer"
+    sid: int
+    host: str
+    quorum_port: int
+    election_port: int
+    observer: bool = False
+    client_host: str | None = None
+    client_port: int | None = None
+    line: int = 0
+
+    def __str__(self) -> str:
+        """``QuorumServer.toString``: what the ensemble's configuration text holds."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        text = f"{host}:{self.quorum_port}:{self.election_port}"
+        text += ":observer" if self.observer else ":participant"
+        if self.client_port is not None:
+            client_host = self.client_host or "0.0.0.0"
+            client_host = f"[{client_host}]" if ":" in client_host else client_host
+            text += f";{client_host}:{self.client_port}"
+        return text
 
 
-def _check_standalone(
-    servers: list[tuple[int, str, str]], standalone_enabled: tuple[int, bool] | None
-) -> None:
-    """Refuse a zoo.cfg that asks for an ensemble; zkref runs standalone servers only.
+def _port(text: str, what: str, where: str) -> int:
+    try:
+        port = int(text.strip())
+    except ValueError:
+        raise ConfigError(f"{where}: {what} {text!r} is not a port number") from None
+    if not 0 < port <= 65535:
+        raise ConfigError(f"{where}: {what} {port} is not a port number (1..65535)")
+    return port
 
-    ``servers`` are the ``server.N`` lines (line, key, value); ``standalone_enabled`` the
-    ``standaloneEnabled`` line and value, if given (default true). Apache ZooKeeper runs an
-    ensemble when there are two or more participants, or one with standaloneEnabled=false
-    (``QuorumPeerConfig.isDistributed``); otherwise ``QuorumPeerMain`` runs it standalone.
-    So, as there:
 
-    * two or more participants: an ensemble — refused, naming the lines;
-    * one participant and standaloneEnabled=false: a one-member ensemble — refused;
-    * observers with fewer than two participants, and standaloneEnabled=false with no
-      participant: refused (Apache refuses both in ``QuorumPeerConfig.parseDynamicConfig``);
-    * exactly one participant (standaloneEnabled true, the default): a standalone server,
-      with a warning line (Apache logs "Invalid configuration, only one server specified
-      (ignoring)"), since some tools write the one server's line into a standalone zoo.cfg.
-      Its ``;clientPort`` part is not used, as in Apache when the dataDir holds no ``myid``.
-    """
-    participants = [entry for entry in servers if not _is_observer(entry[2])]
-    observers = [entry for entry in servers if _is_observer(entry[2])]
-    named = ", ".join(f"line {line}: {key}={value}" for line, key, value in servers)
-    refuse = "zkref runs standalone servers only (it does not run ensembles yet)"
-    if len(participants) >= 2:
+def _split_host_port(text: str, where: str) -> tuple[str, list[str]]:
+    """``host:rest...`` with IPv6 hosts in brackets; the host and the other fields."""
+    text = text.strip()
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0:
+            raise ConfigError(f"{where}: unclosed [ in {text!r}")
+        host, rest = text[1:close], text[close + 1 :]
+        fields = rest.split(":")[1:] if rest.startswith(":") else []
+        return host, fields
+    parts = text.split(":")
+    return parts[0], parts[1:]
+
+
+def parse_server_line(sid_text: str, value: str, line: int) -> QuorumServer:
+    """``server.N=host:quorumPort:electionPort[:participant|observer][;[host:]clientPort]``
+    (``QuorumPeer.QuorumServer``); several addresses joined by ``|`` are not supported."""
+    where = f"line {line}: server.{sid_text}"
+    try:
+        sid = int(sid_text)
+    except ValueError:
+        raise ConfigError(f"{where}: the server id {sid_text!r} is not a number") from None
+    if not 0 < sid < 256:
+        raise ConfigError(f"{where}: the server id must be 1..255 (it is a session id's top byte)")
+    address, _, client = value.partition(";")
+    if "|" in address:
+        raise ConfigError(f"{where}: several addresses per server (|) are not supported")
+    host, fields = _split_host_port(address, where)
+    if not host or len(fields) not in (2, 3):
         raise ConfigError(
-            f"an ensemble of {len(participants)} servers ({named}): {refuse}, and each server "
-            "started from this file would accept writes the others never see (a split brain); "
-            "remove the server.N lines to run one standalone server"
+            f"{where}={value}: expected host:quorumPort:electionPort[:participant|observer]"
         )
+    quorum_port = _port(fields[0], "quorum port", where)
+    election_port = _port(fields[1], "election port", where)
+    role = fields[2].strip().lower() if len(fields) == 3 else "participant"
+    if role not in ("participant", "observer"):
+        raise ConfigError(f"{where}: {role!r} is neither participant nor observer")
+    client_host: str | None = None
+    client_port: int | None = None
+    if client.strip():
+        client_host, client_fields = _split_host_port(client, where)
+        if client_fields:
+            client_port = _port(client_fields[0], "client port", where)
+        else:
+            client_port, client_host = _port(client_host, "client port", where), None
+    return QuorumServer(
+        sid, host, quorum_port, election_port, role == "observer", client_host, client_port, line
+    )
+
+
+def _check_ensemble(
+    servers: list[QuorumServer], standalone_enabled: tuple[int, bool] | None
+) -> bool:
+    """Whether the ``server.N`` lines make an ensemble, and whether they make sense.
+
+    As Apache ZooKeeper (``QuorumPeerConfig.isDistributed``): two or more participants, or
+    one with standaloneEnabled=false, are an ensemble; exactly one participant (with
+    standaloneEnabled true, the default) runs standalone, with a warning naming the line.
+    Refused, with the lines named: observers (zkref has none), standaloneEnabled=false with
+    no participant, two servers sharing an id or a host and port.
+    """
+    named = ", ".join(f"line {s.line}: server.{s.sid}={s}" for s in servers)
+    observers = [s for s in servers if s.observer]
     if observers:
+        raise ConfigError(f"observers are not supported by zkref ({named}); make them participants")
+    seen: dict[int, QuorumServer] = {}
+    ports: dict[tuple[str, int], str] = {}
+    for server in servers:
+        if server.sid in seen:
+            raise ConfigError(f"line {server.line}: server.{server.sid} is given twice")
+        seen[server.sid] = server
+        for port, what in ((server.quorum_port, "quorum"), (server.election_port, "election")):
+            owner = ports.get((server.host, port))
+            if owner is not None:
+                raise ConfigError(
+                    f"line {server.line}: server.{server.sid}'s {what} port {server.host}:{port} "
+                    f"is also {owner}"
+                )
+            ports[(server.host, port)] = f"server.{server.sid}'s {what} port"
+    if standalone_enabled is not None and not standalone_enabled[1] and not servers:
         raise ConfigError(
-            f"observers without an ensemble ({named}): Apache ZooKeeper refuses them too; "
-            "remove the server.N lines to run one standalone server"
+            f"line {standalone_enabled[0]}: standaloneEnabled=false asks for an ensemble and "
+            "there is no server.N line (Apache ZooKeeper refuses this too)"
         )
-    if standalone_enabled is not None and not standalone_enabled[1]:
-        where = f"line {standalone_enabled[0]}: standaloneEnabled=false"
-        if participants:
-            raise ConfigError(
-                f"{where} makes {named} a one-server ensemble: {refuse}; remove "
-                "standaloneEnabled=false to run it standalone"
+    if len(servers) >= 2 or (
+        servers and standalone_enabled is not None and not standalone_enabled[1]
+    ):
+        if len(servers) % 2 == 0:
+            log.warning(
+                "an ensemble of %d servers tolerates no more failures than one of %d: "
+                "use an odd number",
+                len(servers),
+                len(servers) - 1,
             )
-        raise ConfigError(
-            f"{where} asks for an ensemble and there is no server.N line (Apache ZooKeeper "
-            "refuses this too); remove it to run one standalone server"
-        )
-    if participants:
+        return True
+    if servers:
         log.warning(
             "zoo.cfg %s is the only server: running standalone, as Apache ZooKeeper does "
             "when standaloneEnabled is true",
             named,
         )
+    return False
 
 
 def parse_zoo_cfg(text: str, base: ServerConfig | None = None) -> ServerConfig:
@@ -431,12 +539,12 @@ def parse_zoo_cfg(text: str, base: ServerConfig | None = None) -> ServerConfig:
     config = base or ServerConfig()
     changes: dict[str, Any] = {}
     unknown: list[str] = []
-    servers: list[tuple[int, str, str]] = []
+    servers: list[QuorumServer] = []
     standalone_enabled: tuple[int, bool] | None = None
     for line, raw_key, value in parse_properties(text):
         if raw_key.startswith("server."):
             # Not "zookeeper.server.N": Apache takes that for a system property, not a server.
-            servers.append((line, raw_key, value))
+            servers.append(parse_server_line(raw_key[len("server.") :], value, line))
             continue
         # Apache ZooKeeper stores unknown keys as "zookeeper.<key>" system properties, so
         # operators write both spellings of the same setting.
@@ -465,18 +573,25 @@ def parse_zoo_cfg(text: str, base: ServerConfig | None = None) -> ServerConfig:
         elif key == "standaloneEnabled":
             standalone_enabled = (line, _boolean(key, value, line))
         elif key == "dynamicConfigFile":
-            # Apache reads the ensemble's server.N lines from that file; zkref does not, and
-            # cannot tell whether it names one server or several.
+            # Apache reads the ensemble's server.N lines from that file; zkref does not.
             raise ConfigError(
-                f"line {line}: dynamicConfigFile={value}: zkref runs standalone servers only "
-                "and does not read an ensemble's dynamic configuration; remove the key"
+                f"line {line}: dynamicConfigFile={value}: zkref does not read a dynamic "
+                "configuration file; put the server.N lines in zoo.cfg"
             )
+        elif key in ("initLimit", "syncLimit"):
+            changes["init_limit" if key == "initLimit" else "sync_limit"] = _integer(
+                key, value, line
+            )
+        elif key == "electionAlg":
+            if _integer(key, value, line) != 3:
+                raise ConfigError(f"line {line}: electionAlg={value}: only 3 (fast) exists")
         elif key in _IGNORED_KEYS or key.startswith("group.") or key.startswith("weight."):
             log.info("zoo.cfg line %d: %s is not used by a standalone zkref server", line, key)
         else:
             log.warning("zoo.cfg line %d: unknown key %s accepted and ignored", line, raw_key)
             unknown.append(raw_key)
-    _check_standalone(servers, standalone_enabled)
+    if _check_ensemble(servers, standalone_enabled):
+        changes["servers"] = tuple(sorted(servers, key=lambda s: s.sid))
     changes["unknown_keys"] = tuple(unknown)
     try:
         return replace(config, **changes)
@@ -485,12 +600,34 @@ def parse_zoo_cfg(text: str, base: ServerConfig | None = None) -> ServerConfig:
 
 
 def read_zoo_cfg(path: Path, base: ServerConfig | None = None) -> ServerConfig:
-    """Read and parse a ``zoo.cfg`` file; a missing or unreadable file is a ``ConfigError``."""
+    """Read and parse a ``zoo.cfg`` file; a missing or unreadable file is a ``ConfigError``.
+
+    An ensemble's server reads its id from ``dataDir/myid`` (``QuorumPeerConfig.setupMyId``).
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"cannot read {path}: {error.strerror or error}") from None
     try:
-        return parse_zoo_cfg(text, base)
+        config = parse_zoo_cfg(text, base)
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
+    if config.servers and config.data_dir is not None:
+        config = replace(config, my_id=read_myid(config.data_dir))
+    return config
+
+
+def read_myid(data_dir: Path) -> int:
+    """The number in ``dataDir/myid``; a ``ConfigError`` if it is missing or not a number."""
+    path = data_dir / "myid"
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise ConfigError(
+            f"{path} is missing ({error.strerror or error}): an ensemble's server needs its id "
+            "there, the N of its server.N line"
+        ) from None
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"{path} holds {text!r}, not a server id") from None

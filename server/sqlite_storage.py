@@ -6,14 +6,17 @@ SQLite on the next open, never half-applied. ``append`` writes a whole batch of 
 transaction — one fsync for the batch (group commit: the server's ``GroupCommitter`` hands
 over everything that arrived while the previous commit ran).
 
-Tables: ``txnlog(zxid, blob)``, ``snapshots(zxid, blob)`` and ``snapshot_parts(zxid, part,
-blob)``. Blobs are sealed by ``reference.persistence`` (format byte + CRC-32), so a corrupted row is
-detected on load. A snapshot is written as parts of ``SNAPSHOT_PART_BYTES``, one transaction
-each, so group commits run between them: one INSERT of a whole 45 MB snapshot (200k znodes)
-holds the database about 200 ms on this machine, a 1 MiB part about 10 ms. Its
-``snapshots`` row, written last, is what makes it exist; recovery reads only the parts of
-the snapshot it uses. A ``snapshots`` row with no parts holds the whole snapshot in its
-``blob`` (the first layout).
+Tables: ``txnlog(zxid, blob)``, ``snapshots(zxid, blob)``, ``snapshot_parts(zxid, part,
+blob)`` and, for a server of an ensemble, ``epochs(name, epoch)``: its ``acceptedEpoch`` and
+``currentEpoch`` (Apache keeps them in two files of the dataDir, each replaced atomically; here
+each is a row, replaced in one transaction). Blobs are sealed by ``reference.persistence``
+(format byte + CRC-32), so a corrupted row is detected on load.
+
+A snapshot is written as parts of ``SNAPSHOT_PART_BYTES``, one transaction each, so group
+commits run between them: one INSERT of a whole 45 MB snapshot (200k znodes) holds the
+database about 200 ms on this machine, a 1 MiB part about 10 ms. Its ``snapshots`` row,
+written last, is what makes it exist; recovery reads only the parts of the snapshot it uses.
+A ``snapshots`` row with no parts holds the whole snapshot in its ``blob`` (the first layout).
 
 Retention (``autopurge.snapRetainCount``): after a snapshot is saved, only the newest
 ``snap_retain_count`` snapshots are kept, and log entries older than the oldest kept
@@ -43,6 +46,12 @@ from reference.persistence import (
     decode_txn,
     encode_txn,
 )
+from reference.ready import (
+    PersistAction,
+    TruncateLog,
+    WriteAcceptedEpoch,
+    WriteCurrentEpoch,
+)
 from reference.txn import Txn
 
 log = logging.getLogger("zkref.storage")
@@ -56,6 +65,7 @@ CREATE TABLE IF NOT EXISTS snapshots (zxid INTEGER PRIMARY KEY, blob BLOB NOT NU
 CREATE TABLE IF NOT EXISTS snapshot_parts (
     zxid INTEGER NOT NULL, part INTEGER NOT NULL, blob BLOB NOT NULL, PRIMARY KEY (zxid, part)
 );
+CREATE TABLE IF NOT EXISTS epochs (name TEXT PRIMARY KEY, epoch INTEGER NOT NULL);
 """
 
 
@@ -100,6 +110,9 @@ class Recovered:
     snapshot_zxid: int
     txns: list[bytes]
     last_zxid: int
+    snapshot_blob: bytes | None = None
+    accepted_epoch: int | None = None
+    current_epoch: int | None = None
 
 
 class SQLiteStorage:
@@ -183,7 +196,85 @@ class SQLiteStorage:
             previous = zxid
             txns.append(bytes(blob))
         self.last_zxid = previous
-        return Recovered(chosen[1] if chosen else None, start, txns, previous)
+        epochs = await self._epochs()
+        return Recovered(
+            chosen[1] if chosen else None,
+            start,
+            txns,
+            previous,
+            await self._snapshot_blob(start) if chosen else None,
+            epochs.get("acceptedEpoch"),
+            epochs.get("currentEpoch"),
+        )
+
+    async def _epochs(self) -> dict[str, int]:
+        async with self._db.execute("SELECT name, epoch FROM epochs") as cursor:
+            return {str(name): int(epoch) for name, epoch in await cursor.fetchall()}
+
+    # --- an ensemble's durable changes ----------------------------------------------------
+
+    async def apply(self, action: PersistAction) -> None:
+        """Make one of an ensemble's other changes durable (``reference.ready``)."""
+        if isinstance(action, WriteAcceptedEpoch):
+            await self._write_epoch("acceptedEpoch", action.epoch)
+        elif isinstance(action, WriteCurrentEpoch):
+            await self._write_epoch("currentEpoch", action.epoch)
+        elif isinstance(action, TruncateLog):
+            await self.truncate(action.zxid)
+        else:
+            await self.install_snapshot(action.zxid, action.blob)
+
+    async def _write_epoch(self, name: str, epoch: int) -> None:
+        async with self._serial():
+            await self._db.execute(
+                "INSERT OR REPLACE INTO epochs (name, epoch) VALUES (?, ?)", (name, epoch)
+            )
+
+    async def truncate(self, zxid: int) -> None:
+        """The leader's TRUNC: forget every txn after ``zxid``, and every snapshot after it
+        (it holds them), in one transaction (``FileTxnSnapLog.truncateLog``)."""
+        db = self._db
+        async with self._serial():
+            await db.execute("BEGIN")
+            try:
+                await db.execute("DELETE FROM txnlog WHERE zxid > ?", (zxid,))
+                await db.execute("DELETE FROM snapshots WHERE zxid > ?", (zxid,))
+                await db.execute("COMMIT")
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+        self.last_zxid = zxid
+
+    async def install_snapshot(self, zxid: int, blob: bytes) -> None:
+        """The leader's SNAP: this snapshot is now all there is. Its parts are written
+        first; then one transaction adds its row and removes every other snapshot and the
+        whole log, so a crash leaves either the old state or the new one."""
+        view = memoryview(blob)
+        for part, start in enumerate(range(0, len(blob), SNAPSHOT_PART_BYTES)):
+            async with self._serial():
+                await self._db.execute(
+                    "INSERT OR REPLACE INTO snapshot_parts (zxid, part, blob) VALUES (?, ?, ?)",
+                    (zxid, part, view[start : start + SNAPSHOT_PART_BYTES]),
+                )
+        db = self._db
+        async with self._serial():
+            await db.execute("BEGIN")
+            try:
+                await db.execute("DELETE FROM snapshots")
+                await db.execute("DELETE FROM txnlog")
+                await db.execute("INSERT INTO snapshots (zxid, blob) VALUES (?, ?)", (zxid, b""))
+                await db.execute("COMMIT")
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+        while True:
+            async with self._serial():
+                cursor = await self._db.execute(_DROP_PARTS, (DROP_PARTS,))
+                dropped = cursor.rowcount
+                await cursor.close()
+            if dropped < DROP_PARTS:
+                break
+        self.last_zxid = zxid
 
     async def append(self, txns: Sequence[Txn]) -> None:
         """Make ``txns`` durable: one SQLite transaction, one fsync.

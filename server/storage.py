@@ -9,6 +9,11 @@ next call, so a slow fsync commits many requests at once. It is one long-lived t
 whole server, never a task per request. When a batch is durable it calls
 ``on_durable(zxid)`` and the server releases the replies that were waiting for it.
 
+The other durable changes of an ensemble's server (``reference.ready.PersistAction``: the
+accepted and current epochs, a TRUNC, a SNAP's snapshot) go through the same queue, in the
+order they were asked, each on its own (``Storage.apply``); ``persists_done`` counts every
+item made durable, which is what the server waits for before it sends what depends on it.
+
 Must not know about connections or replies: it moves txns to storage and reports zxids.
 """
 
@@ -20,6 +25,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from reference.ready import PersistAction
 from reference.txn import Txn
 
 log = logging.getLogger("zkref.storage")
@@ -29,9 +35,12 @@ COMMIT_BATCH_TXNS_MAX = 10_000
 
 
 class Storage(Protocol):
-    """A transaction log: ``append`` returns when the txns are durable, in order."""
+    """A transaction log: ``append`` returns when the txns are durable, in order; ``apply``
+    when another durable change is."""
 
     async def append(self, txns: Sequence[Txn]) -> None: ...
+
+    async def apply(self, action: PersistAction) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -50,6 +59,9 @@ class MemoryStorage:
         assert txns, "append of an empty batch"
         assert txns[0].header.zxid > self.last_zxid, "txns must arrive in zxid order"
         self.last_zxid = txns[-1].header.zxid
+
+    async def apply(self, action: PersistAction) -> None:
+        raise AssertionError(f"a server without a dataDir persists txns only, not {action}")
 
     async def close(self) -> None:
         return None
@@ -70,13 +82,15 @@ class GroupCommitter:
         self._on_durable = on_durable
         self._on_failure = on_failure
         self._batch_txns_max = batch_txns_max
-        self._queued: deque[Txn] = deque()
+        self._queued: deque[Txn | PersistAction] = deque()
         self._wakeup: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.batches = 0
         self.committed_txns = 0
         self.durable_zxid = 0
+        self.persists_submitted = 0
+        self.persists_done = 0
 
     @property
     def queued_txns(self) -> int:
@@ -86,9 +100,11 @@ class GroupCommitter:
         assert self._task is None, "started twice"
         self._task = asyncio.get_running_loop().create_task(self._run(), name="group-commit")
 
-    def submit(self, txns: list[Txn]) -> None:
-        """Queue txns (in zxid order) for the next commit; never blocks."""
-        self._queued.extend(txns)
+    def submit(self, items: list[Txn] | list[Txn | PersistAction]) -> None:
+        """Queue txns (in zxid order) and other durable changes for the next commits, in
+        this order; never blocks."""
+        self._queued.extend(items)
+        self.persists_submitted += len(items)
         wakeup = self._wakeup
         if wakeup is not None and not wakeup.done():
             wakeup.set_result(None)
@@ -115,11 +131,24 @@ class GroupCommitter:
                     await self._wakeup
                     self._wakeup = None
                     continue
-                count = min(len(queued), self._batch_txns_max)
-                batch = [queued.popleft() for _ in range(count)]
+                head = queued[0]
+                if not isinstance(head, Txn):
+                    queued.popleft()
+                    await self._storage.apply(head)
+                    self.persists_done += 1
+                    self._on_durable(self.durable_zxid)
+                    continue
+                batch: list[Txn] = []
+                while queued and len(batch) < self._batch_txns_max:
+                    item = queued[0]
+                    if not isinstance(item, Txn):
+                        break
+                    batch.append(item)
+                    queued.popleft()
                 await self._storage.append(batch)
                 self.batches += 1
-                self.committed_txns += count
+                self.committed_txns += len(batch)
+                self.persists_done += len(batch)
                 self.durable_zxid = batch[-1].header.zxid
                 self._on_durable(self.durable_zxid)
         except asyncio.CancelledError:
