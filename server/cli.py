@@ -266,6 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         event_loop = choose_event_loop(args.event_loop)
         config = build_config(args)
+        config.check_ensemble()
         if config.data_dir is not None:
             config.data_dir.mkdir(parents=True, exist_ok=True)
     except ConfigError as error:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from reference.jute import JUTE_MAXBUFFER
+from reference.quorum.peer import PeerConfig
 from spec.profiles import PROFILES, V3_9, Profile
 from spec.state import Config
 
@@ -199,6 +200,18 @@ class ServerConfig:
         for key, value in (("initLimit", self.init_limit), ("syncLimit", self.sync_limit)):
             if value <= 0:
                 raise ConfigError(f"{key} is not set: an ensemble needs it (ticks, e.g. 10 and 5)")
+
+    def peer_config(self) -> PeerConfig:
+        """The quorum peer's configuration (``reference.quorum.peer``)."""
+        self.check_ensemble()
+        return PeerConfig(
+            my_id=self.my_id,
+            voters=tuple(s.sid for s in self.servers),
+            tick_time_ms=self.tick_time_ms,
+            init_limit=self.init_limit,
+            sync_limit=self.sync_limit,
+            quorum_config=self.quorum_config_text(),
+        )
 
     def quorum_config_text(self) -> bytes:
         """``QuorumMaj.toString``: the server lines, then ``version=0`` (static config)."""

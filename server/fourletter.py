@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reference.core import ZooKeeperCore
 from server.version import version_for
 from spec.opcodes import OpCode
 
@@ -155,9 +156,15 @@ def _server_stats(server: ZooKeeperServer) -> str:
         f"Connections: {len(server.connections)}\n"
         f"Outstanding: {server.outstanding}\n"
         f"Zxid: {_hex(server.core.last_zxid)}\n"
-        "Mode: standalone\n"
+        f"Mode: {_mode(server)}\n"
         f"Node count: {_node_count(server)}\n"
     )
+
+
+def _mode(server: ZooKeeperServer) -> str:
+    """``Mode:``: standalone, or an ensemble's leader, follower (or looking)."""
+    node = server.node
+    return "standalone" if isinstance(node, ZooKeeperCore) else node.mode
 
 
 def srvr(server: ZooKeeperServer, asking: ClientConnection) -> str:
@@ -353,7 +360,7 @@ def mntr(server: ZooKeeperServer, asking: ClientConnection) -> str:
     child_watch_count = len(tree.child_watches)
     entries: list[tuple[str, object]] = [
         ("zk_version", version_for(server.config.profile)),
-        ("zk_server_state", "standalone"),
+        ("zk_server_state", _mode(server)),
         ("zk_ephemerals_count", sum(len(p) for p in tree.ephemerals.values())),
         ("zk_num_alive_connections", len(server.connections)),
         ("zk_avg_latency", stats.latency_avg_ms),

@@ -50,17 +50,23 @@ import gc
 import logging
 import struct
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
 from reference.core import ZooKeeperCore
 from reference.jute import FrameLengthError, FrameReader
 from reference.persistence import SnapshotWriter
-from reference.ready import Output
+from reference.quorum.apache_snapshot import ApacheSnapshot
+from reference.quorum.election_wire import Notification
+from reference.quorum.peer import QuorumPeer
+from reference.quorum.wire import QuorumPacket
+from reference.ready import InstallSnapshot, Output, TruncateLog
 from reference.txn import Txn
 from server import fourletter
 from server.clock import Clock
 from server.config import FOUR_LETTER_WORDS, ServerConfig
+from server.peers import PeerNetwork
 from server.sqlite_storage import SQLiteStorage
 from server.storage import GroupCommitter, MemoryStorage, Storage
 
@@ -290,7 +296,15 @@ class ZooKeeperServer:
         self.config = config
         self.clock = Clock()
         self.started_ms = self.clock.now_ms()
-        self.core = ZooKeeperCore(config.core_config(self.started_ms), self.started_ms)
+        # What the server drives: a standalone core, or (an ensemble's server) a quorum peer
+        # around one. Both take client frames, time and durability, and give a Ready.
+        self.node: ZooKeeperCore | QuorumPeer = ZooKeeperCore(
+            config.core_config(self.started_ms), self.started_ms
+        )
+        self.peers: PeerNetwork | None = None
+        # Sends that wait for the persists asked before them (the Ready contract):
+        # (persists that must be done, send), in order.
+        self._held_sends: deque[tuple[int, object]] = deque()
         self.storage: Storage = storage if storage is not None else MemoryStorage()
         self.committer = GroupCommitter(self.storage, self._on_durable, self._on_storage_failure)
         # Snapshots (with a data dir): txns since the last one, the one being encoded a
@@ -298,6 +312,7 @@ class ZooKeeperServer:
         # is durable before it is written.
         self._txns_since_snapshot = 0
         self._snapshot_writer: SnapshotWriter | None = None
+        self._snapshot_generation = 0
         self._snapshot_waiting: tuple[int, bytes | bytearray] | None = None
         self._snapshot_task: asyncio.Task[None] | None = None
         self.snapshots_saved = 0
@@ -339,6 +354,9 @@ class ZooKeeperServer:
         self._stopped = asyncio.Event()
         if self.config.data_dir is not None and isinstance(self.storage, MemoryStorage):
             await self._recover(self.config.data_dir)
+        assert not self.config.is_ensemble or isinstance(self.node, QuorumPeer), (
+            "an ensemble's server needs its dataDir"
+        )
         # The recovered tree lives as long as the server: keep the collector from walking it
         # again and again, and collect young objects less often (full collections of a
         # large tree paused the loop for hundreds of ms).
@@ -361,6 +379,16 @@ class ZooKeeperServer:
             raise
         sockname = self._listener.sockets[0].getsockname()
         self.host, self.port = sockname[0], sockname[1]
+        if isinstance(self.node, QuorumPeer):
+            self.peers = PeerNetwork(self.config.my_id, self.config.servers, self)
+            try:
+                await self.peers.start()
+            except BaseException:
+                self._listener.close()
+                await self.committer.close()
+                raise
+        # The peer's first election notifications (and anything else recovery asked for).
+        self._flush()
         self._arm_timer()
 
     async def _recover(self, data_dir: Path) -> None:
@@ -373,7 +401,20 @@ class ZooKeeperServer:
         core_config = self.config.core_config(now)
         try:
             recovered = await storage.load(core_config.profile.watch_mode_set)
-            self.core = ZooKeeperCore.restore(core_config, now, recovered.snapshot, recovered.txns)
+            if self.config.is_ensemble:
+                self.node = QuorumPeer.restore(
+                    self.config.peer_config(),
+                    core_config,
+                    now,
+                    recovered.snapshot_blob,
+                    recovered.txns,
+                    recovered.accepted_epoch,
+                    recovered.current_epoch,
+                )
+            else:
+                self.node = ZooKeeperCore.restore(
+                    core_config, now, recovered.snapshot, recovered.txns
+                )
         except BaseException:
             await storage.close()
             raise
@@ -387,6 +428,7 @@ class ZooKeeperServer:
         self.storage = storage
         self.committer = GroupCommitter(storage, self._on_durable, self._on_storage_failure)
         self.durable_zxid = self.core.last_zxid
+        self.committer.durable_zxid = self.durable_zxid
         self._txns_since_snapshot = len(recovered.txns)
 
     def _maybe_snapshot(self, new_txns: int) -> None:
@@ -407,6 +449,7 @@ class ZooKeeperServer:
             return
         self._txns_since_snapshot = 0
         self._snapshot_writer = self.core.snapshot_writer()
+        self._snapshot_generation = self.storage.generation
         assert self._loop is not None
         self._loop.call_soon(self._snapshot_step)
 
@@ -432,6 +475,15 @@ class ZooKeeperServer:
         self._snapshot_waiting = (writer.zxid, writer.finish())
         self._save_waiting_snapshot()
 
+    def _abandon_snapshot(self) -> None:
+        """A TRUNC or a SNAP changes the log under a snapshot being made: drop it (its save,
+        if already running, is dropped by the storage: another generation)."""
+        if self._snapshot_writer is not None:
+            self._snapshot_writer.close()
+            self._snapshot_writer = None
+        self._snapshot_waiting = None
+        self._txns_since_snapshot = 0
+
     def _save_waiting_snapshot(self) -> None:
         waiting = self._snapshot_waiting
         if waiting is None or waiting[0] > self.durable_zxid:
@@ -439,10 +491,11 @@ class ZooKeeperServer:
         self._snapshot_waiting = None
         storage = self.storage
         assert isinstance(storage, SQLiteStorage)
+        generation = self._snapshot_generation
 
         async def save() -> None:
             try:
-                await storage.save_snapshot(*waiting)
+                await storage.save_snapshot(*waiting, generation=generation)
                 self.snapshots_saved += 1
             except Exception:
                 log.exception("saving the snapshot at 0x%x failed", waiting[0])
@@ -451,6 +504,8 @@ class ZooKeeperServer:
 
     async def close(self) -> None:
         """Stop accepting, close every connection, commit what is queued, stop the timer."""
+        if self.peers is not None:
+            await self.peers.close()
         if self._snapshot_writer is not None:
             self._snapshot_writer.close()
             self._snapshot_writer = None
@@ -506,7 +561,7 @@ class ZooKeeperServer:
         self.connections_per_ip[conn.ip] = count + 1
         self.connections[conn.conn_id] = conn
         transport.set_write_buffer_limits(high=self.config.client_send_buffer_bytes_high)
-        self.core.connection_made(conn.conn_id, conn.ip)
+        self.node.connection_made(conn.conn_id, conn.ip)
 
     def _connection_lost(self, conn: ClientConnection) -> None:
         conn.state = _CLOSED
@@ -519,7 +574,7 @@ class ZooKeeperServer:
             self.connections_per_ip[conn.ip] = remaining
         else:
             self.connections_per_ip.pop(conn.ip, None)
-        self.core.connection_lost(conn.conn_id)
+        self.node.connection_lost(conn.conn_id)
 
     def _abort(self, conn: ClientConnection) -> None:
         """Drop a connection at once, unsent output included."""
@@ -533,7 +588,7 @@ class ZooKeeperServer:
         conn.state = _CLOSING
         if conn.transport is not None and not conn.transport.is_closing():
             conn.transport.pause_reading()
-        self.core.connection_lost(conn.conn_id)
+        self.node.connection_lost(conn.conn_id)
         # Queued behind everything the core produced for it so far, like the core's closes.
         self._server_closes.append(Output(conn.conn_id, None, True))
 
@@ -608,7 +663,7 @@ class ZooKeeperServer:
         if count == 0:
             return None
         now = self.clock.now_ms()
-        receive = self.core.receive
+        receive = self.node.receive
         conn_id = conn.conn_id
         failure = None
         try:
@@ -628,23 +683,32 @@ class ZooKeeperServer:
     # --- output --------------------------------------------------------------------------
 
     def _flush(self) -> None:
-        """Carry out the core's effects (``reference.ready``): txns to the group commit,
-        client frames out now; then throttle reading if too many requests wait."""
-        core = self.core
-        ready = core.ready()
+        """Carry out the node's effects (``reference.ready``): what to persist to the group
+        commit, sends once what was asked before them is durable, client frames out now;
+        then throttle reading if too many requests wait."""
+        ready = self.node.ready()
+        committer = self.committer
         if ready.persist:
-            txns: list[Txn] = []
-            for item in ready.persist:
-                assert isinstance(item, Txn), f"a standalone server persists txns only: {item}"
-                txns.append(item)
-            self.committer.submit(txns)
-            self._submitted.append((txns[-1].header.zxid, self.clock.now_ms()))
-            self._maybe_snapshot(len(txns))
+            if not self.config.is_ensemble:
+                assert all(isinstance(item, Txn) for item in ready.persist), ready.persist
+            committer.submit(ready.persist)
+            last_txn = next((i for i in reversed(ready.persist) if isinstance(i, Txn)), None)
+            if last_txn is not None:
+                self._submitted.append((last_txn.header.zxid, self.clock.now_ms()))
+                self._maybe_snapshot(sum(1 for i in ready.persist if isinstance(i, Txn)))
+            if any(isinstance(i, (TruncateLog, InstallSnapshot)) for i in ready.persist):
+                self._abandon_snapshot()
+        if ready.send:
+            required = committer.persists_submitted
+            for message in ready.send:
+                self._held_sends.append((required, message))
+            self._release_sends()
         if self._server_closes:
             ready.clients.extend(self._server_closes)
             self._server_closes = []
         if ready.clients:
             self._deliver(ready.clients, self._latency_ms, self.clock.now_ms())
+        core = self.core
         if not self.throttled and (
             core.outstanding > self.config.outstanding_requests_max
             or core.outstanding_bytes > self.config.outstanding_bytes_max
@@ -658,9 +722,19 @@ class ZooKeeperServer:
             self._set_throttled(False)
         self._arm_timer()
 
+    def _release_sends(self) -> None:
+        """Send what no longer waits for a persist, in the order it was asked."""
+        held = self._held_sends
+        done = self.committer.persists_done
+        peers = self.peers
+        while held and held[0][0] <= done:
+            message = held.popleft()[1]
+            if peers is not None:
+                peers.send(message)
+
     def _on_durable(self, zxid: int) -> None:
-        """The committer made everything up to ``zxid`` durable: the core commits it, and
-        the replies it held go out."""
+        """The committer made more durable (txns up to ``zxid``, or another change): the
+        node commits what it may, and the replies and sends that waited go out."""
         assert zxid >= self.durable_zxid, "durability went backwards"
         self.durable_zxid = zxid
         if self._snapshot_waiting is not None:
@@ -671,9 +745,52 @@ class ZooKeeperServer:
         self._latency_ms = now - submitted[0][1] if submitted else 0
         while submitted and submitted[0][0] <= zxid:
             submitted.popleft()
-        self.core.persisted(zxid)
+        self.node.persisted(zxid)
+        self._release_sends()
         self._flush()
         self._latency_ms = 0
+
+    @property
+    def core(self) -> ZooKeeperCore:
+        """The client core (an ensemble's peer may replace its core: always ask)."""
+        node = self.node
+        return node if isinstance(node, ZooKeeperCore) else node.core
+
+    # --- the peer's inputs (an ensemble's server) -------------------------------------------
+
+    def election_received(self, sid: int, notification: Notification) -> None:
+        peer = self.node
+        assert isinstance(peer, QuorumPeer)
+        self._peer_input(lambda: peer.election_received(self.clock.now_ms(), sid, notification))
+
+    def quorum_accepted(self, conn: int) -> None:
+        peer = self.node
+        assert isinstance(peer, QuorumPeer)
+        self._peer_input(lambda: peer.quorum_accepted(self.clock.now_ms(), conn))
+
+    def quorum_connected(self, conn: int) -> None:
+        peer = self.node
+        assert isinstance(peer, QuorumPeer)
+        self._peer_input(lambda: peer.quorum_connected(self.clock.now_ms(), conn))
+
+    def quorum_closed(self, conn: int) -> None:
+        peer = self.node
+        assert isinstance(peer, QuorumPeer)
+        self._peer_input(lambda: peer.quorum_closed(self.clock.now_ms(), conn))
+
+    def quorum_received(self, conn: int, event: QuorumPacket | ApacheSnapshot) -> None:
+        peer = self.node
+        assert isinstance(peer, QuorumPeer)
+        self._peer_input(lambda: peer.quorum_received(self.clock.now_ms(), conn, event))
+
+    def _peer_input(self, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except Exception:
+            # A bug: keep the server up; the peer's timeouts bring it back to an election.
+            self.internal_errors += 1
+            log.exception("internal error in the quorum peer")
+        self._flush()
 
     def _deliver(self, outputs: list[Output], latency_ms: int, now_ms: int) -> None:
         """Write outputs, one call per connection, then do the closes they ask for."""
@@ -723,7 +840,7 @@ class ZooKeeperServer:
     # --- time ----------------------------------------------------------------------------
 
     def _arm_timer(self) -> None:
-        deadline = self.core.next_deadline()
+        deadline = self.node.next_deadline()
         if self._timer is not None:
             if deadline >= self._timer_deadline:
                 return
@@ -738,7 +855,7 @@ class ZooKeeperServer:
     def _on_timer(self) -> None:
         self._timer = None
         try:
-            self.core.tick(self.clock.now_ms())
+            self.node.tick(self.clock.now_ms())
         except Exception:
             self.internal_errors += 1
             log.exception("internal error in the session/container timer")

@@ -123,6 +123,7 @@ class SQLiteStorage:
         self.path = path
         self.snap_retain_count = max(snap_retain_count, SNAP_RETAIN_COUNT_MIN)
         self.last_zxid = 0
+        self.generation = 0
         self.appends = 0
         self.txn_count = 0
         # Appends and snapshot saves are SQLite transactions of several statements each:
@@ -240,6 +241,7 @@ class SQLiteStorage:
                 await db.execute("DELETE FROM txnlog WHERE zxid > ?", (zxid,))
                 await db.execute("DELETE FROM snapshots WHERE zxid > ?", (zxid,))
                 await db.execute("COMMIT")
+                self.generation += 1
             except BaseException:
                 await db.execute("ROLLBACK")
                 raise
@@ -264,6 +266,7 @@ class SQLiteStorage:
                 await db.execute("DELETE FROM txnlog")
                 await db.execute("INSERT INTO snapshots (zxid, blob) VALUES (?, ?)", (zxid, b""))
                 await db.execute("COMMIT")
+                self.generation += 1
             except BaseException:
                 await db.execute("ROLLBACK")
                 raise
@@ -322,7 +325,9 @@ class SQLiteStorage:
             row = await cursor.fetchone()
         return b"" if row is None else bytes(row[0])
 
-    async def save_snapshot(self, zxid: int, blob: bytes | bytearray) -> None:
+    async def save_snapshot(
+        self, zxid: int, blob: bytes | bytearray, generation: int | None = None
+    ) -> None:
         """Keep a snapshot taken at ``zxid`` (already durable in the log), then purge.
 
         The parts go first, one transaction each, with group commits between them; then one
@@ -342,7 +347,13 @@ class SQLiteStorage:
                     (zxid, part, view[start : start + SNAPSHOT_PART_BYTES]),
                 )
         async with self._serial():
-            oldest_kept = await self._save_snapshot(zxid)
+            if generation is not None and generation != self.generation:
+                # A TRUNC or a SNAP rewrote the log since this snapshot was started: it may
+                # hold txns the log no longer has. Its parts are freed below.
+                log.info("dropping the snapshot at 0x%x: the log was rewritten since", zxid)
+                oldest_kept = None
+            else:
+                oldest_kept = await self._save_snapshot(zxid)
         # Parts no row owns any more (and those of a save cut short), a few per transaction:
         # freeing a whole 45 MB snapshot in one held the database for over 100 ms.
         while True:

@@ -44,6 +44,10 @@ class Storage(Protocol):
 
     async def close(self) -> None: ...
 
+    # How many times the log was rewritten (a TRUNC, a SNAP): a snapshot started in an
+    # older generation is not saved.
+    generation: int
+
 
 class MemoryStorage:
     """Transactions in memory: durable as soon as appended, gone when the process ends.
@@ -54,6 +58,7 @@ class MemoryStorage:
 
     def __init__(self) -> None:
         self.last_zxid = 0
+        self.generation = 0
 
     async def append(self, txns: Sequence[Txn]) -> None:
         assert txns, "append of an empty batch"
