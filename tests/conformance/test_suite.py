@@ -1,8 +1,9 @@
-"""The whole conformance suite (default size), in-process, against Apache ZooKeeper 3.8 and zkref.
+"""The whole conformance suite, in-process, against Apache ZooKeeper 3.8 and zkref, set up for
+tests (TTL nodes on, containers reaped every second, and the suite told so): every scenario
+runs, TTL nodes are found on, the reaping scenarios are checked.
 
-Both must pass. The counts (scenarios, model-checker steps) are shown in pytest's summary
-(the full reports with ``-s``). Apache ZooKeeper is skipped with its reason when
-``/usr/share/zookeeper`` or java is absent.
+Both must pass. The counts are shown in pytest's summary (the full reports with ``-s``).
+Apache ZooKeeper is skipped with its reason when ``/usr/share/zookeeper`` or java is absent.
 """
 
 from __future__ import annotations
@@ -14,17 +15,27 @@ from tests.conformance.servers import apache_zookeeper, zkref
 
 EXAMPLES = 100
 DURATION_S = 45.0
+STOCK_EXAMPLES = 30
+STOCK_DURATION_S = 15.0
 SEED = 20261125  # the model checker's: every CI run checks the same steps
+TEST_CONTAINER_CHECK_INTERVAL_MS = 1000  # what ApacheZooKeeperNode and ZkrefNode are given
 # One line per server, shown in the session summary (tests/conformance/conftest.py).
 SUMMARY: list[str] = []
 
+TTL_SCENARIOS = {"modes/ttl_nodes_need_a_valid_ttl", "reaping/an_expired_ttl_node_is_reaped"}
+NO_TTL_SCENARIO = "modes/ttl_modes_are_unimplemented_without_ttl_nodes"
+CONTAINER_REAPING = "reaping/an_emptied_container_is_reaped"
 
-def _run(address: str, expected_profile: str, server: str) -> SuiteReport:
+
+def _run(address: str, expected_profile: str, server: str, *, stock: bool) -> SuiteReport:
     lines: list[str] = []
-    report = run_suite(
-        SuiteOptions(hosts=(address,), examples=EXAMPLES, duration_s=DURATION_S, seed=SEED),
-        lines.append,
-    )
+    options = SuiteOptions(hosts=(address,), seed=SEED)
+    if stock:
+        options.examples, options.duration_s = STOCK_EXAMPLES, STOCK_DURATION_S
+    else:
+        options.examples, options.duration_s = EXAMPLES, DURATION_S
+        options.container_check_interval_ms = TEST_CONTAINER_CHECK_INTERVAL_MS
+    report = run_suite(options, lines.append)
     print()
     print(report.render())
     assert report.profile == expected_profile, report.render()
@@ -35,21 +46,32 @@ def _run(address: str, expected_profile: str, server: str) -> SuiteReport:
     # Examples and seconds say whether the model checker ran its course or its duration
     # ran out (a slow server); its notes say if Hypothesis stopped it early.
     notes = f"; notes: {' | '.join(model.log)}" if model.log else ""
+    configuration = "stock" if stock else "TTL nodes, 1 s container checks"
     SUMMARY.append(
-        f"conformance suite against {server} at {address} (profile {report.profile}): "
-        f"{counts['scenarios']} scenarios ({counts['skipped']} skipped), "
-        f"{counts['model_steps']} model-checker steps in {model.examples} examples, "
-        f"{model.seconds:.1f} s, passed={report.passed}{notes}"
+        f"conformance suite against {server} ({configuration}) at {address} "
+        f"(profile {report.profile}): {counts['scenarios']} scenarios "
+        f"({counts['passed']} passed, {counts['skipped']} skipped, {counts['not_enabled']} "
+        f"not enabled, {counts['not_checked']} not checked), {counts['model_steps']} "
+        f"model-checker steps in {model.examples} examples, {model.seconds:.1f} s, "
+        f"passed={report.passed}{notes}"
     )
-    assert counts["scenarios"] >= 30 and counts["model_steps"] > 0, counts
+    assert counts["passed"] >= 30 and counts["model_steps"] > 0, counts
+    status = {f"{s.chapter}/{s.name}": s.status for s in report.scenarios}
+    if stock:
+        assert {status[name] for name in TTL_SCENARIOS} == {"not_enabled"}, status
+        assert status[CONTAINER_REAPING] == "not_checked", status
+        assert status[NO_TTL_SCENARIO] == "passed", status
+    else:
+        assert {status[name] for name in TTL_SCENARIOS | {CONTAINER_REAPING}} == {"passed"}
+        assert status[NO_TTL_SCENARIO] == "skipped", status
     return report
 
 
 def test_the_suite_passes_against_apache_zookeeper(tmp_path: Path) -> None:
     with apache_zookeeper(tmp_path / "zookeeper") as node:
-        _run(node.address, "3.8", "Apache ZooKeeper")
+        _run(node.address, "3.8", "Apache ZooKeeper", stock=False)
 
 
 def test_the_suite_passes_against_zkref(tmp_path: Path) -> None:
     with zkref(tmp_path / "zkref") as node:
-        _run(node.address, "3.9", "zkref")
+        _run(node.address, "3.9", "zkref", stock=False)
