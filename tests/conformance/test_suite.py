@@ -1,16 +1,33 @@
-"""The whole conformance suite, in-process, against Apache ZooKeeper 3.8 and zkref, set up for
-tests (TTL nodes on, containers reaped every second, and the suite told so): every scenario
-runs, TTL nodes are found on, the reaping scenarios are checked.
+"""The whole conformance suite, in-process, against Apache ZooKeeper 3.8 and zkref, each in two
+configurations: set up for tests (TTL nodes on, containers reaped every second) and stock
+(every setting at Apache ZooKeeper's default: TTL nodes off, containers reaped every minute).
 
-Both must pass. The counts are shown in pytest's summary (the full reports with ``-s``).
-Apache ZooKeeper is skipped with its reason when ``/usr/share/zookeeper`` or java is absent.
+All four must pass. Under the test configuration every scenario runs (TTL nodes are found
+on, the reaping scenarios are checked); under the stock one the TTL scenarios are "not
+enabled on this server", the container reaping is "not checked", and the scenario about a
+server without TTL nodes runs instead. The stock runs use a smaller model checker (the point
+is the settings; the test configuration runs the full one). The counts are shown in pytest's
+summary (the full reports with ``-s``). Apache ZooKeeper is skipped with its reason when
+``/usr/share/zookeeper`` or java is absent.
+
+The stock servers are also asked the same questions side by side — the session timeouts a
+handshake negotiates, what a createTTL answers, which four-letter words answer — and must
+answer alike: zkref's defaults are Apache ZooKeeper's.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
-from conformance.suite import SuiteOptions, SuiteReport, run_suite
+import pytest
+
+from conformance.client import Client
+from conformance.suite import SuiteOptions, SuiteReport, four_letter_word, run_suite
+from spec import requests as rq
+from spec.acl import OPEN_ACL_UNSAFE
+from spec.opcodes import OpCode
 from tests.conformance.servers import apache_zookeeper, zkref
 
 EXAMPLES = 100
@@ -75,3 +92,48 @@ def test_the_suite_passes_against_apache_zookeeper(tmp_path: Path) -> None:
 def test_the_suite_passes_against_zkref(tmp_path: Path) -> None:
     with zkref(tmp_path / "zkref") as node:
         _run(node.address, "3.9", "zkref", stock=False)
+
+
+@pytest.fixture(scope="module")
+def stock_apache_zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with apache_zookeeper(tmp_path_factory.mktemp("zookeeper"), stock=True) as node:
+        yield node.address
+
+
+@pytest.fixture(scope="module")
+def stock_zkref(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with zkref(tmp_path_factory.mktemp("zkref"), stock=True) as node:
+        yield node.address
+
+
+def test_the_suite_passes_against_a_stock_apache_zookeeper(stock_apache_zookeeper: str) -> None:
+    _run(stock_apache_zookeeper, "3.8", "Apache ZooKeeper", stock=True)
+
+
+def test_the_suite_passes_against_a_stock_zkref(stock_zkref: str) -> None:
+    _run(stock_zkref, "3.9", "zkref", stock=True)
+
+
+async def _what_settings_decide(address: str) -> dict[str, object]:
+    answers: dict[str, object] = {}
+    for asked_ms in (1, 86_400_000):  # raised to minSessionTimeout, lowered to the maximum
+        client = Client([address], session_timeout_ms=asked_ms)
+        await client.start()
+        answers[f"timeout negotiated for {asked_ms} ms"] = client.negotiated_timeout_ms
+        if asked_ms == 1:
+            ttl = rq.Create("/stock-ttl", b"", OPEN_ACL_UNSAFE, 5, OpCode.createTTL, 60_000)
+            answers["createTTL"] = (await client.call(ttl)).err
+        await client.close()
+    for word in ("srvr", "ruok", "conf"):
+        answer = await asyncio.to_thread(four_letter_word, address, word)
+        answers[word] = answer.splitlines()[0].split(":")[0]
+    return answers
+
+
+def test_stock_zkref_answers_as_a_stock_apache_zookeeper(
+    stock_apache_zookeeper: str, stock_zkref: str
+) -> None:
+    apache = asyncio.run(_what_settings_decide(stock_apache_zookeeper))
+    ours = asyncio.run(_what_settings_decide(stock_zkref))
+    assert ours == apache
+    assert apache["srvr"] == "Zookeeper version" and "whitelist" in str(apache["ruok"])
