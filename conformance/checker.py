@@ -65,6 +65,7 @@ def config_for(history: History, profile: Profile) -> Config:
         reconfig_enabled=settings.reconfig_enabled,
         super_digest=settings.super_digest,
         jute_max_buffer=settings.jute_max_buffer,
+        container_max_never_used_interval_ms=settings.container_max_never_used_interval_ms,
         profile=profile,
     )
 

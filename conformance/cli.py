@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 from conformance.checker import MODES, check
 from conformance.history import HistoryFormatError, load_history
+from conformance.scenarios.base import CONTAINER_CHECK_INTERVAL_MS, REAP_WAIT_MAX_S
 from conformance.suite import (
     DEFAULT_DURATION_S,
     DEFAULT_EXAMPLES,
@@ -99,12 +100,48 @@ def _parser(check_prog: str | None = None, run_prog: str | None = None) -> argpa
         default=DEFAULT_DURATION_S,
         help="seconds after which the model checker starts no new example",
     )
+    settings = run_cmd.add_argument_group(
+        "server settings",
+        "Settings of the server that change what clients see. TTL nodes are learned from "
+        "the server (what a createTTL answers) unless --extended-types says; the others "
+        "cannot be asked for and default to Apache ZooKeeper's.",
+    )
+    settings.add_argument(
+        "--extended-types",
+        choices=["on", "off"],
+        help="whether the server has TTL nodes (zookeeper.extendedTypesEnabled; "
+        "default: ask the server)",
+    )
+    settings.add_argument(
+        "--container-check-interval",
+        type=int,
+        metavar="MS",
+        default=CONTAINER_CHECK_INTERVAL_MS,
+        help="how often the server reaps empty containers and expired TTL nodes "
+        "(znode.container.checkIntervalMs; %(default)s)",
+    )
+    settings.add_argument(
+        "--container-max-never-used",
+        type=int,
+        metavar="MS",
+        default=0,
+        help="znode.container.maxNeverUsedIntervalMs (%(default)s: containers that never had "
+        "a child are kept)",
+    )
+    settings.add_argument(
+        "--jute-maxbuffer",
+        type=int,
+        metavar="BYTES",
+        default=0xFFFFF,
+        help="the server's jute.maxbuffer (%(default)s)",
+    )
     run_cmd.add_argument(
         "--reap-wait",
         type=float,
-        default=8.0,
-        help="seconds a container or TTL node may take to be reaped (the server's "
-        "znode.container.checkIntervalMs must be shorter)",
+        metavar="S",
+        default=REAP_WAIT_MAX_S,
+        help="the longest the suite waits for a reaping (%(default)s s): a reaping scenario "
+        "that the container check interval makes longer is reported not checked",
     )
     run_cmd.add_argument("--chapter", action="append", default=[], help="only these chapters")
     run_cmd.add_argument("--no-model", action="store_true", help="skip the model checker")
@@ -122,6 +159,10 @@ def _run(args: argparse.Namespace) -> int:
         chapters=tuple(args.chapter),
         model=not args.no_model,
         seed=args.seed,
+        extended_types=None if args.extended_types is None else args.extended_types == "on",
+        container_check_interval_ms=args.container_check_interval,
+        container_max_never_used_interval_ms=args.container_max_never_used,
+        jute_max_buffer=args.jute_maxbuffer,
     )
     try:
         report = run_suite(options, lambda line: print(line, file=sys.stderr, flush=True))

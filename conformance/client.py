@@ -13,8 +13,18 @@ What it does, following Apache ZooKeeper's Java client (``ClientCnxn``):
   readOnly byte); the negotiated session timeout sets the ping interval (a third of it, when
   nothing else was sent) and the read timeout (two thirds: a silent server is a lost
   connection);
-* matches replies to requests in order; a reply whose xid is not the oldest pending request's
-  is a protocol error: recorded, and the connection dropped, as the Java client does;
+* matches replies to requests in order, as ``ClientCnxn.SendThread.readResponse`` does: a
+  reply whose xid is not the oldest outstanding request's ("Xid out of order"), or a reply
+  when nothing is outstanding, is a protocol violation: recorded, the connection dropped,
+  and every request in flight fails at once with ``ProtocolViolation`` — never a wait for a
+  timeout. The reserved xids have their own rules: notifications (-1) come at any time;
+  auth replies (-4) are matched among auth packets only, because the server answers them
+  as they arrive, ahead of requests still in its pipeline (``ZooKeeperServer.processPacket``);
+  pings (-2) and setWatches (-8) travel the pipeline like any request
+  (``FinalRequestProcessor``), so their replies are matched in order with the rest. (The
+  Java client does not queue pings and so never notices a ping reply that overtook a request;
+  this client does, so a server that reorders replies is caught even when only one request
+  is in flight.)
 * hands notifications (xid -1) out in arrival order (``notifications``, ``next_notification``);
 * on a lost connection, every request in flight ends with outcome *unknown* (it may or may not
   have taken effect), and — unless told otherwise — the client re-attaches the session on the
@@ -83,6 +93,15 @@ class OutcomeUnknown(ClientError):
         self.reason = reason
 
 
+class ProtocolViolation(OutcomeUnknown):
+    """The connection broke the wire protocol (a reply out of order, a frame that does not
+    decode): it was dropped, and the request's outcome is unknown."""
+
+    def __init__(self, op_id: int, detail: str) -> None:
+        super().__init__(op_id, f"protocol violation: {detail}")
+        self.detail = detail
+
+
 class SessionExpired(ClientError):
     """The server says the session no longer exists."""
 
@@ -114,6 +133,7 @@ class _Pending:
     future: asyncio.Future[rq.Reply]
     invoke_ns: int
     deadline: float
+    recorded: bool = True  # False for the keeper's pings, which the history leaves out
 
 
 class _Connection:
@@ -274,6 +294,8 @@ class Client:
         self.notifications: list[Notification] = []
         self.notifications_dropped = 0
         self.protocol_errors: list[str] = []
+        # The first protocol violation that made this client drop a connection.
+        self.protocol_violation: str | None = None
         self.expired = False
         self.closed = False
         self._auth: list[rq.AddAuth] = []
@@ -620,8 +642,8 @@ class Client:
                     if not self._on_frame(conn, payload):
                         return
         except JuteError as error:
-            self._protocol_error(conn, f"bad frame: {error}")
-            reason = "protocol error"
+            self._violation(conn, f"bad frame: {error}")
+            return
         except (OSError, asyncio.IncompleteReadError) as error:
             reason = f"connection error: {error}"
         if not conn.closed:
@@ -629,30 +651,33 @@ class Client:
 
     def _on_frame(self, conn: _Connection, payload: bytes) -> bool:
         """Handle one frame; False if the connection was dropped."""
-        if len(payload) < 4:
-            self._protocol_error(conn, f"a frame of {len(payload)} bytes")
-            self._lose(conn, "protocol error")
-            return False
+        if len(payload) < 16:  # a ReplyHeader: int xid, long zxid, int err
+            return self._violation(conn, f"a frame of {len(payload)} bytes, not a reply")
         xid = int.from_bytes(payload[:4], "big", signed=True)
         if xid == Xid.NOTIFICATION:
             return self._on_notification(conn, payload)
-        if xid == Xid.PING:
-            return True
-        queue = conn.pending_auth if xid == Xid.AUTH else conn.pending
-        if not queue or queue[0].xid != xid:
-            expected = queue[0].xid if queue else None
-            self._protocol_error(conn, f"reply with xid {xid}, expected xid {expected}")
-            self._lose(conn, "protocol error: reply out of order")
-            return False
+        err = int.from_bytes(payload[12:16], "big", signed=True)
+        auth = xid == Xid.AUTH
+        queue = conn.pending_auth if auth else conn.pending
+        if not queue:
+            outstanding = "auth packet" if auth else "request"
+            return self._violation(
+                conn, f"a reply with xid {xid} (err {err}) while no {outstanding} is outstanding"
+            )
+        if queue[0].xid != xid:
+            expected = queue[0]
+            return self._violation(
+                conn,
+                f"xid out of order: got xid {xid} (err {err}), expected xid {expected.xid} "
+                f"(the reply to {_describe(expected.op)}, the oldest request outstanding)",
+            )
         pending = queue.popleft()
         try:
             decoded = decode_reply(payload, pending.opcode)
             reply, anomalies = wire.reply_of(pending.op, decoded)
         except (JuteError, ValueError) as error:
             queue.appendleft(pending)
-            self._protocol_error(conn, f"undecodable reply to xid {xid}: {error}")
-            self._lose(conn, "protocol error: undecodable reply")
-            return False
+            return self._violation(conn, f"undecodable reply to xid {xid}: {error}")
         for anomaly in anomalies:
             self._protocol_error(conn, f"xid {xid}: {anomaly.field}: {anomaly.detail}")
         self._complete(conn, pending, reply)
@@ -662,9 +687,7 @@ class Client:
         try:
             decoded = decode_reply(payload, OpCode.notification)
         except JuteError as error:
-            self._protocol_error(conn, f"undecodable notification: {error}")
-            self._lose(conn, "protocol error: undecodable notification")
-            return False
+            return self._violation(conn, f"undecodable notification: {error}")
         event = decoded.record
         assert isinstance(event, WatcherEvent)
         if event.path is None:
@@ -703,6 +726,9 @@ class Client:
         return True
 
     def _complete(self, conn: _Connection, pending: _Pending, reply: rq.Reply) -> None:
+        if not pending.recorded:  # the keeper's ping: in order, and that is all
+            pending.future.set_result(reply)
+            return
         op = pending.op
         if not isinstance(op, rq.AddAuth | rq.Ping) and reply.zxid > self.last_zxid_seen:
             self.last_zxid_seen = reply.zxid
@@ -752,8 +778,7 @@ class Client:
                 self._lose(conn, f"server silent for {read_timeout_s:.2f} s")
                 return
             if now - conn.last_send >= ping_interval_s and not conn.writer.is_closing():
-                conn.writer.write(wire.request_frame(rq.Ping(), Xid.PING))
-                conn.last_send = now
+                self._ping(conn)
             wake = min(
                 conn.last_send + ping_interval_s,
                 conn.last_recv + read_timeout_s,
@@ -761,9 +786,43 @@ class Client:
             )
             await asyncio.sleep(max(wake - loop.time(), 0.001))
 
+    def _ping(self, conn: _Connection) -> None:
+        """Send a ping; its reply is expected in order with the requests' (not recorded)."""
+        loop = asyncio.get_running_loop()
+        conn.pending.append(
+            _Pending(
+                op_id=0,
+                op=rq.Ping(),
+                xid=Xid.PING,
+                opcode=OpCode.ping,
+                future=loop.create_future(),
+                invoke_ns=time.monotonic_ns(),
+                deadline=loop.time() + self.request_timeout_s,
+                recorded=False,
+            )
+        )
+        conn.writer.write(wire.request_frame(rq.Ping(), Xid.PING))
+        conn.last_send = loop.time()
+
     # --- losing the connection -----------------------------------------------------------
 
-    def _lose(self, conn: _Connection, reason: str, *, reconnect: bool = True) -> None:
+    def _violation(self, conn: _Connection, detail: str) -> bool:
+        """The server broke the wire protocol on ``conn``: record it and drop the connection;
+        what was in flight fails now with ``ProtocolViolation``. Returns False (stop reading)."""
+        self._protocol_error(conn, detail)
+        if self.protocol_violation is None:
+            self.protocol_violation = detail
+        self._lose(conn, f"protocol violation: {detail}", violation=detail)
+        return False
+
+    def _lose(
+        self,
+        conn: _Connection,
+        reason: str,
+        *,
+        reconnect: bool = True,
+        violation: str | None = None,
+    ) -> None:
         """The connection is gone: fail what was in flight, then re-attach if allowed."""
         if conn.closed:
             return
@@ -780,6 +839,9 @@ class Client:
         conn.pending.clear()
         conn.pending_auth.clear()
         for pending in in_flight:
+            if not pending.recorded:
+                pending.future.cancel()
+                continue
             self._record(
                 OpEvent(
                     pending.op_id,
@@ -798,7 +860,12 @@ class Client:
                 )
             )
             if not pending.future.done():
-                pending.future.set_exception(OutcomeUnknown(pending.op_id, reason))
+                failure = (
+                    OutcomeUnknown(pending.op_id, reason)
+                    if violation is None
+                    else ProtocolViolation(pending.op_id, violation)
+                )
+                pending.future.set_exception(failure)
                 pending.future.exception()  # retrieved here so an unawaited future stays quiet
         self._record_disconnect(conn, reason)
         if reconnect and self.reconnect_enabled and not self.closed and not self.expired:
@@ -854,6 +921,11 @@ class Client:
                     conn.conn_id, self.name, self.session_id, time.monotonic_ns(), detail
                 )
             )
+
+
+def _describe(op: rq.Operation) -> str:
+    path = getattr(op, "path", None)
+    return f"{type(op).__name__}({path})" if path is not None else type(op).__name__
 
 
 async def _close_writer(writer: asyncio.StreamWriter) -> None:

@@ -17,8 +17,10 @@ use the encoding of ``conformance.codec``: bytes as hex, ``null`` distinct from 
     ``format`` (1), ``profile`` (``"3.8"``, ``"3.9"`` or ``null``: let the checker decide),
     ``hosts`` (the ``host:port`` list), ``settings`` (server settings that change what clients
     see: ``extended_types_enabled``, ``reconfig_enabled``, ``super_digest``,
-    ``jute_max_buffer``), ``fresh`` (true if the server was freshly started, with nothing but
-    the four system znodes), ``started_ns``, ``note``.
+    ``jute_max_buffer``, ``container_max_never_used_interval_ms``; each may be left out, and
+    then is Apache ZooKeeper's default: false, false, null, 1048575, 0), ``fresh`` (true if
+    the server was freshly started, with nothing but the four system znodes), ``started_ns``,
+    ``note``.
 ``snapshot`` (optional, before any operation)
     The tree as a client read it before the history began, for a server that was not fresh:
     ``zxid`` and ``nodes``, each ``{"path", "data", "acl", "stat"}``.
@@ -80,12 +82,18 @@ class HistoryFormatError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
-    """Server settings that change what clients observe (zoo.cfg / system properties)."""
+    """Server settings that change what clients observe (zoo.cfg / system properties).
 
-    extended_types_enabled: bool = True
-    reconfig_enabled: bool = False
-    super_digest: str | None = None
-    jute_max_buffer: int = 0xFFFFF
+    Each default is Apache ZooKeeper's (``spec.state.Config``), so a history whose header
+    leaves one out is judged as from a stock server.
+    """
+
+    extended_types_enabled: bool = False  # zookeeper.extendedTypesEnabled (TTL nodes)
+    reconfig_enabled: bool = False  # reconfigEnabled
+    super_digest: str | None = None  # zookeeper.DigestAuthenticationProvider.superDigest
+    jute_max_buffer: int = 0xFFFFF  # jute.maxbuffer
+    # znode.container.maxNeverUsedIntervalMs: 0 keeps containers that never had a child.
+    container_max_never_used_interval_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +335,7 @@ def _decode_settings(raw: Any, where: str) -> ServerSettings:
         "reconfig_enabled": bool,
         "super_digest": str | None,
         "jute_max_buffer": int,
+        "container_max_never_used_interval_ms": int,
     }
     extra = set(raw) - set(hints)
     if extra:

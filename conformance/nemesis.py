@@ -45,17 +45,19 @@ def free_port() -> int:
         return port
 
 
-def ruok(port: int, timeout_s: float = 0.5) -> bool:
+def srvr(port: int, timeout_s: float = 0.5) -> bool:
+    """The server answers ``srvr``: the one four-letter word every server has enabled
+    (``FourLetterCommands``: it is in the whitelist whatever the whitelist says)."""
     try:
         with socket.create_connection((HOST, port), timeout=timeout_s) as conn:
-            conn.sendall(b"ruok")
-            return conn.recv(16) == b"imok"
+            conn.sendall(b"srvr")
+            return conn.recv(32).startswith(b"Zookeeper version:")
     except OSError:
         return False
 
 
 def serves_sessions(port: int, timeout_s: float = 2.0) -> bool:
-    """``ruok`` answers before a server takes sessions: open one and close it (bounded)."""
+    """``srvr`` answers before a server takes sessions: open one and close it (bounded)."""
 
     async def attempt() -> bool:
         client = Client(
@@ -127,7 +129,7 @@ class ServerNode:
         )
         self.starts += 1
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not (ruok(self.port) and serves_sessions(self.port)):
+        while not (srvr(self.port) and serves_sessions(self.port)):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.kill()
                 raise NodeError(f"{self.kind} did not start on {self.address}: see {self.log_path}")
@@ -179,7 +181,12 @@ class ServerNode:
 
 
 class ZkrefNode(ServerNode):
-    """``python -m server serve`` with a zoo.cfg of its own (a short container interval)."""
+    """``python -m server serve`` with a zoo.cfg of its own.
+
+    By default set up for tests: 200 ms ticks, TTL nodes on, containers reaped every second,
+    every four-letter word. ``stock=True``: nothing but the address and the data directory,
+    so every other setting is the default (Apache ZooKeeper's).
+    """
 
     kind = "zkref"
 
@@ -190,15 +197,23 @@ class ZkrefNode(ServerNode):
         *,
         tick_time_ms: int = 200,
         container_check_interval_ms: int = 1000,
+        extended_types: bool = True,
+        stock: bool = False,
     ) -> None:
         super().__init__(home, port)
         self.tick_time_ms = tick_time_ms
         self.container_check_interval_ms = container_check_interval_ms
+        self.extended_types = extended_types
+        self.stock = stock
 
     def prepare(self) -> None:
-        (self.home / "zoo.cfg").write_text(
-            f"znode.container.checkIntervalMs={self.container_check_interval_ms}\n"
-        )
+        settings = [
+            f"tickTime={self.tick_time_ms}",
+            f"znode.container.checkIntervalMs={self.container_check_interval_ms}",
+            f"extendedTypesEnabled={str(self.extended_types).lower()}",
+            "4lw.commands.whitelist=*",
+        ]
+        (self.home / "zoo.cfg").write_text("" if self.stock else "\n".join([*settings, ""]))
 
     def command(self) -> list[str]:
         return [
@@ -214,18 +229,19 @@ class ZkrefNode(ServerNode):
             str(self.port),
             "--data-dir",
             str(self.data_dir),
-            "--tick-time",
-            str(self.tick_time_ms),
-            "--4lw-whitelist",
-            "*",
         ]
 
 
 class ApacheZooKeeperNode(ServerNode):
     """A standalone Apache ZooKeeper (``QuorumPeerMain``) from ``zookeeper_home``.
 
-    Started with ``-Dzookeeper.extendedTypesEnabled=true`` (TTL nodes) and
+    By default set up for tests: 200 ms ticks, every four-letter word,
+    ``-Dzookeeper.extendedTypesEnabled=true`` (TTL nodes) and
     ``-Dznode.container.checkIntervalMs`` (container/TTL reaping within a test's patience).
+    ``stock=True``: a zoo.cfg with nothing but ``dataDir``, ``clientPort``,
+    ``clientPortAddress`` and ``admin.enableServer=false`` (the AdminServer would take the
+    fixed port 8080), and no system properties: every other setting is Apache ZooKeeper's
+    default.
     """
 
     kind = "apache-zookeeper"
@@ -237,11 +253,15 @@ class ApacheZooKeeperNode(ServerNode):
         *,
         tick_time_ms: int = 200,
         container_check_interval_ms: int = 1000,
+        extended_types: bool = True,
+        stock: bool = False,
         zookeeper_home: Path = ZOOKEEPER_HOME,
     ) -> None:
         super().__init__(home, port)
         self.tick_time_ms = tick_time_ms
         self.container_check_interval_ms = container_check_interval_ms
+        self.extended_types = extended_types
+        self.stock = stock
         self.zookeeper_home = zookeeper_home
 
     @staticmethod
@@ -254,29 +274,28 @@ class ApacheZooKeeperNode(ServerNode):
         return None
 
     def prepare(self) -> None:
-        (self.home / "zoo.cfg").write_text(
-            "\n".join(
-                [
-                    f"tickTime={self.tick_time_ms}",
-                    f"dataDir={self.data_dir}",
-                    f"clientPort={self.port}",
-                    f"clientPortAddress={HOST}",
-                    "admin.enableServer=false",
-                    "4lw.commands.whitelist=*",
-                    "",
-                ]
-            )
-        )
+        lines = [
+            f"dataDir={self.data_dir}",
+            f"clientPort={self.port}",
+            f"clientPortAddress={HOST}",
+            "admin.enableServer=false",
+        ]
+        if not self.stock:
+            lines += [f"tickTime={self.tick_time_ms}", "4lw.commands.whitelist=*"]
+        (self.home / "zoo.cfg").write_text("\n".join([*lines, ""]))
 
     def command(self) -> list[str]:
+        properties = [
+            f"-Dzookeeper.extendedTypesEnabled={str(self.extended_types).lower()}",
+            f"-Dznode.container.checkIntervalMs={self.container_check_interval_ms}",
+        ]
         return [
             "java",
             "-Xmx256m",
             "-cp",
             f"/usr/share/java/*:{self.zookeeper_home}/*",
             f"-Dzookeeper.log.dir={self.home}",
-            "-Dzookeeper.extendedTypesEnabled=true",
-            f"-Dznode.container.checkIntervalMs={self.container_check_interval_ms}",
+            *([] if self.stock else properties),
             "org.apache.zookeeper.server.quorum.QuorumPeerMain",
             str(self.home / "zoo.cfg"),
         ]

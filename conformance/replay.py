@@ -396,12 +396,18 @@ class Replay:
         return out
 
     def _reap_candidates(self) -> list[Candidate]:
-        """Containers and TTL znodes the server could have reaped (no children left)."""
+        """Containers and TTL znodes the server could have reaped (no children left); a
+        container that never had a child only if ``maxNeverUsedIntervalMs`` is set."""
         out: list[Candidate] = []
+        never_used_reaped = self.m.state.config.container_max_never_used_interval_ms != 0
         for path, node in self.m.state.nodes.items():
             if node.children or node.kind not in (NodeKind.CONTAINER, NodeKind.TTL):
                 continue
-            if node.kind is NodeKind.CONTAINER and node.child_creates == 0:
+            if (
+                node.kind is NodeKind.CONTAINER
+                and node.child_creates == 0
+                and not never_used_reaped
+            ):
                 continue
             key = f"reap:{path}:{node.czxid}"
             if key in self.schedule or key in self.placed_keys:

@@ -110,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (clientPortAddress; 127.0.0.1)")
     serve.add_argument("--port", type=int, help="client port (clientPort; 2181; 0 = any free)")
     serve.add_argument("--data-dir", type=Path, help="data directory (dataDir)")
-    serve.add_argument("--tick-time", type=int, metavar="MS", help="tickTime in ms (2000)")
+    serve.add_argument("--tick-time", type=int, metavar="MS", help="tickTime in ms (3000)")
     serve.add_argument(
         "--min-session-timeout", type=int, metavar="MS", help="minSessionTimeout (2 ticks)"
     )
@@ -137,6 +137,19 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="autopurge.snapRetainCount: snapshots kept (3, the minimum)",
+    )
+    serve.add_argument(
+        "--extended-types-enabled",
+        action="store_const",
+        const=True,
+        help="allow TTL nodes (zookeeper.extendedTypesEnabled; off: createTTL is UNIMPLEMENTED)",
+    )
+    serve.add_argument(
+        "--container-check-interval",
+        type=int,
+        metavar="MS",
+        help="how often empty containers and expired TTL nodes are reaped "
+        "(znode.container.checkIntervalMs; 60000)",
     )
     serve.add_argument(
         "--profile",
@@ -204,6 +217,8 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
         four_letter_whitelist=whitelist,
         snap_count=args.snap_count,
         snap_retain_count=args.snap_retain_count,
+        extended_types_enabled=args.extended_types_enabled,
+        container_check_interval_ms=args.container_check_interval,
         profile=None if args.profile is None else parse_profile(args.profile),
     )
 

@@ -64,7 +64,9 @@ OUTSTANDING_BYTES_MAX = 64 << 20
 # once this many more are waiting (a client that never reads its socket).
 CLIENT_SEND_BUFFER_BYTES_HIGH = 1 << 20
 CLIENT_SEND_BUFFER_BYTES_MAX = 64 << 20
-LISTEN_BACKLOG_DEFAULT = 1024
+# clientPortListenBacklog unset (-1) or not positive: the listen backlog Java's
+# ServerSocket.bind picks, as Apache ZooKeeper binds (NIOServerCnxnFactory.configure).
+LISTEN_BACKLOG_DEFAULT = 50
 
 
 class ConfigError(ValueError):
@@ -73,23 +75,30 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
-    """What one standalone zkref server is told (zoo.cfg names in comments)."""
+    """What one standalone zkref server is told (zoo.cfg names in comments).
+
+    Every default is Apache ZooKeeper 3.8's (``QuorumPeerConfig``, ``ZooKeeperServer``,
+    ``ContainerManager``, ``EphemeralType``; ``spec.state.Config`` lists them): tickTime 3000,
+    TTL nodes off, containers checked every 60 s, ``srvr`` the only four-letter word. The
+    bounds Apache ZooKeeper does not have (send buffers, outstanding bytes) protect the
+    server from clients that never read, and change nothing a well-behaved client sees.
+    """
 
     host: str = "127.0.0.1"  # clientPortAddress
     port: int = 2181  # clientPort (0: any free port)
     data_dir: Path | None = None  # dataDir
-    tick_time_ms: int = 2000  # tickTime
+    tick_time_ms: int = 3000  # tickTime (ZooKeeperServer.DEFAULT_TICK_TIME)
     min_session_timeout_ms: int | None = None  # minSessionTimeout (default 2 ticks)
     max_session_timeout_ms: int | None = None  # maxSessionTimeout (default 20 ticks)
     max_client_connections_per_ip: int = 60  # maxClientCnxns (0: no limit)
     jute_max_buffer: int = JUTE_MAXBUFFER  # jute.maxbuffer
     four_letter_whitelist: frozenset[str] = DEFAULT_FOUR_LETTER_WHITELIST  # 4lw.commands...
-    listen_backlog: int = LISTEN_BACKLOG_DEFAULT  # clientPortListenBacklog
+    listen_backlog: int = -1  # clientPortListenBacklog (-1: LISTEN_BACKLOG_DEFAULT)
     outstanding_requests_max: int = OUTSTANDING_REQUESTS_MAX  # globalOutstandingLimit
     outstanding_bytes_max: int = OUTSTANDING_BYTES_MAX
     container_check_interval_ms: int = 60_000  # znode.container.checkIntervalMs
     container_max_never_used_interval_ms: int = 0  # znode.container.maxNeverUsedIntervalMs
-    extended_types_enabled: bool = True  # zookeeper.extendedTypesEnabled
+    extended_types_enabled: bool = False  # zookeeper.extendedTypesEnabled (TTL nodes)
     super_digest: str | None = None  # zookeeper.DigestAuthenticationProvider.superDigest
     # reconfigEnabled: a standalone server answers reconfig UNIMPLEMENTED when true,
     # RECONFIGDISABLED when false (PrepRequestProcessor.pRequest2Txn, case reconfig).
@@ -119,7 +128,6 @@ class ServerConfig:
             "0 (no limit) or more",
         )
         _check(self.jute_max_buffer > 0, "jute.maxbuffer", self.jute_max_buffer, "positive")
-        _check(self.listen_backlog > 0, "clientPortListenBacklog", self.listen_backlog, "> 0")
         _check(
             self.outstanding_requests_max > 0,
             "globalOutstandingLimit",
@@ -170,6 +178,11 @@ class ServerConfig:
     def max_session_timeout_ms_effective(self) -> int:
         m = self.max_session_timeout_ms
         return 20 * self.tick_time_ms if m is None or m < 0 else m
+
+    @property
+    def listen_backlog_effective(self) -> int:
+        """The backlog the client port listens with: ``clientPortListenBacklog`` if positive."""
+        return self.listen_backlog if self.listen_backlog > 0 else LISTEN_BACKLOG_DEFAULT
 
     @property
     def client_address(self) -> str:
@@ -571,8 +584,7 @@ def parse_zoo_cfg(text: str, base: ServerConfig | None = None) -> ServerConfig:
         elif key == "4lw.commands.whitelist":
             changes["four_letter_whitelist"] = parse_four_letter_whitelist(value)
         elif key == "clientPortListenBacklog":
-            backlog = _integer(key, value, line)
-            changes["listen_backlog"] = backlog if backlog > 0 else LISTEN_BACKLOG_DEFAULT
+            changes["listen_backlog"] = _integer(key, value, line)
         elif key == "extendedTypesEnabled":
             changes["extended_types_enabled"] = _boolean(key, value, line)
         elif key == "reconfigEnabled":

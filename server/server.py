@@ -369,7 +369,7 @@ class ZooKeeperServer:
                 self._new_connection,
                 self.config.host,
                 self.config.port,
-                backlog=self.config.listen_backlog,
+                backlog=self.config.listen_backlog_effective,
                 reuse_address=True,
             )
         except BaseException:

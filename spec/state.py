@@ -30,15 +30,29 @@ from spec.zxid import make_zxid, zxid_counter, zxid_epoch
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """Server settings that change what clients observe (zoo.cfg names in comments)."""
+    """Server settings that change what clients observe (zoo.cfg names in comments).
 
-    tick_time_ms: int = 2000  # tickTime
+    Every default is Apache ZooKeeper 3.8's, so ``Config()`` is a stock server:
+
+    * ``tickTime`` 3000 ms (``ZooKeeperServer.DEFAULT_TICK_TIME``; the sample zoo.cfg says
+      2000, but a zoo.cfg without the key gets 3000), session timeouts bounded to 2 and 20
+      ticks (``QuorumPeerConfig.parse``);
+    * TTL nodes off: ``zookeeper.extendedTypesEnabled`` is false unless set, and every create
+      of a TTL mode is answered UNIMPLEMENTED (``EphemeralType.extendedEphemeralTypesEnabled``,
+      ``PrepRequestProcessor.validateCreateRequest``);
+    * containers checked every 60 s, never-used containers kept
+      (``ContainerManager``: ``znode.container.checkIntervalMs`` 60000,
+      ``znode.container.maxNeverUsedIntervalMs`` 0);
+    * no super user, ``reconfigEnabled`` false, ``jute.maxbuffer`` 0xfffff.
+    """
+
+    tick_time_ms: int = 3000  # tickTime
     min_session_timeout_ms: int | None = None  # minSessionTimeout, default 2 ticks
     max_session_timeout_ms: int | None = None  # maxSessionTimeout, default 20 ticks
     server_id: int = 0  # myid; 0 in standalone
     # The clock when the server started; it seeds session ids, so it must not be 0.
     start_time_ms: int = 1_700_000_000_000
-    extended_types_enabled: bool = True  # zookeeper.extendedTypesEnabled (TTL nodes)
+    extended_types_enabled: bool = False  # zookeeper.extendedTypesEnabled (TTL nodes)
     container_check_interval_ms: int = 60_000  # znode.container.checkIntervalMs
     container_max_never_used_interval_ms: int = 0  # znode.container.maxNeverUsedIntervalMs
     super_digest: str | None = None  # DigestAuthenticationProvider.superDigest

@@ -9,13 +9,27 @@ it ends the whole history — every reply and every notification — is replayed
 kind of disagreement fails the scenario, with its evidence.
 
 Every scenario works under a root path of its own (``ctx.root``) that is deleted at the end,
-and every wait is bounded: the scenario as a whole by ``SCENARIO_TIMEOUT_S``.
+and every wait is bounded: the scenario as a whole by ``SCENARIO_TIMEOUT_S`` (a reaping
+scenario by that and the reaping it waits for, ``Target.reap_wait_s``).
+
+Not every scenario applies to every server. A scenario states what it ``needs`` of the
+server's settings (``Target.settings``, learned or told: ``conformance.suite``), and
+``run_one`` reports it without running it when the server does not have that:
+
+* ``skipped`` — a deliberate divergence of the profile (``spec/DIVERGENCES.md``), or a
+  scenario about a setting the server does not have (createTTL refused, on a server with TTL
+  nodes);
+* ``not_enabled`` — a feature the server has switched off (TTL nodes: Apache ZooKeeper's
+  default), "not enabled on this server", never a failure;
+* ``not_checked`` — a reaping the server's container check interval makes slower than the
+  suite may wait (``Target.reap_wait_max_s``); the reason names the option that would check it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
@@ -23,10 +37,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.checker import check
-from conformance.client import Client, ClientError, Notification
+from conformance.client import Client, ClientError, Notification, ProtocolViolation
 from conformance.compare import code_name
 from conformance.history import Header, HistoryRecorder, ServerSettings
-from conformance.snapshot import take_snapshot
+from conformance.snapshot import SnapshotError, take_snapshot
 from spec import requests as rq
 from spec.acl import OPEN_ACL_UNSAFE
 from spec.errors import Code
@@ -35,6 +49,20 @@ from spec.profiles import Profile
 SCENARIO_TIMEOUT_S = 30.0
 EVENT_TIMEOUT_S = 5.0
 DIGEST_AUTH = b"user:pass"  # the identity every helper client adds, so cleanup can delete
+# A reaping is due within one container check interval; this much more is allowed for a
+# loaded machine.
+REAP_SLACK_S = 5.0
+SNAPSHOT_ATTEMPTS = 3
+REAP_WAIT_MAX_S = 10.0  # the longest the suite waits for a reaping, unless told otherwise
+CONTAINER_CHECK_INTERVAL_MS = 60_000  # Apache ZooKeeper's znode.container.checkIntervalMs
+
+# What a scenario may need of the server's settings (``Scenario.needs``).
+TTL_NODES = "ttl nodes"  # zookeeper.extendedTypesEnabled=true
+NO_TTL_NODES = "no ttl nodes"  # zookeeper.extendedTypesEnabled=false (the default)
+REAPING = "reaping"  # a container check interval the suite can wait for
+
+# Every status a scenario result may have; all but "failed" are a pass for the verdict.
+STATUSES = ("passed", "failed", "skipped", "not_enabled", "not_checked", "not_run")
 
 
 class ScenarioFailure(AssertionError):
@@ -43,14 +71,54 @@ class ScenarioFailure(AssertionError):
 
 @dataclass(frozen=True)
 class Target:
-    """The server under test and what the suite holds it to."""
+    """The server under test, the settings it was found (or said) to have, and what the
+    suite holds it to. ``settings`` go into every history's header, so the checker replays
+    under them; the container check interval only decides which reapings the suite waits
+    for (the checker places reapings by search, whenever they happened)."""
 
     hosts: tuple[str, ...]
     profile: Profile
-    extended_types: bool = True
-    reap_wait_s: float = 8.0  # how long container/TTL reaping may take on this server
+    settings: ServerSettings = field(default_factory=ServerSettings)
+    container_check_interval_ms: int = CONTAINER_CHECK_INTERVAL_MS  # znode.container...
+    reap_wait_max_s: float = REAP_WAIT_MAX_S
     session_timeout_ms: int = 4000
     request_timeout_s: float = 5.0
+
+    @property
+    def extended_types(self) -> bool:
+        """TTL nodes are enabled (``zookeeper.extendedTypesEnabled``)."""
+        return self.settings.extended_types_enabled
+
+    @property
+    def reap_wait_s(self) -> float:
+        """How long a reaping may take on this server: one check interval, and some slack."""
+        return self.container_check_interval_ms / 1000 + REAP_SLACK_S
+
+    def unmet(self, needs: tuple[str, ...]) -> tuple[str, str] | None:
+        """(status, reason) if the server lacks something in ``needs``, else None."""
+        if TTL_NODES in needs and not self.extended_types:
+            return (
+                "not_enabled",
+                "TTL nodes are not enabled on this server (zookeeper.extendedTypesEnabled=false, "
+                "Apache ZooKeeper's default)",
+            )
+        if NO_TTL_NODES in needs and self.extended_types:
+            return (
+                "skipped",
+                "TTL nodes are enabled on this server; this scenario is about a server "
+                "without them",
+            )
+        if REAPING in needs and self.reap_wait_s > self.reap_wait_max_s:
+            need = math.ceil(self.reap_wait_s)
+            return (
+                "not_checked",
+                f"containers are reaped every {self.container_check_interval_ms} ms on this "
+                f"server (znode.container.checkIntervalMs), so a reaping may take {need} s, "
+                f"longer than the suite waits ({self.reap_wait_max_s:g} s): check it with "
+                f"--reap-wait {need}, or with --container-check-interval MS if the server "
+                f"reaps more often",
+            )
+        return None
 
 
 ScenarioFn = Callable[["Ctx"], Awaitable[None]]
@@ -63,20 +131,20 @@ class Scenario:
     doc: str
     fn: ScenarioFn
     skip: Mapping[str, str] = field(default_factory=dict)  # profile name -> reason
-    needs_extended_types: bool = False
+    needs: tuple[str, ...] = ()  # TTL_NODES, NO_TTL_NODES, REAPING
 
 
 REGISTRY: list[Scenario] = []
 
 
 def scenario(
-    chapter: str, *, skip: Mapping[str, str] | None = None, extended: bool = False
+    chapter: str, *, skip: Mapping[str, str] | None = None, needs: tuple[str, ...] = ()
 ) -> Callable[[ScenarioFn], ScenarioFn]:
     """Register a scenario of ``chapter``; its docstring is the behaviour it documents."""
 
     def register(fn: ScenarioFn) -> ScenarioFn:
         doc = (fn.__doc__ or fn.__name__).strip().splitlines()[0]
-        REGISTRY.append(Scenario(chapter, fn.__name__, doc, fn, dict(skip or {}), extended))
+        REGISTRY.append(Scenario(chapter, fn.__name__, doc, fn, dict(skip or {}), needs))
         return fn
 
     return register
@@ -87,10 +155,15 @@ class ScenarioResult:
     chapter: str
     name: str
     doc: str
-    status: str  # "passed", "failed", "skipped"
+    status: str  # one of STATUSES
     seconds: float
-    evidence: str = ""
+    evidence: str = ""  # why it failed, or why it did not run
     operations: int = 0
+    # The wire-protocol violation that failed it, if one did (the suite stops there).
+    protocol_violation: str = ""
+
+    def __post_init__(self) -> None:
+        assert self.status in STATUSES, self.status
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -101,6 +174,7 @@ class ScenarioResult:
             "seconds": round(self.seconds, 3),
             "evidence": self.evidence,
             "operations": self.operations,
+            "protocol_violation": self.protocol_violation,
         }
 
 
@@ -199,7 +273,7 @@ def header_for(target: Target, note: str) -> Header:
     return Header(
         profile=target.profile.name,
         hosts=target.hosts,
-        settings=ServerSettings(extended_types_enabled=target.extended_types),
+        settings=target.settings,
         fresh=False,
         note=note,
     )
@@ -234,10 +308,21 @@ async def delete_tree(client: Client, root: str) -> None:
 
 
 async def recorded_start(target: Target, note: str) -> HistoryRecorder:
-    """A recorder whose history starts with a snapshot of the server's whole tree."""
+    """A recorder whose history starts with a snapshot of the server's whole tree.
+
+    The tree must hold still while it is read; the server's own reaper may move it (a
+    container emptied by the last clean-up), so a snapshot is taken again, up to
+    ``SNAPSHOT_ATTEMPTS`` times.
+    """
     reader = await helper(target, "snapshot")
     try:
-        snapshot = await take_snapshot(reader)
+        for attempt in range(1, SNAPSHOT_ATTEMPTS + 1):
+            try:
+                snapshot = await take_snapshot(reader)
+                break
+            except SnapshotError:
+                if attempt == SNAPSHOT_ATTEMPTS:
+                    raise
     finally:
         await reader.close()
     recorder = HistoryRecorder(header=header_for(target, note))
@@ -251,21 +336,35 @@ def judge(recorder: HistoryRecorder, target: Target) -> str:
     return "" if verdict.allowed else verdict.render()
 
 
+def inapplicable(item: Scenario, target: Target) -> tuple[str, str] | None:
+    """(status, reason) if ``item`` does not apply to ``target``, else None."""
+    reason = item.skip.get(target.profile.name)
+    if reason is not None:
+        return "skipped", reason
+    return target.unmet(item.needs)
+
+
+def scenario_timeout_s(item: Scenario, target: Target) -> float:
+    """How long ``item`` may run: ``SCENARIO_TIMEOUT_S``, and for a reaping scenario also
+    the reaping it waits for (a minute and more against a stock server, ``--reap-wait``)."""
+    return SCENARIO_TIMEOUT_S + (target.reap_wait_s if REAPING in item.needs else 0.0)
+
+
 async def run_one(item: Scenario, target: Target, serial: int) -> ScenarioResult:
     started = time.perf_counter()
+    violation = ""
 
     def result(status: str, evidence: str = "", operations: int = 0) -> ScenarioResult:
         seconds = time.perf_counter() - started
         return ScenarioResult(
-            item.chapter, item.name, item.doc, status, seconds, evidence, operations
+            item.chapter, item.name, item.doc, status, seconds, evidence, operations, violation
         )
 
-    reason = item.skip.get(target.profile.name)
-    if reason is not None:
-        return result("skipped", reason)
-    if item.needs_extended_types and not target.extended_types:
-        return result("skipped", "extended types (TTL) are not enabled on this server")
+    unmet = inapplicable(item, target)
+    if unmet is not None:
+        return result(*unmet)
     root = f"/conformance-{item.chapter}-{item.name}-{serial}-{time.monotonic_ns() % 10**9}"
+    timeout_s = scenario_timeout_s(item, target)
     ctx: Ctx | None = None
     evidence = ""
     try:
@@ -273,11 +372,15 @@ async def run_one(item: Scenario, target: Target, serial: int) -> ScenarioResult
         ctx = Ctx(target, recorder, root)
         setup = await ctx.client("setup")
         await ctx.create(setup, root)
-        await asyncio.wait_for(item.fn(ctx), SCENARIO_TIMEOUT_S)
+        await asyncio.wait_for(item.fn(ctx), timeout_s)
     except ScenarioFailure as failure:
         evidence = str(failure)
     except TimeoutError:
-        evidence = f"the scenario did not finish within {SCENARIO_TIMEOUT_S} s"
+        evidence = f"the scenario did not finish within {timeout_s:g} s"
+    except ProtocolViolation as error:
+        violation = error.detail
+    except SnapshotError as error:
+        evidence = f"could not read the tree before the scenario: {error}"
     except (ClientError, OSError) as error:
         evidence = f"{type(error).__name__}: {error}"
     except Exception:  # a scenario or checker bug is a failure with its traceback
@@ -287,6 +390,16 @@ async def run_one(item: Scenario, target: Target, serial: int) -> ScenarioResult
             for client in ctx.clients:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(client.close(), 10)
+    if ctx is not None and not violation:
+        # A client whose violation the scenario did not wait for (a second session, say).
+        violation = next((c.protocol_violation for c in ctx.clients if c.protocol_violation), "")
+    if violation:
+        # The server answers out of order or in frames that do not decode: nothing it says
+        # on this connection can be trusted, and the cleanup would only wait for it.
+        evidence = f"the server broke the wire protocol: {violation}"
+        if ctx is not None:
+            evidence += "\n" + history_excerpt(ctx.recorder)
+        return result("failed", evidence)
     with contextlib.suppress(Exception):
         cleaner = await helper(target, "cleanup")
         try:

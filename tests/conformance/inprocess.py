@@ -54,7 +54,9 @@ class InProcessEnsemble:
     """One reference core behind ``listeners`` TCP ports on 127.0.0.1."""
 
     def __init__(self, config: Config | None = None, listeners: int = 1) -> None:
-        self.config = config or Config(tick_time_ms=100, container_check_interval_ms=200)
+        self.config = config or Config(
+            tick_time_ms=100, container_check_interval_ms=200, extended_types_enabled=True
+        )
         self.listener_count = listeners
         self._t0 = time.monotonic()
         self.core = ZooKeeperCore(self.config, self.now_ms())

@@ -32,6 +32,7 @@ def config_for(profile: Profile = V3_9) -> Config:
         tick_time_ms=100,
         min_session_timeout_ms=200,
         container_check_interval_ms=200,
+        extended_types_enabled=True,
         profile=profile,
     )
 

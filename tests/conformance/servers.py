@@ -1,4 +1,9 @@
-"""Fixtures' helpers: Apache ZooKeeper and zkref servers started for the suite's tests."""
+"""Fixtures' helpers: Apache ZooKeeper and zkref servers started for the suite's tests.
+
+Two configurations of each: for tests (200 ms ticks, TTL nodes on, containers reaped every
+second, every four-letter word), and ``stock`` (every setting left at its default, Apache
+ZooKeeper's: 3 s ticks, TTL nodes off, containers reaped every minute, only ``srvr``).
+"""
 
 from __future__ import annotations
 
@@ -13,12 +18,12 @@ from conformance.nemesis import HOST, ApacheZooKeeperNode, NodeError, ZkrefNode,
 
 
 @contextmanager
-def apache_zookeeper(home: Path) -> Iterator[ApacheZooKeeperNode]:
+def apache_zookeeper(home: Path, *, stock: bool = False) -> Iterator[ApacheZooKeeperNode]:
     """A standalone Apache ZooKeeper 3.8 (skips the test if it is not installed)."""
     missing = ApacheZooKeeperNode.available()
     if missing is not None:
         pytest.skip(f"Apache ZooKeeper cannot run here: {missing}")
-    node = ApacheZooKeeperNode(home)
+    node = ApacheZooKeeperNode(home, stock=stock)
     try:
         node.start()
     except NodeError as error:
@@ -30,9 +35,9 @@ def apache_zookeeper(home: Path) -> Iterator[ApacheZooKeeperNode]:
 
 
 @contextmanager
-def zkref(home: Path) -> Iterator[ZkrefNode]:
-    """``python -m server serve`` with a 1 s container check interval and 200 ms ticks."""
-    node = ZkrefNode(home)
+def zkref(home: Path, *, stock: bool = False) -> Iterator[ZkrefNode]:
+    """``python -m server serve``, set up for tests or ``stock``."""
+    node = ZkrefNode(home, stock=stock)
     node.start()
     try:
         yield node

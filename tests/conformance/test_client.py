@@ -11,7 +11,13 @@ from typing import TypeVar
 
 import pytest
 
-from conformance.client import Client, ClientError, ConnectionLoss, OutcomeUnknown, SessionExpired
+from conformance.client import (
+    Client,
+    ConnectionLoss,
+    OutcomeUnknown,
+    ProtocolViolation,
+    SessionExpired,
+)
 from conformance.history import HistoryRecorder
 from reference.jute import ConnectResponse as JuteConnectResponse
 from reference.jute import (
@@ -278,42 +284,117 @@ def test_a_server_that_never_answers_the_handshake_is_given_up_on() -> None:
     run(scenario)
 
 
-def test_a_reply_out_of_order_is_a_protocol_error_and_drops_the_connection() -> None:
-    async def scenario() -> HistoryRecorder:
-        async def wrong_xids(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            frames = FrameReader()
-            handshaken = False
-            while data := await reader.read(1 << 16):
-                for payload in frames.feed(data):
-                    if not handshaken:
-                        request = decode_connect_request(payload)
-                        writer.write(
-                            encode_connect_response(
-                                JuteConnectResponse(0, 3000, 77, bytes(16), request.readOnly)
-                            )
-                        )
-                        handshaken = True
-                        continue
-                    xid = int.from_bytes(payload[:4], "big", signed=True)
-                    if xid > 0:
-                        writer.write(encode_reply(ReplyHeader(xid + 1000, 5, 0)))
+Answer = Callable[[int, int], list[bytes]]  # (xid, opcode) of a request -> frames to send
 
-        server, host = await _silent_server(wrong_xids)
+
+def _scripted(timeout_ms: int, answer: Answer) -> Callable[..., Awaitable[None]]:
+    """A server that grants every session ``timeout_ms`` and answers each request with the
+    frames ``answer`` gives for it (no frames: no answer, yet)."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        frames = FrameReader()
+        handshaken = False
+        while data := await reader.read(1 << 16):
+            for payload in frames.feed(data):
+                if not handshaken:
+                    request = decode_connect_request(payload)
+                    response = JuteConnectResponse(0, timeout_ms, 77, bytes(16), request.readOnly)
+                    writer.write(encode_connect_response(response))
+                    handshaken = True
+                    continue
+                xid = int.from_bytes(payload[:4], "big", signed=True)
+                opcode = int.from_bytes(payload[4:8], "big", signed=True)
+                for frame in answer(xid, opcode):
+                    writer.write(frame)
+
+    return serve
+
+
+# Long enough that a request failing by its timeout could not pass for "at once".
+PATIENT_S = 30.0
+
+
+def test_a_reply_out_of_order_is_a_protocol_violation_that_fails_the_request_at_once() -> None:
+    def wrong_xids(xid: int, opcode: int) -> list[bytes]:
+        return [encode_reply(ReplyHeader(xid + 1000, 5, 0))] if xid > 0 else []
+
+    async def scenario() -> tuple[HistoryRecorder, float]:
+        server, host = await _silent_server(_scripted(3000, wrong_xids))
         try:
             recorder = HistoryRecorder()
-            client = Client([host], recorder=recorder, reconnect=False)
+            client = Client([host], recorder=recorder, reconnect=False, request_timeout_s=PATIENT_S)
             await client.start()
-            with pytest.raises(ClientError):
+            started = time.monotonic()
+            with pytest.raises(ProtocolViolation) as raised:
                 await client.call(rq.Sync("/"))
-            assert client.protocol_errors and "expected xid 1" in client.protocol_errors[0]
+            waited = time.monotonic() - started
+            assert "xid out of order: got xid 1001" in raised.value.detail
+            assert "expected xid 1" in raised.value.detail
+            assert client.protocol_violation == client.protocol_errors[0] == raised.value.detail
             await client.abandon()
-            return recorder
+            return recorder, waited
         finally:
             server.close()
 
-    history = run(scenario).history()
+    recorder, waited = run(scenario)
+    assert waited < PATIENT_S / 2
+    history = recorder.history()
     assert len(history.protocol_errors) == 1
     assert [o.outcome for o in history.ops] == ["unknown"]
+
+
+def test_a_ping_reply_that_overtakes_a_request_is_out_of_order() -> None:
+    """Pings travel the server's pipeline with the requests, so a ping's reply cannot come
+    before the reply to a request sent earlier: one request in flight is enough to catch a
+    server that reorders its replies."""
+
+    def pings_only(xid: int, opcode: int) -> list[bytes]:
+        return [encode_reply(ReplyHeader(xid, 5, 0))] if opcode == OpCode.ping else []
+
+    async def scenario() -> None:
+        # A 300 ms session: the client pings after 100 ms of silence.
+        server, host = await _silent_server(_scripted(300, pings_only))
+        try:
+            client = Client([host], reconnect=False, request_timeout_s=PATIENT_S)
+            await client.start()
+            with pytest.raises(ProtocolViolation) as raised:
+                await client.call(rq.GetData("/"))
+            assert "got xid -2 (err 0), expected xid 1" in raised.value.detail
+            await client.abandon()
+        finally:
+            server.close()
+
+    run(scenario)
+
+
+def test_an_auth_reply_may_overtake_a_request() -> None:
+    """The server answers an auth packet as it arrives (ZooKeeperServer.processPacket),
+    ahead of requests still in its pipeline: not a violation. Here the server holds a
+    request's reply until the auth packet comes, answers the auth, then the request."""
+    held: list[bytes] = []
+
+    def auth_first(xid: int, opcode: int) -> list[bytes]:
+        if opcode != OpCode.auth:
+            held.append(encode_reply(ReplyHeader(xid, 5, Code.NONODE)))
+            return []
+        out = [encode_reply(ReplyHeader(xid, 5, Code.OK)), *held]
+        held.clear()
+        return out
+
+    async def scenario() -> None:
+        server, host = await _silent_server(_scripted(30_000, auth_first))
+        try:
+            client = Client([host], reconnect=False, request_timeout_s=PATIENT_S)
+            await client.start()
+            exists = await client.submit(rq.Exists("/x"))
+            auth = await client.submit(rq.AddAuth("digest", b"u:p"))
+            assert (await auth).err == Code.OK and (await exists).err == Code.NONODE
+            assert client.protocol_errors == []
+            await client.abandon()
+        finally:
+            server.close()
+
+    run(scenario)
 
 
 def test_a_client_whose_zxid_is_ahead_of_every_server_cannot_resume() -> None:

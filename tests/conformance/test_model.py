@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from conformance.history import ServerSettings
 from conformance.model import run_model
 from conformance.nemesis import ZkrefNode
 from conformance.scenarios.base import Target
@@ -23,7 +24,7 @@ DURATION_S = 30.0
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     node: ZkrefNode
     with zkref(Path(tmp_path_factory.mktemp("zkref-model"))) as node:
-        yield Target((node.address,), V3_9)
+        yield Target((node.address,), V3_9, ServerSettings(extended_types_enabled=True))
 
 
 def test_the_same_seed_generates_the_same_steps(target: Target) -> None:

@@ -2,13 +2,16 @@
 
 Against zkref (``ZkrefNode``): a small run passes and writes its JSON report; the same server
 held to the wrong profile (3.8) fails with evidence; a server that accepts connections and
-never answers makes a scenario fail within its bounds instead of hanging.
+never answers makes a scenario fail within its bounds instead of hanging; a server that
+swaps every pair of replies (``ReplySwappingProxy`` in front of zkref) fails the whole suite
+at once. The summary line counts every scenario, whatever its status.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -18,9 +21,15 @@ import pytest
 
 from conformance.cli import EXIT_ALLOWED, EXIT_BAD_INPUT, EXIT_VIOLATION, main
 from conformance.nemesis import ZkrefNode
-from conformance.scenarios import REGISTRY, Target, run_one
+from conformance.scenarios import REGISTRY, ScenarioResult, Target, run_one
+from conformance.scenarios.base import SCENARIO_TIMEOUT_S, STATUSES, scenario_timeout_s
+from conformance.suite import SuiteReport
 from spec.profiles import V3_9
 from tests.conformance.servers import zkref
+from tests.conformance.swapping import ReplySwappingProxy
+
+# The issue's bound on a verdict against a broken server; it comes in seconds.
+BROKEN_SERVER_VERDICT_S = 120.0
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +81,52 @@ def test_a_silent_server_fails_a_scenario_within_bounds() -> None:
         result = asyncio.run(run_one(REGISTRY[0], target, 0))
         assert result.status == "failed", result
         assert time.monotonic() - started < 15
+
+
+@pytest.mark.parametrize("ttl", [None, "on"], ids=["settings-probed", "settings-told"])
+def test_a_server_that_swaps_replies_fails_the_suite_within_two_minutes(
+    server: ZkrefNode, ttl: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Out-of-order replies are a protocol violation the moment they arrive: the probe of
+    the server's settings sees it (settings probed), or the first scenario does (told)."""
+    report = tmp_path / "report.json"
+    with ReplySwappingProxy("127.0.0.1", server.port) as proxy:
+        argv = ["run", "--hosts", proxy.address, "--json", str(report)]
+        started = time.monotonic()
+        assert main([*argv, *(["--extended-types", ttl] if ttl else [])]) == EXIT_VIOLATION
+        seconds = time.monotonic() - started
+        assert proxy.swapped > 0
+    out = capsys.readouterr().out
+    assert seconds < BROKEN_SERVER_VERDICT_S, out
+    assert re.search(r"STOPPED: the server broke the wire protocol .*xid out of order", out)
+    assert out.rstrip().endswith("FAILED")
+    data = json.loads(report.read_text())
+    assert not data["passed"] and "xid out of order" in data["stopped"]
+    assert data["model"] is None  # the model checker never started
+    statuses = {s["status"] for s in data["scenarios"]}
+    assert statuses <= {"failed", "not_run"} and "not_run" in statuses
+
+
+def test_the_summary_counts_every_scenario_whatever_its_status() -> None:
+    results = [
+        ScenarioResult("c", f"s{i}", "doc", status, 0.0)
+        for i, status in enumerate([*STATUSES, "passed", "passed"])
+    ]
+    report = SuiteReport(("h:1",), "3.8", "3.8.0", results)
+    summary = report.render().splitlines()[-1]
+    total = len(results)
+    assert summary.startswith(f"{total} scenarios (3 passed, 1 failed, 1 skipped, ")
+    inside = summary[summary.index("(") + 1 : summary.index(")")]
+    assert sum(int(part.split()[0]) for part in inside.split(", ")) == total
+    assert report.counts()["scenarios"] == total == report.to_json()["counts"]["scenarios"]
+
+
+def test_a_reaping_scenario_may_run_as_long_as_the_reaping_it_waits_for() -> None:
+    reaping = next(s for s in REGISTRY if s.name == "an_emptied_container_is_reaped")
+    other = next(s for s in REGISTRY if s.chapter == "tree")
+    stock = Target(("h:1",), V3_9, reap_wait_max_s=65)  # told to wait for a 60 s interval
+    assert stock.unmet(reaping.needs) is None
+    assert scenario_timeout_s(reaping, stock) > stock.reap_wait_s >= 60
+    assert scenario_timeout_s(other, stock) == SCENARIO_TIMEOUT_S
+    unmet = Target(("h:1",), V3_9).unmet(reaping.needs)
+    assert unmet is not None and unmet[0] == "not_checked" and "--reap-wait 65" in unmet[1]

@@ -244,6 +244,7 @@ def header_for(ensemble: InProcessEnsemble) -> Header:
             reconfig_enabled=config.reconfig_enabled,
             super_digest=config.super_digest,
             jute_max_buffer=config.jute_max_buffer,
+            container_max_never_used_interval_ms=config.container_max_never_used_interval_ms,
         ),
         fresh=True,
         note="in-process reference core",

@@ -192,6 +192,7 @@ class Pair:
             min_session_timeout_ms=200,
             max_session_timeout_ms=2000,
             container_check_interval_ms=500,
+            extended_types_enabled=True,  # TTL nodes (off by default, as in Apache ZooKeeper)
             profile=self.profile,
         )
         self.state = initial_state(config)

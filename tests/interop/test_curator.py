@@ -88,7 +88,7 @@ def transcript(classes: Path, address: str) -> str:
 
 
 def test_curator_sees_zkref_as_apache_zookeeper(probe_classes: Path, tmp_path: Path) -> None:
-    with ServerProcess(tmp_path) as server:
+    with ServerProcess(tmp_path, ("--extended-types-enabled",)) as server:
         assert transcript(probe_classes, server.address) == EXPECTED
         assert "internal error" not in server.log_text()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from server.config import (
     read_zoo_cfg,
 )
 from spec.profiles import V3_8, V3_9
+from spec.state import Config
 
 ZOO_CFG = """\
 # a typical standalone zoo.cfg
@@ -78,6 +80,26 @@ def test_zoo_cfg_maps_onto_the_core_config_with_the_3_9_profile() -> None:
     assert (core.tick_time_ms, core.min_timeout, core.max_timeout) == (200, 400, 9000)
     assert core.jute_max_buffer == 4096
     assert core.start_time_ms == 1_700_000_000_000
+
+
+def test_a_stock_server_hands_the_core_the_spec_s_own_defaults() -> None:
+    """The spec's ``Config()`` and an empty zoo.cfg are one server: the stock one, which
+    tests/conformance/test_suite.py holds to a stock Apache ZooKeeper's answers."""
+    started = 1_700_000_000_123
+    stock = ServerConfig().core_config(start_time_ms=started)
+    assert stock == replace(Config(), start_time_ms=started)
+    assert parse_zoo_cfg("").core_config(started) == stock
+
+
+def test_settings_flags_override_zoo_cfg(tmp_path: Path) -> None:
+    cfg = tmp_path / "zoo.cfg"
+    cfg.write_text("extendedTypesEnabled=false\nznode.container.checkIntervalMs=5000\n")
+    args = ["serve", "--config", str(cfg), "--extended-types-enabled"]
+    config = build_config(_parser().parse_args([*args, "--container-check-interval", "700"]))
+    assert config.extended_types_enabled and config.container_check_interval_ms == 700
+    from_file = build_config(_parser().parse_args(["serve", "--config", str(cfg)]))
+    assert not from_file.extended_types_enabled
+    assert from_file.container_check_interval_ms == 5000
 
 
 def test_the_profile_is_chosen_by_zoo_cfg_or_flag_and_reaches_the_core(tmp_path: Path) -> None:

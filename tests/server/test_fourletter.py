@@ -137,7 +137,9 @@ def test_a_server_on_the_3_8_profile_reports_a_3_8_version_everywhere() -> None:
 def test_conf_envi_isro_dirs(zkref_in_process: InProcessServer) -> None:
     conf = ask(zkref_in_process, "conf")
     assert f"clientPort={zkref_in_process.port}\n" in conf
-    assert "tickTime=2000\n" in conf and "maxSessionTimeout=40000\n" in conf
+    # Apache ZooKeeper's defaults: tickTime 3000, 20 ticks, the JVM's listen backlog.
+    assert "tickTime=3000\n" in conf and "maxSessionTimeout=60000\n" in conf
+    assert "clientPortListenBacklog=-1\n" in conf
     envi = ask(zkref_in_process, "envi")
     assert envi.startswith("Environment:\nzookeeper.version=3.9.3-zkref\n")
     assert ask(zkref_in_process, "isro") == "rw"

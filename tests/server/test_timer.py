@@ -34,6 +34,7 @@ def fast() -> Iterator[InProcessServer]:
         min_session_timeout_ms=SESSION_MS,
         max_session_timeout_ms=2000,
         container_check_interval_ms=CONTAINER_CHECK_MS,
+        extended_types_enabled=True,
     )
     with InProcessServer(config, virtual_time=True) as server:
         yield server

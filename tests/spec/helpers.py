@@ -38,8 +38,11 @@ from spec.state import Config, State, Znode, initial_state
 
 T = TypeVar("T")
 
+# The settings these tests were written for: a 2 s tick and TTL nodes on. ``Config()`` is
+# a stock Apache ZooKeeper (3 s tick, TTL nodes off), as tests/conformance/test_suite.py shows.
+TEST_CONFIG: dict[str, Any] = {"tick_time_ms": 2000, "extended_types_enabled": True}
 START_MS = Config().start_time_ms
-TICK_MS = Config().tick_time_ms
+TICK_MS: int = TEST_CONFIG["tick_time_ms"]
 PROFILES = (V3_8, V3_9)
 PROFILE_IDS = [p.name for p in PROFILES]
 # The digest ZooKeeper stores for the auth data ``user:pass`` (probed on 3.8.0).
@@ -90,10 +93,10 @@ def deep_snapshot(state: State) -> State:
 
 
 class Server:
-    """One spec server and the inputs applied to it so far."""
+    """One spec server and the inputs applied to it so far (``TEST_CONFIG`` unless told)."""
 
     def __init__(self, profile: Profile = V3_9, **config: Any) -> None:
-        self.state = initial_state(Config(profile=profile, **config))
+        self.state = initial_state(Config(profile=profile, **{**TEST_CONFIG, **config}))
 
     # --- inputs --------------------------------------------------------------------------
 

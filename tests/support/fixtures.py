@@ -3,8 +3,10 @@
 Import them into a ``conftest.py`` (``from tests.support.fixtures import zkref_process``).
 
 * ``zkref_process`` — ``python -m server serve`` on 127.0.0.1 and a free port, with a temp
-  data directory and every four-letter word enabled; yields the ``ServerProcess``
-  (``.address`` is ``"127.0.0.1:PORT"``), killed by PID at teardown. One per test module.
+  data directory, every four-letter word and TTL nodes enabled (the interop tests create
+  TTL nodes with zkCli.sh and cli_mt; Apache ZooKeeper's default is off); yields the
+  ``ServerProcess`` (``.address`` is ``"127.0.0.1:PORT"``), killed by PID at teardown. One
+  per test module.
 * ``zkref_fast_sessions`` — the same with tickTime 200 ms and session timeouts of 400–1000
   ms, for tests of expiry.
 * ``zkref_in_process`` — an ``InProcessServer`` (the server object is ``.zk``). One per
@@ -39,7 +41,7 @@ def _assert_no_internal_error(server: ServerProcess) -> None:
 
 @pytest.fixture(scope="module")
 def zkref_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with ServerProcess(tmp_path_factory.mktemp("zkref")) as server:
+    with ServerProcess(tmp_path_factory.mktemp("zkref"), ("--extended-types-enabled",)) as server:
         yield server
     _assert_no_internal_error(server)
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from reference.ready import PersistAction
 from reference.txn import Txn
 
 if TYPE_CHECKING:
@@ -17,6 +18,7 @@ class GatedStorage:
     """A log whose appends wait while the gate is shut (a very slow fsync)."""
 
     def __init__(self) -> None:
+        self.generation = 0
         self.batches: list[list[Txn]] = []
         self.is_open = True
         self._waiters: list[asyncio.Future[None]] = []
@@ -32,6 +34,9 @@ class GatedStorage:
     def waiting(self) -> int:
         """Appends in progress, held at the shut gate."""
         return sum(1 for waiter in self._waiters if not waiter.done())
+
+    async def apply(self, action: PersistAction) -> None:
+        raise AssertionError(f"a standalone server persists txns only, not {action}")
 
     async def close(self) -> None:
         self.set_open(True)
