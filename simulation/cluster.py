@@ -3,15 +3,20 @@
 Each ``Replica`` is a real ``reference.quorum.peer.QuorumPeer`` driven under the Ready
 contract (``reference.ready``): what it asks to persist goes to its ``Disk``, where it becomes
 durable after a delay (and is lost if the replica crashes first); what it asks to send waits
-until everything it asked to persist before is durable, then goes on the ``Network``. The
+until everything it asked to persist before is durable, then goes on the network. The
 network carries election messages between every pair of servers and quorum connections with
 TCP's promises: bytes arrive in order, nothing arrives after a close, a connection that the
 network cuts delivers nothing more. Every quorum packet and election message travels as the
 bytes Apache's codec writes (``reference.quorum.wire``, ``election_wire``), read back by the
-stream readers a server uses.
+stream readers a server uses. Clients reach servers through ``ClientEndpoint``s, also in order.
+
+Faults (``Faults``): message latency with jitter (order kept per direction), election
+messages lost, slow disks, and the operations ``crash``/``start``, ``pause``/``resume``,
+``partition`` (symmetric groups) and ``cut`` (one direction), ``heal``.
 
 Everything happens at a virtual time, in an order decided by the events' times and, for
-equal times, by the order they were scheduled: the same inputs give the same run.
+equal times, by the order they were scheduled; randomness comes from one seeded
+``random.Random``: the same seed and inputs give the same run, byte for byte.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -33,7 +39,7 @@ from reference.quorum.messages import (
     QuorumSend,
 )
 from reference.quorum.peer import PeerConfig, QuorumPeer
-from reference.quorum.wire import PacketSender, QuorumPacket, encode_packet
+from reference.quorum.wire import PacketSender, PacketType, QuorumPacket, encode_packet
 from reference.quorum.wire_stream import QuorumStreamReader
 from reference.ready import (
     InstallSnapshot,
@@ -51,6 +57,17 @@ log = logging.getLogger("zkref.simulation")
 START_TIME_MS = 1_700_000_000_000
 
 
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """How hostile the world is (0 everywhere: a perfect network and disk)."""
+
+    latency_ms: int = 1  # every message takes at least this long
+    jitter_ms: int = 0  # ... plus up to this much more (order kept per direction)
+    election_loss: float = 0.0  # chance an election message is lost
+    fsync_ms: int = 1  # a disk write takes at least this long
+    fsync_jitter_ms: int = 0  # ... plus up to this much more
+
+
 @dataclass
 class Disk:
     """A server's data directory: what is durable, and what was asked and is not yet."""
@@ -63,6 +80,8 @@ class Disk:
     pending: list[Persist] = field(default_factory=list)
     persists_asked: int = 0
     persists_done: int = 0
+    # Called with each write as it becomes durable (the invariants watch the disk).
+    on_durable: Callable[[Persist], None] | None = None
 
     def make_durable(self, count: int) -> int:
         """The oldest ``count`` pending writes reach the disk; the last txn zxid among
@@ -85,6 +104,8 @@ class Disk:
                 self.snapshot = item.blob
                 self.snapshot_zxid = item.zxid
                 self.log = []
+            if self.on_durable is not None:
+                self.on_durable(item)
         self.persists_done += len(done)
         return last_zxid
 
@@ -92,6 +113,10 @@ class Disk:
         """What was not durable is lost."""
         self.pending = []
         self.persists_asked = self.persists_done
+
+    @property
+    def last_logged(self) -> int:
+        return self.log[-1][0] if self.log else self.snapshot_zxid
 
 
 @dataclass(eq=False)
@@ -114,6 +139,47 @@ class QuorumLink:
 
 
 @dataclass(eq=False)
+class ClientEndpoint:
+    """A client's TCP connection to one server, as the client sees it."""
+
+    cluster: Cluster
+    sid: int
+    conn_id: int
+    on_frame: Callable[[bytes], None] | None = None
+    on_close: Callable[[], None] | None = None
+    frames: list[bytes] = field(default_factory=list)
+    closed: bool = False
+
+    def send(self, payload: bytes) -> None:
+        """A complete frame (without its length) to the server, in order."""
+        if self.closed:
+            return
+        self.cluster._client_send(self, payload)
+
+    def close(self) -> None:
+        """The client hangs up."""
+        if self.closed:
+            return
+        self.closed = True
+        self.cluster._client_close(self)
+
+    def _frame(self, data: bytes) -> None:
+        if self.closed:
+            return
+        if self.on_frame is not None:
+            self.on_frame(data)
+        else:
+            self.frames.append(data)
+
+    def _lost(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.on_close is not None:
+            self.on_close()
+
+
+@dataclass(eq=False)
 class Replica:
     """One server: its peer (None while crashed), its disk, its held-back sends."""
 
@@ -121,8 +187,11 @@ class Replica:
     disk: Disk
     peer: QuorumPeer | None = None
     held: list[tuple[int, object]] = field(default_factory=list)  # (persists needed, send)
-    clients: list[Output] = field(default_factory=list)
+    paused: bool = False
+    backlog: list[Callable[[], None]] = field(default_factory=list)  # deliveries while paused
+    clients: dict[int, ClientEndpoint] = field(default_factory=dict)
     restarts: int = 0
+    incarnation: int = 0
 
 
 class Cluster:
@@ -137,10 +206,13 @@ class Cluster:
         latency_ms: int = 1,
         fsync_ms: int = 1,
         commit_log_count: int = 500,
+        seed: int = 0,
+        faults: Faults | None = None,
+        session_timeout_ms: tuple[int, int] | None = None,
     ) -> None:
         self.now = START_TIME_MS
-        self.latency_ms = latency_ms
-        self.fsync_ms = fsync_ms
+        self.faults = faults or Faults(latency_ms=latency_ms, fsync_ms=fsync_ms)
+        self.rng = random.Random(seed)
         self.voters = tuple(range(1, size + 1))
         self.peer_configs = {
             sid: PeerConfig(
@@ -154,9 +226,12 @@ class Cluster:
             )
             for sid in self.voters
         }
+        low, high = session_timeout_ms or (2 * tick_time_ms, 20 * tick_time_ms)
         self.core_config = {
             sid: Config(
                 tick_time_ms=tick_time_ms,
+                min_session_timeout_ms=low,
+                max_session_timeout_ms=high,
                 server_id=sid,
                 start_time_ms=START_TIME_MS,
             )
@@ -164,14 +239,34 @@ class Cluster:
         }
         self.replicas = {sid: Replica(sid, Disk()) for sid in self.voters}
         self.links: list[QuorumLink] = []
-        self.cut_pairs: set[frozenset[int]] = set()
+        # Directed pairs (a, b): nothing from a reaches b.
+        self.cut_pairs: set[tuple[int, int]] = set()
         self._events: list[tuple[int, int, Callable[[], None]]] = []
         self._order = itertools.count()
         self._next_accept_conn = 1
         self._next_client_conn = 1
         self._timers: dict[int, int] = {}
+        # The last delivery time per direction, so jitter never reorders a stream.
+        self._last_delivery: dict[object, int] = {}
+        self._last_ns = 0
+        # Called after every event (the invariants), with the cluster.
+        self.after_event: Callable[[Cluster], None] | None = None
+        # Called when a peer is created (start, restart), to attach observers.
+        self.on_peer: Callable[[int, QuorumPeer], None] | None = None
+        self.counters: dict[str, int] = {}
         for sid in self.voters:
             self.start(sid)
+
+    # --- time ------------------------------------------------------------------------------
+
+    def clock_ns(self) -> int:
+        """A strictly increasing time in ns (history events need a total order)."""
+        ns = max(self.now * 1_000_000, self._last_ns + 1)
+        self._last_ns = ns
+        return ns
+
+    def count(self, name: str, by: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + by
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -189,16 +284,28 @@ class Cluster:
             disk.accepted_epoch,
             disk.current_epoch,
         )
+        replica.paused = False
+        replica.incarnation += 1
+        if self.on_peer is not None:
+            self.on_peer(sid, replica.peer)
         self._after_input(replica)
+
+    def running(self, sid: int) -> bool:
+        return self.replicas[sid].peer is not None
 
     def crash(self, sid: int) -> None:
         """kill -9: the process and what its disk had not made durable are gone; its
         connections close (the kernel closes a dead process's sockets)."""
         replica = self.replicas[sid]
+        if replica.peer is None:
+            return
         replica.peer = None
         replica.held = []
+        replica.backlog = []
+        replica.paused = False
         replica.disk.crash()
         replica.restarts += 1
+        self.count("crash")
         for link in self.links:
             if link.closed or sid not in (link.follower, link.leader):
                 continue
@@ -207,55 +314,122 @@ class Cluster:
                 self._deliver_close(link.follower, link.follower_conn, link)
             else:
                 self._deliver_close(link.leader, link.leader_conn, link)
+        for endpoint in list(replica.clients.values()):
+            self._schedule(self._latency(("client-close", endpoint.conn_id)), endpoint._lost)
+        replica.clients.clear()
+
+    def pause(self, sid: int) -> None:
+        """SIGSTOP: nothing reaches the process or happens in it until ``resume``."""
+        replica = self.replicas[sid]
+        if replica.peer is not None:
+            replica.paused = True
+            self.count("pause")
+
+    def resume(self, sid: int) -> None:
+        replica = self.replicas[sid]
+        if not replica.paused:
+            return
+        replica.paused = False
+        backlog, replica.backlog = replica.backlog, []
+        for delivery in backlog:
+            delivery()
+        if replica.peer is not None:
+            self._after_input(replica)
 
     # --- the network -----------------------------------------------------------------------
 
     def partition(self, *groups: set[int]) -> None:
         """Only servers in the same group reach each other; connections across are cut."""
         self.cut_pairs = {
-            frozenset((a, b))
+            (a, b)
             for a in self.voters
             for b in self.voters
-            if a < b and not any(a in g and b in g for g in groups)
+            if a != b and not any(a in g and b in g for g in groups)
         }
+        self._cut_links()
+        self.count("partition")
+
+    def cut(self, source: int, target: int) -> None:
+        """Nothing from ``source`` reaches ``target`` (the other way still works)."""
+        self.cut_pairs.add((source, target))
+        self._cut_links()
+        self.count("cut")
+
+    def _cut_links(self) -> None:
         for link in self.links:
-            if not link.closed and self._cut(link.follower, link.leader):
+            if not link.closed and (
+                (link.follower, link.leader) in self.cut_pairs
+                or (link.leader, link.follower) in self.cut_pairs
+            ):
+                # A TCP connection needs both directions: it stops delivering.
                 link.cut = True
 
     def heal(self) -> None:
         self.cut_pairs = set()
 
-    def _cut(self, a: int, b: int) -> bool:
-        return frozenset((a, b)) in self.cut_pairs
+    def _blocked(self, source: int, target: int) -> bool:
+        return (source, target) in self.cut_pairs
+
+    def _latency(self, stream: object) -> int:
+        """The delay of the next message on ``stream``, never before its predecessor."""
+        faults = self.faults
+        delay = faults.latency_ms
+        if faults.jitter_ms:
+            delay += self.rng.randint(0, faults.jitter_ms)
+        at = max(self.now + delay, self._last_delivery.get(stream, 0))
+        self._last_delivery[stream] = at
+        return at - self.now
 
     def _schedule(self, delay_ms: int, action: Callable[[], None]) -> None:
         heapq.heappush(self._events, (self.now + delay_ms, next(self._order), action))
 
+    def _deliver_to(self, sid: int, action: Callable[[QuorumPeer], None]) -> None:
+        """Run ``action`` on server ``sid``'s peer now, or when it resumes."""
+        replica = self.replicas[sid]
+        peer = replica.peer
+        if peer is None:
+            return
+        incarnation = replica.incarnation
+
+        def run() -> None:
+            current = replica.peer
+            if current is None or replica.incarnation != incarnation:
+                return
+            action(current)
+            self._after_input(replica)
+
+        if replica.paused:
+            replica.backlog.append(run)
+        else:
+            run()
+
     def _deliver_close(self, sid: int, conn: int, link: QuorumLink) -> None:
         def deliver() -> None:
-            peer = self.replicas[sid].peer
-            if peer is not None and not link.cut:
-                peer.quorum_closed(self.now, conn)
-                self._after_input(self.replicas[sid])
+            if not link.cut:
+                self._deliver_to(sid, lambda peer: peer.quorum_closed(self.now, conn))
 
-        self._schedule(self.latency_ms, deliver)
+        self._schedule(self._latency((link, sid)), deliver)
 
     def _send(self, replica: Replica, message: object) -> None:
         sid = replica.sid
         if isinstance(message, ElectionSend):
             data = encode_notification(message.notification)
             to = message.to
-            if self._cut(sid, to):
+            if self._blocked(sid, to):
+                return
+            if self.faults.election_loss and self.rng.random() < self.faults.election_loss:
+                self.count("election message lost")
                 return
 
             def deliver_election() -> None:
-                peer = self.replicas[to].peer
-                if peer is None or self._cut(sid, to):
+                if self._blocked(sid, to):
                     return
-                peer.election_received(self.now, sid, decode_notification(data))
-                self._after_input(self.replicas[to])
+                self._deliver_to(
+                    to,
+                    lambda peer: peer.election_received(self.now, sid, decode_notification(data)),
+                )
 
-            self._schedule(self.latency_ms, deliver_election)
+            self._schedule(self._latency(("election", sid, to)), deliver_election)
         elif isinstance(message, QuorumConnect):
             self._connect(replica, message)
         elif isinstance(message, QuorumSend):
@@ -274,25 +448,24 @@ class Cluster:
 
     def _connect(self, replica: Replica, message: QuorumConnect) -> None:
         sid, leader = replica.sid, message.leader
+        incarnation = replica.incarnation
 
         def deliver_connect() -> None:
-            follower_peer = self.replicas[sid].peer
-            leader_peer = self.replicas[leader].peer
-            if follower_peer is None:
+            follower_replica = self.replicas[sid]
+            if follower_replica.peer is None or follower_replica.incarnation != incarnation:
                 return
-            if leader_peer is None or self._cut(sid, leader):
-                follower_peer.quorum_closed(self.now, message.conn)
-                self._after_input(self.replicas[sid])
+            leader_peer = self.replicas[leader].peer
+            if leader_peer is None or self._blocked(sid, leader) or self._blocked(leader, sid):
+                # Refused, or (a partition) the dial times out: the follower hears it failed.
+                self._deliver_to(sid, lambda peer: peer.quorum_closed(self.now, message.conn))
                 return
             link = QuorumLink(sid, message.conn, leader, self._next_accept_conn)
             self._next_accept_conn += 1
             self.links.append(link)
-            leader_peer.quorum_accepted(self.now, link.leader_conn)
-            self._after_input(self.replicas[leader])
-            follower_peer.quorum_connected(self.now, message.conn)
-            self._after_input(self.replicas[sid])
+            self._deliver_to(leader, lambda peer: peer.quorum_accepted(self.now, link.leader_conn))
+            self._deliver_to(sid, lambda peer: peer.quorum_connected(self.now, message.conn))
 
-        self._schedule(self.latency_ms, deliver_connect)
+        self._schedule(self._latency(("connect", sid, leader)), deliver_connect)
 
     def _link_of(self, sid: int, conn: int) -> QuorumLink | None:
         for link in reversed(self.links):
@@ -309,33 +482,92 @@ class Cluster:
         link = self._link_of(replica.sid, conn)
         if link is None or link.closed or link.cut:
             return
-        data = (
-            encode_packet(packet)
-            if isinstance(packet, QuorumPacket)
-            else encode_snapshot_transfer(packet)
-        )
+        if isinstance(packet, QuorumPacket):
+            data = encode_packet(packet)
+            if packet.type in (PacketType.TRUNC, PacketType.SNAP, PacketType.DIFF):
+                self.count(f"{PacketType(packet.type).name} sent")
+            elif packet.type == PacketType.REVALIDATE and replica.sid == link.leader:
+                self.count("REVALIDATE answered")
+        else:
+            data = encode_snapshot_transfer(packet)
         if replica.sid == link.leader:
             to, to_conn, reader = link.follower, link.follower_conn, link.to_follower
         else:
             to, to_conn, reader = link.leader, link.leader_conn, link.to_leader
 
         def deliver() -> None:
-            peer = self.replicas[to].peer
-            if peer is None or link.cut:
+            if link.cut:
                 return
-            for event in reader.feed(data):
-                peer = self.replicas[to].peer
-                if peer is None:
-                    return
-                peer.quorum_received(self.now, to_conn, event)
-                self._after_input(self.replicas[to])
 
-        self._schedule(self.latency_ms, deliver)
+            def feed(peer: QuorumPeer) -> None:
+                for event in reader.feed(data):
+                    if self.replicas[to].peer is not peer:
+                        return
+                    peer.quorum_received(self.now, to_conn, event)
+
+            self._deliver_to(to, feed)
+
+        self._schedule(self._latency((link, replica.sid)), deliver)
+
+    # --- clients ---------------------------------------------------------------------------
+
+    def connect_client(
+        self,
+        sid: int,
+        on_frame: Callable[[bytes], None] | None = None,
+        on_close: Callable[[], None] | None = None,
+        address: str = "127.0.0.1",
+    ) -> ClientEndpoint:
+        """A client's new connection to server ``sid`` (lost at once if it is down)."""
+        conn_id = self._next_client_conn
+        self._next_client_conn += 1
+        endpoint = ClientEndpoint(self, sid, conn_id, on_frame, on_close)
+        replica = self.replicas[sid]
+        if replica.peer is None:
+            self._schedule(self._latency(("client-close", conn_id)), endpoint._lost)
+            return endpoint
+        replica.clients[conn_id] = endpoint
+        self._deliver_to(sid, lambda peer: peer.connection_made(conn_id, address))
+        return endpoint
+
+    def _client_send(self, endpoint: ClientEndpoint, payload: bytes) -> None:
+        sid, conn_id = endpoint.sid, endpoint.conn_id
+
+        def deliver() -> None:
+            self._deliver_to(sid, lambda peer: peer.receive(conn_id, payload, self.now))
+
+        self._schedule(self._latency(("client-in", conn_id)), deliver)
+
+    def _client_close(self, endpoint: ClientEndpoint) -> None:
+        sid, conn_id = endpoint.sid, endpoint.conn_id
+        self.replicas[sid].clients.pop(conn_id, None)
+
+        def deliver() -> None:
+            self._deliver_to(sid, lambda peer: peer.connection_lost(conn_id))
+
+        self._schedule(self._latency(("client-in", conn_id)), deliver)
+
+    def _client_outputs(self, replica: Replica, outputs: list[Output]) -> None:
+        for out in outputs:
+            endpoint = replica.clients.get(out.conn_id)
+            if endpoint is None:
+                continue
+            delay = self._latency(("client-out", out.conn_id))
+            if out.close:
+                replica.clients.pop(out.conn_id, None)
+                self._schedule(delay, endpoint._lost)
+            elif out.data is not None:
+                data = out.data[4:]  # the frame without its length prefix
+
+                def deliver(endpoint: ClientEndpoint = endpoint, data: bytes = data) -> None:
+                    endpoint._frame(data)
+
+                self._schedule(delay, deliver)
 
     # --- the Ready contract ---------------------------------------------------------------
 
     def _after_input(self, replica: Replica) -> None:
-        """Carry out what the peer asked: persist (durable after fsync_ms), hold the sends
+        """Carry out what the peer asked: persist (durable after an fsync), hold the sends
         behind it, hand client frames over, and re-arm its timer."""
         peer = replica.peer
         if peer is None:
@@ -346,20 +578,30 @@ class Cluster:
             disk.pending.extend(ready.persist)
             disk.persists_asked += len(ready.persist)
             count = len(ready.persist)
+            delay = self.faults.fsync_ms
+            if self.faults.fsync_jitter_ms:
+                delay += self.rng.randint(0, self.faults.fsync_jitter_ms)
+            delay = max(self.now + delay, self._last_delivery.get(("disk", replica.sid), 0))
+            self._last_delivery[("disk", replica.sid)] = delay
+            incarnation = replica.incarnation
 
             def flush() -> None:
-                if replica.peer is not peer:
+                if replica.peer is not peer or replica.incarnation != incarnation:
                     return  # crashed meanwhile: those writes are lost
+                if replica.paused:
+                    replica.backlog.append(flush)
+                    return
                 last = disk.make_durable(count)
                 if last:
                     peer.persisted(last)
                 self._release(replica)
                 self._after_input(replica)
 
-            self._schedule(self.fsync_ms, flush)
+            self._schedule(delay - self.now, flush)
         for message in ready.send:
             replica.held.append((disk.persists_asked, message))
-        replica.clients.extend(ready.clients)
+        if ready.clients:
+            self._client_outputs(replica, ready.clients)
         self._release(replica)
         self._arm(replica)
 
@@ -381,6 +623,9 @@ class Cluster:
         def fire() -> None:
             if replica.peer is not peer or self._timers.get(replica.sid) != deadline:
                 return
+            if replica.paused:
+                replica.backlog.append(fire)
+                return
             del self._timers[replica.sid]
             while peer.tick(self.now):
                 self._after_input(replica)
@@ -397,6 +642,8 @@ class Cluster:
         at, _, action = heapq.heappop(self._events)
         self.now = max(self.now, at)
         action()
+        if self.after_event is not None:
+            self.after_event(self)
         return True
 
     def run_for(self, ms: int) -> None:
@@ -440,52 +687,35 @@ class Cluster:
         return len(self.leaders()) == 1 and set(self.serving()) == set(running)
 
 
-def quorum_config(voters: tuple[int, ...], host: str = "127.0.0.1") -> bytes:
-    """``QuorumMaj.toString`` of an ensemble on loopback (ports are notional here)."""
-    lines = [
-        f"server.{sid}={host}:{2887 + sid}:{3887 + sid}:participant;{host}:{2180 + sid}"
-        for sid in voters
-    ]
-    return ("\n".join(lines) + "\nversion=0").encode()
-
-
 class SimClient:
-    """A client connection to one server of the cluster, speaking raw jute frames."""
+    """A raw-frame client connection to one server, polled by tests."""
 
-    def __init__(self, cluster: Cluster, sid: int, conn_id: int) -> None:
+    def __init__(self, cluster: Cluster, sid: int) -> None:
         self.cluster = cluster
         self.sid = sid
-        self.conn_id = conn_id
+        self.endpoint = cluster.connect_client(sid)
+        self.conn_id = self.endpoint.conn_id
         self.session_id = 0
         self.password = bytes(16)
-        self.closed = False
         self.frames: list[bytes] = []
         self.next_xid = 1
         self.last_zxid = 0
 
+    @property
+    def closed(self) -> bool:
+        return self.endpoint.closed
+
     def _take(self) -> None:
-        replica = self.cluster.replicas[self.sid]
-        kept: list[Output] = []
-        for out in replica.clients:
-            if out.conn_id != self.conn_id:
-                kept.append(out)
-                continue
-            if out.close:
-                self.closed = True
-            elif out.data is not None:
-                self.frames.append(out.data)
-        replica.clients = kept
+        # Frames as a server writes them: with their length prefix.
+        for data in self.endpoint.frames:
+            self.frames.append(len(data).to_bytes(4, "big") + data)
+        self.endpoint.frames = []
 
     def send(self, payload: bytes) -> None:
-        peer = self.cluster.replicas[self.sid].peer
-        if peer is None or self.closed:
-            self.closed = True
-            return
-        peer.receive(self.conn_id, payload, self.cluster.now)
-        self.cluster._after_input(self.cluster.replicas[self.sid])
+        self.endpoint.send(payload)
 
     def poll(self) -> list[bytes]:
-        """Frames received since the last poll."""
+        """Frames received since the last poll (each with its length prefix)."""
         self._take()
         frames, self.frames = self.frames, []
         return frames
@@ -493,13 +723,13 @@ class SimClient:
 
 def open_client(cluster: Cluster, sid: int) -> SimClient:
     """A new client connection to server ``sid`` (closed at once if it does not serve)."""
-    replica = cluster.replicas[sid]
-    conn_id = cluster._next_client_conn
-    cluster._next_client_conn += 1
-    client = SimClient(cluster, sid, conn_id)
-    if replica.peer is None:
-        client.closed = True
-        return client
-    replica.peer.connection_made(conn_id, "127.0.0.1")
-    cluster._after_input(replica)
-    return client
+    return SimClient(cluster, sid)
+
+
+def quorum_config(voters: tuple[int, ...], host: str = "127.0.0.1") -> bytes:
+    """``QuorumMaj.toString`` of an ensemble on loopback (ports are notional here)."""
+    lines = [
+        f"server.{sid}={host}:{2887 + sid}:{3887 + sid}:participant;{host}:{2180 + sid}"
+        for sid in voters
+    ]
+    return ("\n".join(lines) + "\nversion=0").encode()
