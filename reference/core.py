@@ -735,12 +735,12 @@ def _sync(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
 
 
 def _who_am_i(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
-    return WhoAmIResponse(
-        tuple(
-            ClientInfo(i.scheme, i.id.split(":", 1)[0] if i.scheme == "digest" else i.id)
-            for i in conn.auth_ids
-        )
-    )
+    infos: list[ClientInfo] = []
+    for held in conn.auth_ids:
+        assert held.scheme is not None and held.id is not None, "held ids are never null"
+        user = held.id.split(":", 1)[0] if held.scheme == "digest" else held.id
+        infos.append(ClientInfo(held.scheme, user))
+    return WhoAmIResponse(tuple(infos))
 
 
 def _watcher_type(core: ZooKeeperCore, value: int) -> WatcherType:

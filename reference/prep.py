@@ -114,7 +114,8 @@ class Preparer:
             raise ZooKeeperError(Code.NOAUTH)
 
     def _fixup(self, acl: tuple[ACL, ...] | None, caller: Caller) -> tuple[ACL, ...]:
-        """The ACL list to store (``spec.acl.fixup_acl``), or INVALIDACL.
+        """The ACL list to store (``spec.acl.fixup_acl``), or INVALIDACL, or
+        ``MalformedRequest`` where a null field fails Apache's code.
 
         The codec hands the same tuple for the same list (``Reader.read_acl_vector``), so
         the result for a list that does not depend on the caller (no ``auth`` entry) is

@@ -59,8 +59,8 @@ def _buffer(data: bytes | None) -> int:
     return 4 + (0 if data is None else len(data))
 
 
-def _acl(acl: Iterable[ACL]) -> int:
-    return 4 + sum(4 + _ustring(a.id.scheme) + _ustring(a.id.id) for a in acl)
+def _acl(acl: Iterable[ACL] | None) -> int:
+    return 4 + sum(4 + _ustring(a.id.scheme) + _ustring(a.id.id) for a in acl or ())
 
 
 def _strings(items: Iterable[str]) -> int:

@@ -341,11 +341,11 @@ def _check_watches(ctx: _Context, op: CheckWatches) -> Reply:
 
 
 def _who_am_i(ctx: _Context, _op: WhoAmI) -> Reply:
-    info = tuple(
-        (i.scheme, i.id.split(":", 1)[0] if i.scheme == "digest" else i.id)
-        for i in ctx.session.auth_ids
-    )
-    return Reply(ctx.state.last_zxid, Code.OK, WhoAmIResponse(info))
+    info: list[tuple[str, str]] = []
+    for held in ctx.session.auth_ids:
+        assert held.scheme is not None and held.id is not None, "held ids are never null"
+        info.append((held.scheme, held.id.split(":", 1)[0] if held.scheme == "digest" else held.id))
+    return Reply(ctx.state.last_zxid, Code.OK, WhoAmIResponse(tuple(info)))
 
 
 def _reconfig(ctx: _Context, _op: Reconfig) -> Reply:

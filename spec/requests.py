@@ -41,7 +41,7 @@ class Create:
 
     path: str
     data: bytes | None
-    acl: tuple[ACL, ...]
+    acl: tuple[ACL, ...] | None
     flags: int
     opcode: OpCode = OpCode.create
     ttl: int = -1
@@ -80,7 +80,7 @@ class GetACL:
 @dataclass(frozen=True, slots=True)
 class SetACL:
     path: str
-    acl: tuple[ACL, ...]
+    acl: tuple[ACL, ...] | None
     version: int = -1
 
 

@@ -6,8 +6,11 @@ them). ``Stat``, ``ACL`` and ``Id`` are the spec's own types (``spec.stat``, ``s
 
 Python types of jute types: ``int``/``long`` → ``int``; ``boolean`` → ``bool``;
 ``buffer`` → ``bytes | None``; ``ustring`` → ``str | None``; ``vector<ustring>`` →
-``tuple[str, ...] | None``; ``vector<ACL>`` → ``tuple[ACL, ...] | None``. ``None`` is the
-wire's null (length -1). Enum-valued ints (event type, watcher type, add-watch mode, create
+``tuple[str, ...] | None`` (``tuple[str | None, ...] | None`` in requests, whose elements
+Apache's server reads as null too); ``vector<ACL>`` → ``tuple[ACL, ...] | None``, whose
+``Id`` fields may be null. ``None`` is the wire's null (length -1): every record decodes as
+Apache's ``BinaryInputArchive`` reads it (``reference.jute.primitives``), and what a null
+means is judged later (``reference.core``). Enum-valued ints (event type, watcher type, add-watch mode, create
 flags, opcodes) stay plain ``int`` so that a value the enum does not know still decodes; the
 layer that judges requests decides what an unknown value means.
 

@@ -28,7 +28,7 @@ from tests.differential.wire import connect_frame, event_frame, reply_frame, req
 PATHS = ["/a", "/a", "/a/b", "/a/b/c", "/c", "/c", "/c/d", "/a/n-", "/c/", "/"]
 ODD_PATHS = ["/zookeeper", "/zookeeper/config", "", "/x//y", "a", "/a/./b", "/\u00e9"]
 DATA = [None, b"", b"v1", b"v2"]
-ACLS: list[tuple[ACL, ...]] = [
+ACLS: list[tuple[ACL, ...] | None] = [
     OPEN_ACL_UNSAFE,
     OPEN_ACL_UNSAFE,
     OPEN_ACL_UNSAFE,
@@ -40,6 +40,15 @@ ACLS: list[tuple[ACL, ...]] = [
     (ACL(Perms.READ | Perms.CREATE | Perms.DELETE, Id("ip", "127.0.0.0/8")),),
     (ACL(Perms.ALL, Id("world", "bob")),),
     (),
+    None,
+    # Null Id fields: kazoo's CREATOR_ALL_ACL, and the ones Apache fails on (spec.acl).
+    (ACL(Perms.ALL, Id("auth", None)),),
+    (ACL(Perms.ALL, Id("world", None)),),
+    (ACL(Perms.ALL, Id(None, "anyone")),),
+    (ACL(Perms.ALL, Id("digest", None)),),
+    (ACL(Perms.ALL, Id("foo", None)),),
+    (ACL(Perms.READ, Id("world", "anyone")), ACL(Perms.READ, Id(None, None))),
+    (ACL(Perms.ALL, Id("auth", None)), ACL(Perms.ALL, Id("auth", None))),
 ]
 VERSIONS = [-1, -1, 0, 1, 2]
 CREATE_OPCODES = [OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL]
