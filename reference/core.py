@@ -44,6 +44,7 @@ from reference.jute import (
     GetDataResponse,
     GetEphemeralsRequest,
     GetEphemeralsResponse,
+    GetSASLRequest,
     JuteError,
     MultiRequest,
     MultiResponse,
@@ -53,6 +54,7 @@ from reference.jute import (
     Request,
     SetACLResponse,
     SetDataResponse,
+    SetSASLResponse,
     SetWatches,
     SetWatches2,
     SyncRequest,
@@ -92,9 +94,10 @@ from spec.acl import (
     generate_digest,
     redact_acl,
 )
-from spec.errors import Code, ZooKeeperError
+from spec.errors import Code, MalformedRequest, ZooKeeperError
 from spec.events import EventType, KeeperState, WatcherType
 from spec.opcodes import OpCode, Xid
+from spec.paths import read_lookup_key
 from spec.sessions import initial_session_id, password_for, signed64
 from spec.state import Config
 
@@ -109,6 +112,19 @@ _WRITE_OPCODES = frozenset(
         OpCode.setACL,
     }
 )
+# Writes whose body Apache reads in PrepRequestProcessor after it has taken a zxid for them:
+# a body that does not decode is an error txn (MARSHALLINGERROR that uses the zxid).
+_BODY_READ_WITH_ZXID = _WRITE_OPCODES | {OpCode.multi}
+# Packets ZooKeeperServer.processPacket reads itself: a body that does not decode closes
+# the connection without a reply.
+_BODY_READ_BY_CONNECTION = frozenset({OpCode.auth, OpCode.sasl})
+# Which watch table a removeWatches/checkWatches type names, in the order 3.8 tries them.
+_CHILD_TABLE, _DATA_TABLE = "child", "data"
+_WATCHER_TYPE_TABLES_38 = {
+    WatcherType.Children: (_CHILD_TABLE,),
+    WatcherType.Data: (_DATA_TABLE,),
+    WatcherType.Any: (_CHILD_TABLE, _DATA_TABLE),
+}
 _ZERO_PASSWORD = bytes(16)
 # The getData fast path: request header + path length; reply length, header, data length
 # (the Stat is packed with reference.jute's own STAT).
@@ -131,9 +147,23 @@ class Output:
 
 
 class Connection:
-    """A client connection: its address, its session once handshaken, and its auth ids."""
+    """A client connection: its address, its session once handshaken, and its auth ids.
 
-    __slots__ = ("address", "auth_ids", "conn_id", "handshaken", "session_id")
+    ``null_path_listed`` and ``null_path_keyed`` are 3.8's watches on the null path, per
+    watch table (``_CHILD_TABLE``, ``_DATA_TABLE``; see ``ZooKeeperCore.watch_null_path``):
+    whether the table lists the null path for this connection, and whether its mode map
+    holds a (connection, null) key, which no removal ever takes out.
+    """
+
+    __slots__ = (
+        "address",
+        "auth_ids",
+        "conn_id",
+        "handshaken",
+        "null_path_keyed",
+        "null_path_listed",
+        "session_id",
+    )
 
     def __init__(self, conn_id: int, address: str) -> None:
         self.conn_id = conn_id
@@ -141,6 +171,8 @@ class Connection:
         self.session_id = 0
         self.handshaken = False
         self.auth_ids: list[Id] = [Id("ip", address)]
+        self.null_path_listed: set[str] = set()
+        self.null_path_keyed: set[str] = set()
 
 
 class Session:
@@ -173,6 +205,7 @@ class ZooKeeperCore:
         self.next_container_check = now_ms + config.container_check_interval_ms
         self.outbox: list[Output] = []
         self.log: list[Txn] = []
+        self._burned: list[tuple[int, int]] = []  # (session id, xid) of each burned zxid
 
     # --- persistence ---------------------------------------------------------------------
 
@@ -246,8 +279,28 @@ class ZooKeeperCore:
         return self.tree.last_processed_zxid
 
     def _next_zxid(self) -> int:
+        """The zxid of the next txn, after any zxid handed out without a txn (``_burn``)."""
+        while self._burned:
+            session_id, xid = self._burned.pop(0)
+            zxid = self._following_zxid()
+            header = TxnHeader(session_id, xid, zxid, self.now, OpCode.error)
+            self._apply(Txn(header, ErrorTxn(Code.MARSHALLINGERROR)), [])
+        return self._following_zxid()
+
+    def _following_zxid(self) -> int:
         zxid = self.tree.last_processed_zxid
         return ((zxid >> 32) << 32) | ((zxid + 1) & 0xFFFFFFFF)
+
+    def _burn(self, session_id: int, xid: int) -> None:
+        """Use up a zxid without a txn, as Apache does when a request fails after
+        ``getNextZxid`` and before it has a txn header.
+
+        The zxid is not visible until the next write, whose zxid skips it. zkref's log has no
+        gaps, so the burned zxid is logged (an error txn) just before that next write: the
+        client sees the same zxids, and a restart forgets a burned zxid no write followed,
+        as Apache's does (its next zxid is the last logged one's successor).
+        """
+        self._burned.append((session_id, xid))
 
     # --- output --------------------------------------------------------------------------
 
@@ -255,9 +308,18 @@ class ZooKeeperCore:
         self.outbox.append(Output(conn_id, data, False, zxid))
 
     def _reply(
-        self, conn_id: int, xid: int, zxid: int, err: int, record: ReplyRecord | None = None
+        self,
+        conn_id: int,
+        xid: int,
+        zxid: int,
+        err: int,
+        record: ReplyRecord | None = None,
+        body_with_error: bool = False,
     ) -> None:
-        frame = encode_reply(ReplyHeader(xid, zxid, err), record if err == 0 else None)
+        """Send a reply; a body goes with a non-zero ``err`` only if ``body_with_error``
+        (Apache sends the multi response it had built when a multi or multiRead failed)."""
+        body = record if err == 0 or body_with_error else None
+        frame = encode_reply(ReplyHeader(xid, zxid, err), body)
         # The watermark is everything applied so far, not the header's zxid (which is -1 or
         # 0 for some replies): watermarks must only grow along a connection.
         self._send(conn_id, frame, self.last_zxid)
@@ -318,20 +380,38 @@ class ZooKeeperCore:
         try:
             request = decode_request(payload)
         except JuteError as error:
-            header = error.request_header
-            if header is None:
-                self._close(conn_id)
-                return
-            zxid = self.last_zxid
-            if header.type == OpCode.multi:
-                # The server takes a zxid for a multi before reading its body.
-                zxid = self._log_error(session.session_id, header.xid, Code.MARSHALLINGERROR)
-            self._reply(conn_id, header.xid, zxid, Code.MARSHALLINGERROR)
+            self._undecodable(conn, session, error)
             return
         if not isinstance(request, Request):
+            if request.header.type == OpCode.deleteContainer:
+                # Apache reads the whole frame as the path: the header's zero bytes are NULs.
+                zxid = self._log_error(session.session_id, request.header.xid, Code.BADARGUMENTS)
+                self._reply(conn_id, request.header.xid, zxid, Code.BADARGUMENTS)
+                return
             self._unimplemented(conn_id, request.header.xid)
             return
         self._dispatch(conn, session, request)
+
+    def _undecodable(self, conn: Connection, session: Session, error: JuteError) -> None:
+        """A frame whose body does not decode, handled where Apache reads that body.
+
+        No whole header, or an auth or sasl packet (``ZooKeeperServer.processPacket`` reads
+        those itself): the connection is closed without a reply. A write that
+        ``PrepRequestProcessor`` reads after taking a zxid: MARSHALLINGERROR, and the zxid is
+        used (an error txn). Anything else (reads, watch requests, reconfig, multiRead, read
+        in ``FinalRequestProcessor``): MARSHALLINGERROR with the last zxid.
+        """
+        header = error.request_header
+        if header is None or header.type in _BODY_READ_BY_CONNECTION:
+            self._close(conn.conn_id)
+            return
+        if header.type == OpCode.check:
+            self._unimplemented(conn.conn_id, header.xid)  # whatever the body (DIVERGENCES 1)
+            return
+        zxid = self.last_zxid
+        if header.type in _BODY_READ_WITH_ZXID:
+            zxid = self._log_error(session.session_id, header.xid, Code.MARSHALLINGERROR)
+        self._reply(conn.conn_id, header.xid, zxid, Code.MARSHALLINGERROR)
 
     def _read_fast(self, conn: Connection, payload: bytes, get_data: bool) -> bool:
         """getData or exists of a readable znode, parsed and answered with precompiled
@@ -506,14 +586,36 @@ class ZooKeeperCore:
             self._write(conn, session, xid, opcode, body)
         elif opcode == OpCode.multi:
             assert isinstance(record, MultiRequest)
+            if any(op.request.path is None for op in record.ops):
+                # PrepRequestProcessor takes a zxid, then getPendingChanges fails on the null
+                # path before the multi has a txn header; FinalRequestProcessor then fails on
+                # the missing results after it has started the (empty) response.
+                self._burn(session.session_id, xid)
+                self._reply(
+                    conn.conn_id,
+                    xid,
+                    self.last_zxid,
+                    Code.MARSHALLINGERROR,
+                    MultiResponse(()),
+                    body_with_error=True,
+                )
+                return
             self._write(conn, session, xid, opcode, self.preparer.prepare_multi(record, caller))
         elif opcode == OpCode.ping:
-            self._reply(conn.conn_id, xid, self.last_zxid, 0)
+            # FinalRequestProcessor answers every ping with the ping xid.
+            self._reply(conn.conn_id, Xid.PING, self.last_zxid, 0)
         elif opcode == OpCode.closeSession:
             self._close_session(session, xid)
         elif opcode == OpCode.auth:
             assert isinstance(record, AuthPacket)
             self._add_auth(conn, xid, record)
+        elif opcode == OpCode.sasl:
+            assert isinstance(record, GetSASLRequest)
+            if record.token is None:
+                self._close(conn.conn_id)  # processSasl: clientToken.length
+                return
+            # No SASL server: processSasl answers OK with no token and keeps the connection.
+            self._reply(conn.conn_id, xid, 0, 0, SetSASLResponse(None))
         elif opcode == OpCode.reconfig:
             err = Code.UNIMPLEMENTED if self.config.reconfig_enabled else Code.RECONFIGDISABLED
             zxid = self._log_error(session.session_id, xid, err)
@@ -521,12 +623,15 @@ class ZooKeeperCore:
         elif opcode in _READ_HANDLERS:
             try:
                 response = _READ_HANDLERS[opcode](self, conn, record)
+            except _FailedWithBody as failure:
+                self._reply(conn.conn_id, xid, self.last_zxid, failure.code, failure.body, True)
+                return
             except ZooKeeperError as error:
                 self._reply(conn.conn_id, xid, self.last_zxid, error.code)
                 return
             self._reply(conn.conn_id, xid, self.last_zxid, 0, response)
         else:
-            # check outside multi (ZOOKEEPER-2623), sasl, and anything unknown
+            # check outside multi (ZOOKEEPER-2623), and anything unknown
             self._unimplemented(conn.conn_id, xid)
 
     def _close_session(self, session: Session, xid: int) -> None:
@@ -554,8 +659,8 @@ class ZooKeeperCore:
 
     def _add_auth(self, conn: Connection, xid: int, packet: AuthPacket) -> None:
         new_ids: list[Id] = []
-        if packet.scheme == "digest":
-            digest = generate_digest((packet.auth or b"").decode("utf-8", "replace"))
+        if packet.scheme == "digest" and packet.auth is not None:
+            digest = generate_digest(packet.auth.decode("utf-8", "replace"))
             if self.config.super_digest is not None and digest == self.config.super_digest:
                 new_ids.append(Id("super", ""))
             new_ids.append(Id("digest", digest))
@@ -634,11 +739,46 @@ class ZooKeeperCore:
 
     # --- reads ---------------------------------------------------------------------------
 
-    def add_recursive_watch(self, path: str, conn_id: int) -> None:
+    def add_recursive_watch(self, path: str | None, conn_id: int) -> None:
         """The data table; in 3.8 the child table too (``spec.profiles``)."""
         self.tree.data_watches.add(path, conn_id, PERSISTENT_RECURSIVE)
         if not self.profile.watch_mode_set:
             self.tree.child_watches.add(path, conn_id, PERSISTENT_RECURSIVE)
+
+    def watch_null_path(self, conn: Connection, tables: tuple[str, ...]) -> None:
+        """3.8: a persistent or recursive watch on the null path, table by table, in order.
+
+        3.8's ``WatchManager.addWatch`` lists the path for the connection, then keeps the
+        watch's mode in a map under ``Key(connection, path)``, whose ``equals`` calls
+        ``path.equals`` on the key looked up. With a null path that is a NullPointerException
+        (MARSHALLINGERROR) as soon as the map holds another key of the same connection and
+        hash: its own null key, or a key of a path whose ``hashCode`` is 0 (``_collides``).
+        Such a watch never fires (no znode has a null path), so only this matters.
+        """
+        for table in tables:
+            conn.null_path_listed.add(table)
+            if self._collides(conn, table):
+                raise MalformedRequest("the null path's watch mode key collides")
+            conn.null_path_keyed.add(table)
+
+    def unwatch_null_path(self, conn: Connection, tables: tuple[str, ...]) -> bool:
+        """3.8: removeWatches of the null path (see ``watch_null_path``): a table that does
+        not list it answers false; one that does unlists it, then looks its key up."""
+        removed = False
+        for table in tables:
+            if table not in conn.null_path_listed:
+                continue
+            conn.null_path_listed.discard(table)
+            if self._collides(conn, table):
+                raise MalformedRequest("the null path's watch mode key collides")
+            removed = True
+        return removed
+
+    def _collides(self, conn: Connection, table: str) -> bool:
+        if table in conn.null_path_keyed:
+            return True
+        manager = self.tree.child_watches if table == _CHILD_TABLE else self.tree.data_watches
+        return manager.keeps_mode_of_zero_hash_path(conn.conn_id)
 
     def _readable(self, conn: Connection, path: str | None, perm: int = READ) -> DataNode:
         if path is None:
@@ -778,7 +918,10 @@ def _watch_modes(core: ZooKeeperCore, value: int) -> tuple[int | None, int | Non
 def _check_watches(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord | None:
     assert isinstance(record, CheckWatchesRequest)
     child_mode, data_mode = _watch_modes(core, record.type)
-    path = record.path or ""
+    path = record.path
+    if path is None and core.profile.null_path_watch_breaks_modes:
+        # 3.8's WatchManager.containsWatcher walks the path's parents: path.isEmpty().
+        raise MalformedRequest("checkWatches of the null path")
     found = False
     for manager, mode in (
         (core.tree.child_watches, child_mode),
@@ -790,14 +933,18 @@ def _check_watches(core: ZooKeeperCore, conn: Connection, record: object) -> Rep
         if held and (mode is None or held & mode):
             found = True
     if not found:
-        raise ZooKeeperError(Code.NOWATCHER, path)
+        raise ZooKeeperError(Code.NOWATCHER, str(path))
     return None
 
 
 def _remove_watches(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord | None:
     assert isinstance(record, RemoveWatchesRequest)
     child_mode, data_mode = _watch_modes(core, record.type)
-    path = record.path or ""
+    path = record.path
+    if path is None and core.profile.null_path_watch_breaks_modes:
+        if core.unwatch_null_path(conn, _WATCHER_TYPE_TABLES_38[WatcherType(record.type)]):
+            return None
+        raise ZooKeeperError(Code.NOWATCHER, "null")
     removed = False
     for manager, mode in (
         (core.tree.child_watches, child_mode),
@@ -806,71 +953,120 @@ def _remove_watches(core: ZooKeeperCore, conn: Connection, record: object) -> Re
         if mode != 0 and manager.remove(path, conn.conn_id, mode):
             removed = True
     if not removed:
-        raise ZooKeeperError(Code.NOWATCHER, path)
+        raise ZooKeeperError(Code.NOWATCHER, str(path))
     return None
 
 
 def _add_watch(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
     assert isinstance(record, AddWatchRequest)
-    path = record.path or ""
-    if record.mode == 0:
+    path = record.path
+    if record.mode not in (0, 1):
+        raise ZooKeeperError(Code.MARSHALLINGERROR, f"addWatch mode {record.mode}")
+    if path is None and core.profile.null_path_watch_breaks_modes:
+        core.watch_null_path(conn, (_DATA_TABLE, _CHILD_TABLE))  # DataTree.addWatch's order
+    elif record.mode == 0:
         core.tree.data_watches.add(path, conn.conn_id, PERSISTENT)
         core.tree.child_watches.add(path, conn.conn_id, PERSISTENT)
-    elif record.mode == 1:
-        core.add_recursive_watch(path, conn.conn_id)
     else:
-        raise ZooKeeperError(Code.MARSHALLINGERROR, f"addWatch mode {record.mode}")
+        core.add_recursive_watch(path, conn.conn_id)
     return ErrorResponse(0)
 
 
+def _watch_list(paths: tuple[str | None, ...] | None) -> tuple[str | None, ...]:
+    if paths is None:
+        raise MalformedRequest("null watch list")  # for (String path : list)
+    return paths
+
+
+def _watched_node(tree: DataTree, path: str | None) -> DataNode | None:
+    if path is None:
+        raise MalformedRequest("null path in a watch list")  # DataTree.getNode(null)
+    return tree.nodes.get(read_lookup_key(path))
+
+
 def _set_watches(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord | None:
+    """``DataTree.setWatches``: the lists in order, firing what changed since
+    ``relativeZxid``; a null list or a null path in the first three lists stops it there
+    (MARSHALLINGERROR), after the events fired so far are sent and the watches set stay."""
     assert isinstance(record, (SetWatches, SetWatches2))
-    tree, conn_id, relative = core.tree, conn.conn_id, record.relativeZxid
     fire: list[tuple[EventType, str]] = []
-    for path in record.dataWatches or ():
-        node = tree.nodes.get(path)
+    try:
+        _arm_watches(core, conn, record, fire)
+    finally:
+        for event_type, path in fire:
+            event = WatcherEvent(event_type, KeeperState.SyncConnected, path)
+            frame = encode_reply(ReplyHeader(Xid.NOTIFICATION, -1, 0), event)
+            core._send(conn.conn_id, frame, core.last_zxid)
+    return None
+
+
+def _arm_watches(
+    core: ZooKeeperCore,
+    conn: Connection,
+    record: SetWatches | SetWatches2,
+    fire: list[tuple[EventType, str]],
+) -> None:
+    tree, conn_id, relative = core.tree, conn.conn_id, record.relativeZxid
+    for path in _watch_list(record.dataWatches):
+        node = _watched_node(tree, path)
+        assert path is not None
         if node is None:
             fire.append((EventType.NodeDeleted, path))
         elif node.mzxid > relative:
             fire.append((EventType.NodeDataChanged, path))
         else:
             tree.data_watches.add(path, conn_id, STANDARD)
-    for path in record.existWatches or ():
-        if path in tree.nodes:
+    for path in _watch_list(record.existWatches):
+        node = _watched_node(tree, path)
+        assert path is not None
+        if node is not None:
             fire.append((EventType.NodeCreated, path))
         else:
             tree.data_watches.add(path, conn_id, STANDARD)
-    for path in record.childWatches or ():
-        node = tree.nodes.get(path)
+    for path in _watch_list(record.childWatches):
+        node = _watched_node(tree, path)
+        assert path is not None
         if node is None:
             fire.append((EventType.NodeDeleted, path))
         elif node.pzxid > relative:
             fire.append((EventType.NodeChildrenChanged, path))
         else:
             tree.child_watches.add(path, conn_id, STANDARD)
-    if isinstance(record, SetWatches2):
-        for path in record.persistentWatches or ():
-            tree.child_watches.add(path, conn_id, PERSISTENT)
-            tree.data_watches.add(path, conn_id, PERSISTENT)
-        for path in record.persistentRecursiveWatches or ():
-            core.add_recursive_watch(path, conn_id)
-    for event_type, path in fire:
-        event = WatcherEvent(event_type, KeeperState.SyncConnected, path)
-        core._send(
-            conn_id, encode_reply(ReplyHeader(Xid.NOTIFICATION, -1, 0), event), core.last_zxid
-        )
-    return None
+    if not isinstance(record, SetWatches2):
+        return
+    breaks = core.profile.null_path_watch_breaks_modes
+    for path in _watch_list(record.persistentWatches):
+        if path is None and breaks:
+            core.watch_null_path(conn, (_CHILD_TABLE, _DATA_TABLE))
+            continue
+        tree.child_watches.add(path, conn_id, PERSISTENT)
+        tree.data_watches.add(path, conn_id, PERSISTENT)
+    for path in _watch_list(record.persistentRecursiveWatches):
+        if path is None and breaks:
+            core.watch_null_path(conn, (_CHILD_TABLE, _DATA_TABLE))
+            continue
+        core.add_recursive_watch(path, conn_id)
+
+
+class _FailedWithBody(ZooKeeperError):
+    """A read that fails with ``code`` after building part of its reply, which is sent."""
+
+    def __init__(self, code: Code, body: ReplyRecord) -> None:
+        super().__init__(code)
+        self.body = body
 
 
 def _multi_read(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
+    """Each read on its own; a sub-op that is no read, or a null path, stops the request:
+    MARSHALLINGERROR, sent with the results built before it (``FinalRequestProcessor``)."""
     assert isinstance(record, MultiRequest)
     results: list[MultiResult] = []
     for op in record.ops:
-        if op.type not in (OpCode.getData, OpCode.getChildren):
-            raise ZooKeeperError(Code.MARSHALLINGERROR, "multiRead of a write")
-    for op in record.ops:
+        path = getattr(op.request, "path", None)
+        if op.type not in (OpCode.getData, OpCode.getChildren) or path is None:
+            raise _FailedWithBody(Code.MARSHALLINGERROR, MultiResponse(tuple(results)))
         try:
-            node = core._readable(conn, getattr(op.request, "path", None))
+            node = core._readable(conn, path)
         except ZooKeeperError as error:
             results.append(MultiResult(OpCode.error, ErrorResponse(error.code)))
             continue

@@ -5,6 +5,12 @@ This is ZooKeeper's ``PrepRequestProcessor``: every check of a write, in ZooKeep
 earlier sub-ops of the same multi (an overlay of ``_Record`` copies, ZooKeeper's
 ``ChangeRecord``). The result is a ``Txn`` — a successful change or an ``ErrorTxn`` — that
 ``DataTree.apply`` executes without further checks. Must not change the tree.
+
+Null fields meet the checks where Apache's code meets them: a null path is a
+NullPointerException in create and delete (``validatePathForCreate``,
+``getParentPathAndValidate``: ``MalformedRequest``, MARSHALLINGERROR) but BADARGUMENTS in
+setData, setACL and check (``PathUtils.validatePath`` refuses null); null ACL fields follow
+``spec.acl.fixup_acl``. A ``MalformedRequest`` in a multi's sub-op fails the whole multi.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from reference.txn import (
     SubTxn,
 )
 from spec.acl import ACL, ADMIN, CREATE, DELETE, READ, WRITE, Id, acl_permits, fixup_acl
-from spec.errors import Code, ZooKeeperError
+from spec.errors import Code, MalformedRequest, ZooKeeperError
 from spec.modes import CreateMode, sequence_suffix, ttl_is_valid
 from spec.opcodes import OpCode
 from spec.paths import SPECIAL_PATHS, is_valid_path
@@ -145,17 +151,15 @@ class Preparer:
     @staticmethod
     def _parent_for_write(path: str | None) -> str:
         if path is None:
-            raise ZooKeeperError(Code.MARSHALLINGERROR, "null path")
+            raise MalformedRequest("null path")  # path.lastIndexOf('/')
         if "/" not in path or "\0" in path:
             raise ZooKeeperError(Code.BADARGUMENTS, path)
         return path[: path.rindex("/")] or "/"
 
     @staticmethod
     def _valid(path: str | None) -> str:
-        if path is None:
-            raise ZooKeeperError(Code.MARSHALLINGERROR, "null path")
-        if not is_valid_path(path):
-            raise ZooKeeperError(Code.BADARGUMENTS, path)
+        if path is None or not is_valid_path(path):
+            raise ZooKeeperError(Code.BADARGUMENTS, str(path))
         return path
 
     # --- single writes -------------------------------------------------------------------
@@ -304,12 +308,20 @@ class Preparer:
         if mode.is_container:
             return OpCode.createContainer
         if mode.is_ttl:
+            if not isinstance(record, CreateTTLRequest):
+                # Op.create re-derives createTTL from the flags and keeps the CreateRequest,
+                # which PrepRequestProcessor then casts to a CreateTTLRequest.
+                raise MalformedRequest("create sub-op with TTL flags but no TTL")
             return OpCode.createTTL
         # 3.8 re-derives every other create as create; 3.9 keeps the opcode sent.
         return sent if self.profile.multi_create2_result else OpCode.create
 
     def prepare_multi(self, request: MultiRequest, caller: Caller) -> MultiTxn | ErrorTxn:
-        """Prepare a multi: all sub-ops against the evolving view, or the failure layout."""
+        """Prepare a multi: all sub-ops against the evolving view, or the failure layout.
+
+        A sub-op the server cannot process at all (``MalformedRequest``), met before any
+        sub-op failed, fails the whole multi: an ``ErrorTxn`` of MARSHALLINGERROR.
+        """
         for op in request.ops:
             if op.type not in _MULTI_WRITE_OPCODES:
                 return ErrorTxn(Code.MARSHALLINGERROR)
@@ -332,6 +344,8 @@ class Preparer:
                     )
                     assert not isinstance(txn, SetACLTxn)
                     txns.append(txn)
+                except MalformedRequest:
+                    return ErrorTxn(Code.MARSHALLINGERROR)
                 except ZooKeeperError as error:
                     failed = True
                     txns.append(ErrorTxn(error.code))

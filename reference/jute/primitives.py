@@ -314,9 +314,7 @@ def _java_utf8_replacing(data: bytes) -> str:
         elif 0xF0 <= b1 <= 0xF7:
             if at + 2 < end:
                 b2, b3, b4 = data[at], data[at + 1], data[at + 2]
-                code = (
-                    ((b1 & 0x07) << 18) | ((b2 & 0x3F) << 12) | ((b3 & 0x3F) << 6) | (b4 & 0x3F)
-                )
+                code = ((b1 & 0x07) << 18) | ((b2 & 0x3F) << 12) | ((b3 & 0x3F) << 6) | (b4 & 0x3F)
                 valid = _continuation(b2) and _continuation(b3) and _continuation(b4)
                 if valid and 0x10000 <= code <= 0x10FFFF:
                     out.append(chr(code))

@@ -111,9 +111,10 @@ operations: st.SearchStrategy[rq.Operation] = st.one_of(
     st.just(rq.WhoAmI()),
     st.builds(
         rq.AddAuth,
-        st.sampled_from(["digest", "digest", "ip", "foo"]),
-        st.sampled_from([b"user:pass", b"other:secret"]),
+        st.sampled_from(["digest", "digest", "ip", "foo", None]),
+        st.sampled_from([b"user:pass", b"other:secret", None]),
     ),
+    st.builds(rq.Sasl, st.sampled_from([b"token", b"", None])),
     st.builds(rq.AddWatch, paths, st.sampled_from([0, 1, 1, 2])),
     st.builds(rq.RemoveWatches, paths, st.integers(1, 6)),
     st.builds(rq.CheckWatches, paths, st.integers(1, 6)),
@@ -121,7 +122,7 @@ operations: st.SearchStrategy[rq.Operation] = st.one_of(
     st.builds(rq.GetAllChildrenNumber, paths),
     st.just(rq.CloseSession()),
     st.just(rq.Reconfig(None, None, None, -1)),
-    st.sampled_from([rq.Unknown(10), rq.Check("/a", -1)]),
+    st.sampled_from([rq.Unknown(10), rq.Unknown(OpCode.deleteContainer), rq.Check("/a", -1)]),
 )
 
 

@@ -39,6 +39,7 @@ from reference.jute import (
     GetDataResponse,
     GetEphemeralsRequest,
     GetEphemeralsResponse,
+    GetSASLRequest,
     MultiOp,
     MultiRequest,
     MultiResponse,
@@ -50,6 +51,7 @@ from reference.jute import (
     SetACLRequest,
     SetDataRequest,
     SetDataResponse,
+    SetSASLResponse,
     SetWatches,
     SetWatches2,
     SyncRequest,
@@ -116,6 +118,8 @@ def request_record(op: rq.Operation) -> tuple[int, RequestRecord | None]:
         return OpCode.multiRead, MultiRequest(tuple(_sub_op(o) for o in op.ops))
     if isinstance(op, rq.AddAuth):
         return OpCode.auth, AuthPacket(0, op.scheme, op.auth)
+    if isinstance(op, rq.Sasl):
+        return OpCode.sasl, GetSASLRequest(op.token)
     if isinstance(op, rq.SetWatches):
         if op.persistent or op.persistent_recursive:
             return OpCode.setWatches2, SetWatches2(
@@ -221,6 +225,8 @@ def reply_record(body: rq.Body | None) -> ReplyRecord | None:
         return WhoAmIResponse(tuple(ClientInfo(s, u) for s, u in body.client_info))
     if isinstance(body, rq.AddWatchResponse):
         return ErrorResponse(0)
+    if isinstance(body, rq.SaslResponse):
+        return SetSASLResponse(body.token)
     if isinstance(body, rq.MultiResponse):
         return MultiResponse(tuple(_multi_result(r) for r in body.results))
     raise AssertionError(f"no wire form for {body!r}")

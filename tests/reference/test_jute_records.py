@@ -139,8 +139,10 @@ def test_a_vector_count_below_minus_one_is_an_empty_vector(count: int) -> None:
     assert jute.decode_record(jute.SetACLRequest, acl_request) == jute.SetACLRequest("/a", (), 0)
 
 
-def test_null_acl_ids_decode_as_none() -> None:
+def test_null_entries_of_request_vectors_and_acl_ids_decode_as_none() -> None:
     null = b"\xff\xff\xff\xff"
+    body = b"\x00" * 8 + b"\x00\x00\x00\x02" + null + b"\x00\x00\x00\x02/a" + null + null
+    assert jute.decode_record(jute.SetWatches, body) == jute.SetWatches(0, (None, "/a"), None, None)
     acl_with_nulls = b"\x00\x00\x00\x01" + b"\x00\x00\x00\x1f" + null * 2
     decoded = jute.decode_record(jute.SetACLRequest, null + acl_with_nulls + b"\x00" * 4)
     assert decoded == jute.SetACLRequest(None, (ACL(31, Id(None, None)),), 0)

@@ -42,6 +42,7 @@ def test_the_two_profiles() -> None:
             persistent_watcher_types=False,
             ipv6_acl=False,
             multi_rejects_bad_create_flags=False,
+            null_path_watch_breaks_modes=True,
         )
         == V3_8
     )
@@ -55,6 +56,7 @@ def test_the_two_profiles() -> None:
             persistent_watcher_types=True,
             ipv6_acl=True,
             multi_rejects_bad_create_flags=True,
+            null_path_watch_breaks_modes=False,
         )
         == V3_9
     )
