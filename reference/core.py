@@ -92,6 +92,7 @@ from spec.acl import (
     Id,
     acl_permits,
     generate_digest,
+    held_id_order,
     redact_acl,
 )
 from spec.errors import Code, MalformedRequest, ZooKeeperError
@@ -876,7 +877,7 @@ def _sync(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
 
 def _who_am_i(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
     infos: list[ClientInfo] = []
-    for held in conn.auth_ids:
+    for held in held_id_order(conn.auth_ids):
         assert held.scheme is not None and held.id is not None, "held ids are never null"
         user = held.id.split(":", 1)[0] if held.scheme == "digest" else held.id
         infos.append(ClientInfo(held.scheme, user))

@@ -12,6 +12,8 @@ profile such watches never get here (``reference.core.ZooKeeperCore.watch_null_p
 
 from __future__ import annotations
 
+from spec.acl import java_string_hash
+
 STANDARD = 1
 PERSISTENT = 2
 PERSISTENT_RECURSIVE = 4
@@ -126,12 +128,3 @@ class WatchManager:
     def watchers_by_path(self) -> dict[str, list[int]]:
         """path -> watching connections; the null path is named ``null``, as Java prints it."""
         return {"null" if p is None else p: sorted(w) for p, w in self._by_path.items()}
-
-
-def java_string_hash(text: str) -> int:
-    """``String.hashCode()``: ``31 * h + unit`` over the UTF-16 units, as an unsigned int."""
-    units = text.encode("utf-16-be", "surrogatepass")
-    value = 0
-    for at in range(0, len(units), 2):
-        value = (31 * value + (units[at] << 8 | units[at + 1])) & 0xFFFFFFFF
-    return value

@@ -34,6 +34,9 @@ Rules
   scheme that has a provider (``ip``, ``digest``: ``isValid`` splits it). A null scheme met
   anywhere else is INVALIDACL, and so is a null id of an unknown scheme. Entries are judged
   in order, and the first failure decides. A stored ACL never holds a null.
+* The ids a connection holds are a set to Apache (``ServerCnxn.authInfo``, a
+  ConcurrentHashMap): whoAmI lists them, and an ``auth`` entry expands to them, in that
+  set's order, not in the order they were added (``held_id_order``).
 * Authentication (``addAuth``): scheme ``digest`` with ``user:password`` adds the id
   ``digest:user:BASE64(SHA1("user:password"))`` (SHA1 despite docs saying MD5); if that
   digest equals the configured super digest, ``super:`` is added first. Every connection
@@ -49,7 +52,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from enum import IntFlag
 
 from spec.errors import MalformedRequest
@@ -116,6 +119,61 @@ def java_split(text: str, separator: str) -> list[str]:
     if parts == [""] and text != "":
         return []
     return parts
+
+
+def java_string_hash(text: str) -> int:
+    """``String.hashCode()``: ``31 * h + unit`` over the UTF-16 units, as a signed int32."""
+    units = text.encode("utf-16-be", "surrogatepass")
+    value = 0
+    for at in range(0, len(units), 2):
+        value = (31 * value + (units[at] << 8 | units[at + 1])) & 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+def _java_id_hash(ident: Id) -> int:
+    """The jute-generated ``Id.hashCode()`` (17, then ``37 * result + field.hashCode()``)."""
+    assert ident.scheme is not None and ident.id is not None, "held ids are never null"
+    result = (37 * 17 + java_string_hash(ident.scheme)) & 0xFFFFFFFF
+    return (37 * result + java_string_hash(ident.id)) & 0xFFFFFFFF
+
+
+def held_id_order(held: Sequence[Id]) -> list[Id]:
+    """The ids a connection holds, in the order Apache lists them (whoAmI, and the ACL
+    entries an ``auth`` entry expands to): a server keeps them in
+    ``Collections.newSetFromMap(new ConcurrentHashMap<>())`` (``ServerCnxn.authInfo``), whose
+    order is its table's: by ``spread(hashCode)`` modulo the table size (16, doubled when
+    three quarters full), then by insertion within a bin. ``held`` is in insertion order.
+    """
+    size = 16
+    bins: list[list[tuple[int, Id]]] = [[] for _ in range(size)]
+    for count, ident in enumerate(held, start=1):
+        code = _java_id_hash(ident)
+        spread = (code ^ (code >> 16)) & 0x7FFFFFFF
+        bins[spread & (size - 1)].append((spread, ident))
+        if count >= size - (size >> 2):
+            bins, size = _transfer(bins, size), size * 2
+    return [ident for entries in bins for _, ident in entries]
+
+
+def _transfer(bins: list[list[tuple[int, Id]]], size: int) -> list[list[tuple[int, Id]]]:
+    """``ConcurrentHashMap.transfer``: each bin splits in two; the nodes after the last
+    change of side keep their order, the ones before it are prepended, so come out reversed."""
+    grown: list[list[tuple[int, Id]]] = [[] for _ in range(size * 2)]
+    for index, entries in enumerate(bins):
+        if not entries:
+            continue
+        last_run = len(entries) - 1
+        side = entries[-1][0] & size
+        while last_run > 0 and entries[last_run - 1][0] & size == side:
+            last_run -= 1
+        low: list[tuple[int, Id]] = []
+        high: list[tuple[int, Id]] = []
+        (high if side else low).extend(entries[last_run:])
+        for entry in entries[:last_run]:
+            (high if entry[0] & size else low).insert(0, entry)
+        grown[index] = low
+        grown[index + size] = high
+    return grown
 
 
 def generate_digest(user_password: str) -> str:
@@ -260,7 +318,7 @@ def remove_duplicates(acl: Sequence[ACL] | None) -> list[ACL]:
     return unique
 
 
-def fixup_acl(acl: Sequence[ACL] | None, auth_ids: Iterable[Id], ipv6: bool) -> tuple[ACL, ...]:
+def fixup_acl(acl: Sequence[ACL] | None, auth_ids: Sequence[Id], ipv6: bool) -> tuple[ACL, ...]:
     """Validate and expand an ACL list given to create or setACL.
 
     Returns the list to store; raises ``ValueError`` where ZooKeeper answers INVALIDACL and
@@ -279,7 +337,7 @@ def fixup_acl(acl: Sequence[ACL] | None, auth_ids: Iterable[Id], ipv6: bool) -> 
         if scheme == "world" and ident == "anyone":
             out.append(entry)
         elif scheme == "auth":
-            expanded = [i for i in auth_ids if i.scheme in AUTHENTICATED_SCHEMES]
+            expanded = [i for i in held_id_order(auth_ids) if i.scheme in AUTHENTICATED_SCHEMES]
             if not expanded:
                 raise ValueError("auth scheme but the caller holds no authenticated id")
             out.extend(ACL(entry.perms, ident) for ident in expanded)

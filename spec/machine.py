@@ -43,7 +43,7 @@ from dataclasses import replace
 from typing import Any
 
 from spec import tree
-from spec.acl import Id, generate_digest
+from spec.acl import Id, generate_digest, held_id_order
 from spec.errors import Code, MalformedRequest, ZooKeeperError
 from spec.events import AddWatchMode, WatcherType, WatchEvent
 from spec.limits import frame_length
@@ -360,7 +360,7 @@ def _check_watches(ctx: _Context, op: CheckWatches) -> Reply:
 
 def _who_am_i(ctx: _Context, _op: WhoAmI) -> Reply:
     info: list[tuple[str, str]] = []
-    for held in ctx.session.auth_ids:
+    for held in held_id_order(ctx.session.auth_ids):
         assert held.scheme is not None and held.id is not None, "held ids are never null"
         info.append((held.scheme, held.id.split(":", 1)[0] if held.scheme == "digest" else held.id))
     return Reply(ctx.state.last_zxid, Code.OK, WhoAmIResponse(tuple(info)))
