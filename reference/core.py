@@ -920,9 +920,12 @@ def _check_watches(core: ZooKeeperCore, conn: Connection, record: object) -> Rep
     assert isinstance(record, CheckWatchesRequest)
     child_mode, data_mode = _watch_modes(core, record.type)
     path = record.path
-    if path is None and core.profile.null_path_watch_breaks_modes:
-        # 3.8's WatchManager.containsWatcher walks the path's parents: path.isEmpty().
-        raise MalformedRequest("checkWatches of the null path")
+    if core.profile.check_watches_walks_parents:
+        if path is None or (path and "/" not in path):
+            # PathParentIterator: path.isEmpty(), then path.substring(0, lastIndexOf('/')).
+            raise MalformedRequest(f"checkWatches of {path!r}: no parent to walk to")
+        if path == "":
+            raise ZooKeeperError(Code.NOWATCHER, "")  # the iterator yields nothing
     found = False
     for manager, mode in (
         (core.tree.child_watches, child_mode),

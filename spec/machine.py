@@ -28,7 +28,8 @@ Rules
   makes it fail and close the connection without a reply.
 * closeSession is answered OK after the session's ephemerals are gone; then the connection
   is closed.
-* A malformed addWatch mode or removeWatches/checkWatches type is MARSHALLINGERROR.
+* A malformed addWatch mode or removeWatches/checkWatches type is MARSHALLINGERROR; so is,
+  in 3.8, checkWatches of a path without ``/`` (``spec.profiles``).
 * reconfig is RECONFIGDISABLED unless enabled; a standalone server cannot reconfigure
   (UNIMPLEMENTED). Either way it takes a zxid.
 
@@ -353,6 +354,12 @@ def _check_watches(ctx: _Context, op: CheckWatches) -> Reply:
     watcher_type = _watcher_type(state, op.type)
     if watcher_type is None:
         return Reply(state.last_zxid, Code.MARSHALLINGERROR)
+    if state.config.profile.check_watches_walks_parents:
+        # 3.8 works out the path's parent before it looks (spec.profiles).
+        if op.path and "/" not in op.path:
+            return Reply(state.last_zxid, Code.MARSHALLINGERROR)
+        if op.path == "":
+            return Reply(state.last_zxid, Code.NOWATCHER)
     if not contains_watch(state, op.path, watcher_type, ctx.session.session_id):
         return Reply(state.last_zxid, Code.NOWATCHER)
     return Reply(state.last_zxid, Code.OK, Empty())

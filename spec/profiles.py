@@ -33,8 +33,11 @@ observable difference:
   in 3.9's watch manager (ZOOKEEPER-4466: hash maps, which take null). 3.8 keeps each
   watch's mode under a (connection, path) key whose ``equals`` fails on a null path: a
   connection can put one null-path watch in each table; adding another, or removing it, then
-  fails MARSHALLINGERROR, and checkWatches of the null path always fails (it walks the
-  path's parents). Read in the source of both; checked against a real 3.8 only.
+  fails MARSHALLINGERROR. Read in the source of both; checked against a real 3.8 only.
+* ``check_watches_walks_parents``: 3.8's checkWatches (``WatchManager.containsWatcher``)
+  walks the path and its parents (``PathParentIterator``), which works out each parent
+  before it looks: a path without ``/`` (``a``) fails (MARSHALLINGERROR), ``""`` is never
+  looked at (NOWATCHER), and the null path fails. 3.9 looks the path up in a map.
 
 Both profiles filter watch events by the watcher's READ permission at delivery
 (CVE-2024-23944, backported into Debian's 3.8.0), and both answer a standalone ``check``
@@ -61,6 +64,7 @@ class Profile:
     ipv6_acl: bool
     multi_rejects_bad_create_flags: bool
     null_path_watch_breaks_modes: bool
+    check_watches_walks_parents: bool
 
 
 V3_8 = Profile(
@@ -73,6 +77,7 @@ V3_8 = Profile(
     ipv6_acl=False,
     multi_rejects_bad_create_flags=False,
     null_path_watch_breaks_modes=True,
+    check_watches_walks_parents=True,
 )
 
 V3_9 = Profile(
@@ -85,6 +90,7 @@ V3_9 = Profile(
     ipv6_acl=True,
     multi_rejects_bad_create_flags=True,
     null_path_watch_breaks_modes=False,
+    check_watches_walks_parents=False,
 )
 
 PROFILES = {p.name: p for p in (V3_8, V3_9)}

@@ -43,6 +43,7 @@ def test_the_two_profiles() -> None:
             ipv6_acl=False,
             multi_rejects_bad_create_flags=False,
             null_path_watch_breaks_modes=True,
+            check_watches_walks_parents=True,
         )
         == V3_8
     )
@@ -57,6 +58,7 @@ def test_the_two_profiles() -> None:
             ipv6_acl=True,
             multi_rejects_bad_create_flags=True,
             null_path_watch_breaks_modes=False,
+            check_watches_walks_parents=False,
         )
         == V3_9
     )
