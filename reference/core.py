@@ -12,6 +12,29 @@ overtake each other because watermarks only grow. This gives ZooKeeper's guarant
 one applier and group commit in the shell.
 
 Semantics are ``spec/``'s, rule for rule; a differential test holds the two together.
+
+Odd frames (what the wire allows and no client library sends) are answered where and as
+Apache ZooKeeper 3.8's server answers them, since the spec models only what clients send
+(``spec.requests``). The codec decodes every record as Apache's jute does, nulls included
+(``reference.jute.primitives``); then:
+
+* a frame too short for its header, or an auth or sasl packet whose body does not decode,
+  closes the connection without a reply (``ZooKeeperServer.processPacket`` reads those);
+  any other body that does not decode is MARSHALLINGERROR, with a zxid used for the writes
+  ``PrepRequestProcessor`` reads after taking one (``_undecodable``);
+* a null met where Apache's code dereferences it is MARSHALLINGERROR (a NullPointerException
+  caught as any exception): null paths in reads, create and delete; where ``PathUtils``
+  checks it, BADARGUMENTS (setData, setACL, check); null ACL fields follow ``spec.acl``;
+  sync echoes a null path and getEphemerals takes it as "all"; a multi with a null path
+  fails before it has a txn (``_burn``); multiRead and setWatches stop at the first null and
+  send what they had built or fired before it;
+* 3.8's watch manager cannot hold the null path: ``watch_null_path``;
+* pings are answered with xid -2, SASL tokens as a server without SASL, deleteContainer
+  with BADARGUMENTS, opcodes Apache does not serve with UNIMPLEMENTED and a close.
+
+The raw-frame fuzzer (``tests/differential/test_frames_against_apache.py``) sends the same
+mutated frames to Apache ZooKeeper 3.8 and to this core; ``spec/DIVERGENCES.md`` lists the
+differences kept.
 """
 
 from __future__ import annotations
