@@ -35,14 +35,17 @@ from enum import IntEnum
 from typing import Protocol
 
 from reference.datatree import DataTree, Event
-from reference.handlers import READ_HANDLERS, write_reply
+from reference.handlers import CHILD_TABLE, READ_HANDLERS, FailedWithBody, write_reply
 from reference.jute import (
     AuthPacket,
     ConnectResponse,
+    GetSASLRequest,
     JuteError,
     MultiRequest,
+    MultiResponse,
     ReplyHeader,
     Request,
+    SetSASLResponse,
     SyncResponse,
     WatcherEvent,
     decode_connect_request,
@@ -73,7 +76,7 @@ from reference.txn import (
 )
 from reference.watchmanager import PERSISTENT_RECURSIVE
 from spec.acl import READ, Id, acl_permits, generate_digest
-from spec.errors import Code, ZooKeeperError
+from spec.errors import Code, MalformedRequest, ZooKeeperError
 from spec.events import KeeperState
 from spec.opcodes import OpCode, Xid
 from spec.state import Config
@@ -93,6 +96,23 @@ WRITE_OPCODES = frozenset(
         OpCode.reconfig,
     }
 )
+# Writes whose body Apache reads in PrepRequestProcessor after it has taken a zxid for them:
+# a body that does not decode is an error txn (MARSHALLINGERROR that uses the zxid).
+_BODY_READ_WITH_ZXID = frozenset(
+    {
+        OpCode.create,
+        OpCode.create2,
+        OpCode.createContainer,
+        OpCode.createTTL,
+        OpCode.delete,
+        OpCode.setData,
+        OpCode.setACL,
+        OpCode.multi,
+    }
+)
+# Packets ZooKeeperServer.processPacket reads itself: a body that does not decode closes
+# the connection without a reply.
+_BODY_READ_BY_CONNECTION = frozenset({OpCode.auth, OpCode.sasl})
 _ZERO_PASSWORD = bytes(16)
 # The getData fast path: request header + path length; reply length, header, data length
 # (the Stat is packed with reference.jute's own STAT).
@@ -141,6 +161,8 @@ class Connection:
         "auth_ids",
         "conn_id",
         "handshaken",
+        "null_path_keyed",
+        "null_path_listed",
         "read_only",
         "session_id",
         "waiting",
@@ -154,6 +176,11 @@ class Connection:
         self.read_only: bool | None = None
         self.auth_ids: list[Id] = [Id("ip", address)]
         self.waiting: list[bytes] | None = None
+        # 3.8's watches on the null path, per watch table (``ZooKeeperCore.watch_null_path``):
+        # whether the table lists the null path for this connection, and whether its mode
+        # map holds a (connection, null) key, which no removal ever takes out.
+        self.null_path_listed: set[str] = set()
+        self.null_path_keyed: set[str] = set()
 
 
 class PendingWrite:
@@ -268,6 +295,8 @@ class ZooKeeperCore:
         # The last zxid proposed by this server while it leads (lastProposed).
         self.last_proposed = self.tree.last_processed_zxid
         self.out = Ready()
+        # Zxids used up without a txn, to be logged before the next write (``_next_zxid``).
+        self._burned: list[tuple[int, int]] = []
         # Requests waiting in session queues (``globalOutstandingLimit``), and their bytes.
         self.outstanding = 0
         self.outstanding_bytes = 0
@@ -434,6 +463,7 @@ class ZooKeeperCore:
                 session.state = SessionState.ESTABLISHED
         self.revalidating.clear()
         self.preparer.clear_outstanding()
+        self._burned.clear()
         self.last_proposed = self.last_zxid
 
     def close_all_connections(self) -> None:
@@ -468,20 +498,36 @@ class ZooKeeperCore:
         try:
             request = decode_request(payload)
         except JuteError as error:
-            header = error.request_header
-            if header is None:
-                self._close(conn_id)
-                return
-            if header.type == OpCode.multi:
-                # The server takes a zxid for a multi before reading its body.
-                self._submit_write(conn, session, header.xid, OpCode.multi, None, payload)
-                return
-            self._answer(conn, session, header.xid, self.last_zxid, Code.MARSHALLINGERROR)
+            self._undecodable(conn, session, error, payload)
             return
         if not isinstance(request, Request):
-            self._answer(conn, session, request.header.xid, -1, Code.UNIMPLEMENTED, close=True)
+            xid = request.header.xid
+            if request.header.type == OpCode.deleteContainer:
+                # Apache reads the whole frame as the path: the header's zero bytes are NULs,
+                # so the path is invalid (BADARGUMENTS, a zxid used).
+                self._submit_write(conn, session, xid, OpCode.deleteContainer, None, payload)
+                return
+            self._answer(conn, session, xid, -1, Code.UNIMPLEMENTED, close=True)
             return
         opcode_value = request.header.type
+        if (
+            opcode_value == OpCode.multi
+            and self.role != Role.FOLLOWING
+            and self._multi_has_null_path(request)
+        ):
+            # PrepRequestProcessor takes a zxid, then getPendingChanges fails on the null
+            # path before the multi has a txn header; FinalRequestProcessor fails on the
+            # missing results after it has started the (empty) response.
+            self._burned.append((session.session_id, request.header.xid))
+            self._answer(
+                conn,
+                session,
+                request.header.xid,
+                self.last_zxid,
+                Code.MARSHALLINGERROR,
+                body=MultiResponse(()),
+            )
+            return
         if opcode_value in WRITE_OPCODES:
             self._submit_write(conn, session, request.header.xid, opcode_value, request, payload)
         elif opcode_value == OpCode.closeSession:
@@ -497,6 +543,36 @@ class ZooKeeperCore:
         else:
             self._execute(conn, request)
 
+    @staticmethod
+    def _multi_has_null_path(request: Request) -> bool:
+        record = request.record
+        assert isinstance(record, MultiRequest)
+        return any(getattr(op.request, "path", "") is None for op in record.ops)
+
+    def _undecodable(
+        self, conn: Connection, session: Session, error: JuteError, payload: bytes
+    ) -> None:
+        """A frame whose body does not decode, handled where Apache reads that body.
+
+        No whole header, or an auth or sasl packet (``ZooKeeperServer.processPacket`` reads
+        those itself): the connection is closed without a reply. A write that
+        ``PrepRequestProcessor`` reads after taking a zxid: MARSHALLINGERROR, and the zxid is
+        used (an error txn). Anything else (reads, watch requests, reconfig, multiRead, read
+        in ``FinalRequestProcessor``): MARSHALLINGERROR with the last zxid.
+        """
+        header = error.request_header
+        if header is None or header.type in _BODY_READ_BY_CONNECTION:
+            self._close(conn.conn_id)
+            return
+        if header.type == OpCode.check:
+            # Whatever the body, a standalone check is UNIMPLEMENTED (DIVERGENCES 1).
+            self._answer(conn, session, header.xid, -1, Code.UNIMPLEMENTED, close=True)
+            return
+        if header.type in _BODY_READ_WITH_ZXID:
+            self._submit_write(conn, session, header.xid, header.type, None, payload)
+            return
+        self._answer(conn, session, header.xid, self.last_zxid, Code.MARSHALLINGERROR)
+
     def _answer(
         self,
         conn: Connection,
@@ -505,9 +581,11 @@ class ZooKeeperCore:
         zxid: int,
         err: int,
         close: bool = False,
+        body: ReplyRecord | None = None,
     ) -> None:
-        """An error reply decided now, sent in the session's order."""
-        frame = encode_reply(ReplyHeader(xid, zxid, err), None)
+        """A reply decided now, sent in the session's order (``body`` goes with a non-zero
+        ``err`` too: Apache sends the multi response it had built when a multi failed)."""
+        frame = encode_reply(ReplyHeader(xid, zxid, err), body)
         if session.pending:
             self._enqueue(
                 session, QueuedRequest(conn.conn_id, None, len(frame), conn.auth_ids, frame, close)
@@ -658,6 +736,22 @@ class ZooKeeperCore:
     # --- writes --------------------------------------------------------------------------
 
     def _next_zxid(self) -> int:
+        """The zxid of the next txn, after any zxid used up without a txn (``_burned``).
+
+        A zxid Apache takes and never gives a txn (a multi with a null path) is skipped by the
+        next write's zxid. zkref's log has no gaps, so the burned zxid is logged as an error
+        txn just before that next write: clients see the same zxids, and a restart forgets a
+        burned zxid no write followed, as Apache's does.
+        """
+        while self._burned:
+            session_id, xid = self._burned.pop(0)
+            zxid = self._following_zxid()
+            self.last_proposed = zxid
+            header = TxnHeader(session_id, xid, zxid, self.now, OpCode.error)
+            self.broadcast.propose(Txn(header, ErrorTxn(Code.MARSHALLINGERROR)))
+        return self._following_zxid()
+
+    def _following_zxid(self) -> int:
         last = Zxid(self.last_proposed)
         if self.role == Role.STANDALONE:
             # A standalone server never changes epoch (ZooKeeperServer.getNextZxid).
@@ -713,6 +807,13 @@ class ZooKeeperCore:
             # SessionTrackerImpl.checkSession: a closing or unknown session writes nothing.
             body = ErrorTxn(Code.SESSIONEXPIRED)
         elif request is None:
+            # A body that does not decode (MARSHALLINGERROR), or a client's deleteContainer,
+            # whose frame Apache reads as a path full of NULs (BADARGUMENTS).
+            err = Code.BADARGUMENTS if opcode == OpCode.deleteContainer else Code.MARSHALLINGERROR
+            body = ErrorTxn(err)
+        elif opcode == OpCode.multi and self._multi_has_null_path(request):
+            # Forwarded by a follower: where Apache uses up a zxid without a txn, the leader
+            # logs an error txn (DIVERGENCES: in an ensemble the reply carries that zxid).
             body = ErrorTxn(Code.MARSHALLINGERROR)
         elif opcode == OpCode.reconfig:
             err = Code.UNIMPLEMENTED if self.config.reconfig_enabled else Code.RECONFIGDISABLED
@@ -901,7 +1002,17 @@ class ZooKeeperCore:
         """Answer a request that does not change the tree, against the committed tree."""
         xid, opcode = request.header.xid, request.header.type
         if opcode == OpCode.ping:
-            self._reply(conn.conn_id, xid, self.last_zxid, 0)
+            # FinalRequestProcessor answers every ping with the ping xid.
+            self._reply(conn.conn_id, Xid.PING, self.last_zxid, 0)
+            return
+        if opcode == OpCode.sasl:
+            record = request.record
+            assert isinstance(record, GetSASLRequest)
+            if record.token is None:
+                self._close(conn.conn_id)  # processSasl: clientToken.length
+                return
+            # No SASL server: processSasl answers OK with no token and keeps the connection.
+            self._reply(conn.conn_id, xid, 0, 0, SetSASLResponse(None))
             return
         handler = READ_HANDLERS.get(opcode)
         if handler is None:
@@ -911,6 +1022,10 @@ class ZooKeeperCore:
             return
         try:
             response = handler(self, conn, request.record)
+        except FailedWithBody as failure:
+            frame = encode_reply(ReplyHeader(xid, self.last_zxid, failure.code), failure.body)
+            self.send(conn.conn_id, frame)
+            return
         except ZooKeeperError as error:
             self._reply(conn.conn_id, xid, self.last_zxid, error.code)
             return
@@ -920,8 +1035,8 @@ class ZooKeeperCore:
         """addAuth takes effect at once (``ZooKeeperServer.processPacket``), so the writes
         after it are prepared with its ids; its reply keeps the session's order."""
         new_ids: list[Id] = []
-        if packet.scheme == "digest":
-            digest = generate_digest((packet.auth or b"").decode("utf-8", "replace"))
+        if packet.scheme == "digest" and packet.auth is not None:
+            digest = generate_digest(packet.auth.decode("utf-8", "replace"))
             if self.config.super_digest is not None and digest == self.config.super_digest:
                 new_ids.append(Id("super", ""))
             new_ids.append(Id("digest", digest))
@@ -936,11 +1051,46 @@ class ZooKeeperCore:
             conn.auth_ids = [*conn.auth_ids, *added]
         self._answer(conn, session, xid, 0, 0)
 
-    def add_recursive_watch(self, path: str, conn_id: int) -> None:
+    def add_recursive_watch(self, path: str | None, conn_id: int) -> None:
         """The data table; in 3.8 the child table too (``spec.profiles``)."""
         self.tree.data_watches.add(path, conn_id, PERSISTENT_RECURSIVE)
         if not self.profile.watch_mode_set:
             self.tree.child_watches.add(path, conn_id, PERSISTENT_RECURSIVE)
+
+    def watch_null_path(self, conn: Connection, tables: tuple[str, ...]) -> None:
+        """3.8: a persistent or recursive watch on the null path, table by table, in order.
+
+        3.8's ``WatchManager.addWatch`` lists the path for the connection, then keeps the
+        watch's mode in a map under ``Key(connection, path)``, whose ``equals`` calls
+        ``path.equals`` on the key looked up. With a null path that is a NullPointerException
+        (MARSHALLINGERROR) as soon as the map holds another key of the same connection and
+        hash: its own null key, or a key of a path whose ``hashCode`` is 0 (``_collides``).
+        Such a watch never fires (no znode has a null path), so only this matters.
+        """
+        for table in tables:
+            conn.null_path_listed.add(table)
+            if self._collides(conn, table):
+                raise MalformedRequest("the null path's watch mode key collides")
+            conn.null_path_keyed.add(table)
+
+    def unwatch_null_path(self, conn: Connection, tables: tuple[str, ...]) -> bool:
+        """3.8: removeWatches of the null path (see ``watch_null_path``): a table that does
+        not list it answers false; one that does unlists it, then looks its key up."""
+        removed = False
+        for table in tables:
+            if table not in conn.null_path_listed:
+                continue
+            conn.null_path_listed.discard(table)
+            if self._collides(conn, table):
+                raise MalformedRequest("the null path's watch mode key collides")
+            removed = True
+        return removed
+
+    def _collides(self, conn: Connection, table: str) -> bool:
+        if table in conn.null_path_keyed:
+            return True
+        manager = self.tree.child_watches if table == CHILD_TABLE else self.tree.data_watches
+        return manager.keeps_mode_of_zero_hash_path(conn.conn_id)
 
     # --- time ----------------------------------------------------------------------------
 

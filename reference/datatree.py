@@ -165,7 +165,8 @@ class DataTree:
         self.nodes["/"] = root
         self.nodes["/zookeeper"] = zookeeper
         self.nodes["/zookeeper/quota"] = DataNode(b"", OPEN_ACL_UNSAFE, 0, 0)
-        self.nodes["/zookeeper/config"] = DataNode(b"", READ_ACL_UNSAFE, 0, 0)
+        config = self.nodes["/zookeeper/config"] = DataNode(b"", READ_ACL_UNSAFE, 0, 0)
+        config.aversion = -1  # DataTree.addConfigNode sets its ACL with version -1
 
     def index(self, path: str, node: DataNode) -> None:
         """Enter a node loaded from a snapshot into the ephemeral, container and TTL indices."""

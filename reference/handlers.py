@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
-from reference.datatree import ApplyResult, DataNode
+from reference.datatree import ApplyResult, DataNode, DataTree
 from reference.jute import (
     AddWatchRequest,
     CheckWatchesRequest,
@@ -52,15 +52,24 @@ from reference.jute import (
 from reference.jute.messages import ReplyRecord
 from reference.jute.primitives import write_stat
 from reference.watchmanager import PERSISTENT, PERSISTENT_RECURSIVE, STANDARD
-from spec.acl import ADMIN, READ, acl_permits, redact_acl
-from spec.errors import Code, ZooKeeperError
+from spec.acl import ADMIN, READ, acl_permits, held_id_order, redact_acl
+from spec.errors import Code, MalformedRequest, ZooKeeperError
 from spec.events import EventType, KeeperState, WatcherType
 from spec.opcodes import OpCode, Xid
+from spec.paths import read_lookup_key
 
 if TYPE_CHECKING:
     from reference.core import Connection, ZooKeeperCore
 
 _JAVA_BLANKS = "".join(chr(c) for c in range(0x21))  # what String.trim() strips
+# Which watch table a removeWatches/checkWatches type names, in the order 3.8 tries them.
+CHILD_TABLE, DATA_TABLE = "child", "data"
+_CHILD_TABLE, _DATA_TABLE = CHILD_TABLE, DATA_TABLE
+_WATCHER_TYPE_TABLES_38 = {
+    WatcherType.Children: (_CHILD_TABLE,),
+    WatcherType.Data: (_DATA_TABLE,),
+    WatcherType.Any: (_CHILD_TABLE, _DATA_TABLE),
+}
 
 
 def readable(core: ZooKeeperCore, conn: Connection, path: str | None, perm: int = READ) -> DataNode:
@@ -159,12 +168,12 @@ def _sync(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
 
 
 def _who_am_i(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
-    return WhoAmIResponse(
-        tuple(
-            ClientInfo(i.scheme, i.id.split(":", 1)[0] if i.scheme == "digest" else i.id)
-            for i in conn.auth_ids
-        )
-    )
+    infos: list[ClientInfo] = []
+    for held in held_id_order(conn.auth_ids):
+        assert held.scheme is not None and held.id is not None, "held ids are never null"
+        user = held.id.split(":", 1)[0] if held.scheme == "digest" else held.id
+        infos.append(ClientInfo(held.scheme, user))
+    return WhoAmIResponse(tuple(infos))
 
 
 def _watcher_type(core: ZooKeeperCore, value: int) -> WatcherType:
@@ -202,7 +211,13 @@ def _watch_modes(core: ZooKeeperCore, value: int) -> tuple[int | None, int | Non
 def _check_watches(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord | None:
     assert isinstance(record, CheckWatchesRequest)
     child_mode, data_mode = _watch_modes(core, record.type)
-    path = record.path or ""
+    path = record.path
+    if core.profile.check_watches_walks_parents:
+        if path is None or (path and "/" not in path):
+            # PathParentIterator: path.isEmpty(), then path.substring(0, lastIndexOf('/')).
+            raise MalformedRequest(f"checkWatches of {path!r}: no parent to walk to")
+        if path == "":
+            raise ZooKeeperError(Code.NOWATCHER, "")  # the iterator yields nothing
     found = False
     for manager, mode in (
         (core.tree.child_watches, child_mode),
@@ -214,14 +229,18 @@ def _check_watches(core: ZooKeeperCore, conn: Connection, record: object) -> Rep
         if held and (mode is None or held & mode):
             found = True
     if not found:
-        raise ZooKeeperError(Code.NOWATCHER, path)
+        raise ZooKeeperError(Code.NOWATCHER, str(path))
     return None
 
 
 def _remove_watches(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord | None:
     assert isinstance(record, RemoveWatchesRequest)
     child_mode, data_mode = _watch_modes(core, record.type)
-    path = record.path or ""
+    path = record.path
+    if path is None and core.profile.null_path_watch_breaks_modes:
+        if core.unwatch_null_path(conn, _WATCHER_TYPE_TABLES_38[WatcherType(record.type)]):
+            return None
+        raise ZooKeeperError(Code.NOWATCHER, "null")
     removed = False
     for manager, mode in (
         (core.tree.child_watches, child_mode),
@@ -230,69 +249,120 @@ def _remove_watches(core: ZooKeeperCore, conn: Connection, record: object) -> Re
         if mode != 0 and manager.remove(path, conn.conn_id, mode):
             removed = True
     if not removed:
-        raise ZooKeeperError(Code.NOWATCHER, path)
+        raise ZooKeeperError(Code.NOWATCHER, str(path))
     return None
 
 
 def _add_watch(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
     assert isinstance(record, AddWatchRequest)
-    path = record.path or ""
-    if record.mode == 0:
+    path = record.path
+    if record.mode not in (0, 1):
+        raise ZooKeeperError(Code.MARSHALLINGERROR, f"addWatch mode {record.mode}")
+    if path is None and core.profile.null_path_watch_breaks_modes:
+        core.watch_null_path(conn, (_DATA_TABLE, _CHILD_TABLE))  # DataTree.addWatch's order
+    elif record.mode == 0:
         core.tree.data_watches.add(path, conn.conn_id, PERSISTENT)
         core.tree.child_watches.add(path, conn.conn_id, PERSISTENT)
-    elif record.mode == 1:
-        core.add_recursive_watch(path, conn.conn_id)
     else:
-        raise ZooKeeperError(Code.MARSHALLINGERROR, f"addWatch mode {record.mode}")
+        core.add_recursive_watch(path, conn.conn_id)
     return ErrorResponse(0)
 
 
+def _watch_list(paths: tuple[str | None, ...] | None) -> tuple[str | None, ...]:
+    if paths is None:
+        raise MalformedRequest("null watch list")  # for (String path : list)
+    return paths
+
+
+def _watched_node(tree: DataTree, path: str | None) -> DataNode | None:
+    if path is None:
+        raise MalformedRequest("null path in a watch list")  # DataTree.getNode(null)
+    return tree.nodes.get(read_lookup_key(path))
+
+
 def _set_watches(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord | None:
+    """``DataTree.setWatches``: the lists in order, firing what changed since
+    ``relativeZxid``; a null list or a null path in the first three lists stops it there
+    (MARSHALLINGERROR), after the events fired so far are sent and the watches set stay."""
     assert isinstance(record, (SetWatches, SetWatches2))
-    tree, conn_id, relative = core.tree, conn.conn_id, record.relativeZxid
     fire: list[tuple[EventType, str]] = []
-    for path in record.dataWatches or ():
-        node = tree.nodes.get(path)
+    try:
+        _arm_watches(core, conn, record, fire)
+    finally:
+        for event_type, path in fire:
+            event = WatcherEvent(event_type, KeeperState.SyncConnected, path)
+            frame = encode_reply(ReplyHeader(Xid.NOTIFICATION, -1, 0), event)
+            core.send(conn.conn_id, frame)
+    return None
+
+
+def _arm_watches(
+    core: ZooKeeperCore,
+    conn: Connection,
+    record: SetWatches | SetWatches2,
+    fire: list[tuple[EventType, str]],
+) -> None:
+    tree, conn_id, relative = core.tree, conn.conn_id, record.relativeZxid
+    for path in _watch_list(record.dataWatches):
+        node = _watched_node(tree, path)
+        assert path is not None
         if node is None:
             fire.append((EventType.NodeDeleted, path))
         elif node.mzxid > relative:
             fire.append((EventType.NodeDataChanged, path))
         else:
             tree.data_watches.add(path, conn_id, STANDARD)
-    for path in record.existWatches or ():
-        if path in tree.nodes:
+    for path in _watch_list(record.existWatches):
+        node = _watched_node(tree, path)
+        assert path is not None
+        if node is not None:
             fire.append((EventType.NodeCreated, path))
         else:
             tree.data_watches.add(path, conn_id, STANDARD)
-    for path in record.childWatches or ():
-        node = tree.nodes.get(path)
+    for path in _watch_list(record.childWatches):
+        node = _watched_node(tree, path)
+        assert path is not None
         if node is None:
             fire.append((EventType.NodeDeleted, path))
         elif node.pzxid > relative:
             fire.append((EventType.NodeChildrenChanged, path))
         else:
             tree.child_watches.add(path, conn_id, STANDARD)
-    if isinstance(record, SetWatches2):
-        for path in record.persistentWatches or ():
-            tree.child_watches.add(path, conn_id, PERSISTENT)
-            tree.data_watches.add(path, conn_id, PERSISTENT)
-        for path in record.persistentRecursiveWatches or ():
-            core.add_recursive_watch(path, conn_id)
-    for event_type, path in fire:
-        event = WatcherEvent(event_type, KeeperState.SyncConnected, path)
-        core.send(conn_id, encode_reply(ReplyHeader(Xid.NOTIFICATION, -1, 0), event))
-    return None
+    if not isinstance(record, SetWatches2):
+        return
+    breaks = core.profile.null_path_watch_breaks_modes
+    for path in _watch_list(record.persistentWatches):
+        if path is None and breaks:
+            core.watch_null_path(conn, (_CHILD_TABLE, _DATA_TABLE))
+            continue
+        tree.child_watches.add(path, conn_id, PERSISTENT)
+        tree.data_watches.add(path, conn_id, PERSISTENT)
+    for path in _watch_list(record.persistentRecursiveWatches):
+        if path is None and breaks:
+            core.watch_null_path(conn, (_CHILD_TABLE, _DATA_TABLE))
+            continue
+        core.add_recursive_watch(path, conn_id)
+
+
+class FailedWithBody(ZooKeeperError):
+    """A read that fails with ``code`` after building part of its reply, which is sent."""
+
+    def __init__(self, code: Code, body: ReplyRecord) -> None:
+        super().__init__(code)
+        self.body = body
 
 
 def _multi_read(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
+    """Each read on its own; a sub-op that is no read, or a null path, stops the request:
+    MARSHALLINGERROR, sent with the results built before it (``FinalRequestProcessor``)."""
     assert isinstance(record, MultiRequest)
     results: list[MultiResult] = []
     for op in record.ops:
-        if op.type not in (OpCode.getData, OpCode.getChildren):
-            raise ZooKeeperError(Code.MARSHALLINGERROR, "multiRead of a write")
-    for op in record.ops:
+        path = getattr(op.request, "path", None)
+        if op.type not in (OpCode.getData, OpCode.getChildren) or path is None:
+            raise FailedWithBody(Code.MARSHALLINGERROR, MultiResponse(tuple(results)))
         try:
-            node = readable(core, conn, getattr(op.request, "path", None))
+            node = readable(core, conn, path)
         except ZooKeeperError as error:
             results.append(MultiResult(OpCode.error, ErrorResponse(error.code)))
             continue

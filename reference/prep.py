@@ -12,6 +12,12 @@ request works on a scratch overlay of them; if it succeeds, the overlay joins th
 changes under the request's zxid (``_remember``), if it fails (an ``ErrorTxn``) the overlay is
 dropped, so a failed multi changes nothing. ``committed(zxid)`` forgets what the tree now
 holds. Must not change the tree.
+
+Null fields meet the checks where Apache's code meets them: a null path is a
+NullPointerException in create and delete (``validatePathForCreate``,
+``getParentPathAndValidate``: ``MalformedRequest``, MARSHALLINGERROR) but BADARGUMENTS in
+setData, setACL and check (``PathUtils.validatePath`` refuses null); null ACL fields follow
+``spec.acl.fixup_acl``. A ``MalformedRequest`` in a multi's sub-op fails the whole multi.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from reference.txn import (
     SubTxn,
 )
 from spec.acl import ACL, ADMIN, CREATE, DELETE, READ, WRITE, Id, acl_permits, fixup_acl
-from spec.errors import Code, ZooKeeperError
+from spec.errors import Code, MalformedRequest, ZooKeeperError
 from spec.modes import CreateMode, sequence_suffix, ttl_is_valid
 from spec.opcodes import OpCode
 from spec.paths import SPECIAL_PATHS, is_valid_path
@@ -205,7 +211,8 @@ class Preparer:
             raise ZooKeeperError(Code.NOAUTH)
 
     def _fixup(self, acl: tuple[ACL, ...] | None, caller: Caller) -> tuple[ACL, ...]:
-        """The ACL list to store (``spec.acl.fixup_acl``), or INVALIDACL.
+        """The ACL list to store (``spec.acl.fixup_acl``), or INVALIDACL, or
+        ``MalformedRequest`` where a null field fails Apache's code.
 
         The codec hands the same tuple for the same list (``Reader.read_acl_vector``), so
         the result for a list that does not depend on the caller (no ``auth`` entry) is
@@ -235,17 +242,15 @@ class Preparer:
     @staticmethod
     def _parent_for_write(path: str | None) -> str:
         if path is None:
-            raise ZooKeeperError(Code.MARSHALLINGERROR, "null path")
+            raise MalformedRequest("null path")  # path.lastIndexOf('/')
         if "/" not in path or "\0" in path:
             raise ZooKeeperError(Code.BADARGUMENTS, path)
         return path[: path.rindex("/")] or "/"
 
     @staticmethod
     def _valid(path: str | None) -> str:
-        if path is None:
-            raise ZooKeeperError(Code.MARSHALLINGERROR, "null path")
-        if not is_valid_path(path):
-            raise ZooKeeperError(Code.BADARGUMENTS, path)
+        if path is None or not is_valid_path(path):
+            raise ZooKeeperError(Code.BADARGUMENTS, str(path))
         return path
 
     # --- single writes -------------------------------------------------------------------
@@ -403,6 +408,10 @@ class Preparer:
         if mode.is_container:
             return OpCode.createContainer
         if mode.is_ttl:
+            if not isinstance(record, CreateTTLRequest):
+                # Op.create re-derives createTTL from the flags and keeps the CreateRequest,
+                # which PrepRequestProcessor then casts to a CreateTTLRequest.
+                raise MalformedRequest("create sub-op with TTL flags but no TTL")
             return OpCode.createTTL
         # 3.8 re-derives every other create as create; 3.9 keeps the opcode sent.
         return sent if self.profile.multi_create2_result else OpCode.create
@@ -411,7 +420,11 @@ class Preparer:
         self, request: MultiRequest, caller: Caller, zxid: int
     ) -> MultiTxn | ErrorTxn:
         """Prepare a multi as ``zxid``: all sub-ops against the evolving view, or the
-        failure layout (which changes nothing)."""
+        failure layout (which changes nothing).
+
+        A sub-op the server cannot process at all (``MalformedRequest``), met before any
+        sub-op failed, fails the whole multi: an ``ErrorTxn`` of MARSHALLINGERROR.
+        """
         for op in request.ops:
             if op.type not in _MULTI_WRITE_OPCODES:
                 return ErrorTxn(Code.MARSHALLINGERROR)
@@ -434,6 +447,8 @@ class Preparer:
                     )
                     assert not isinstance(txn, SetACLTxn)
                     txns.append(txn)
+                except MalformedRequest:
+                    return ErrorTxn(Code.MARSHALLINGERROR)
                 except ZooKeeperError as error:
                     failed = True
                     txns.append(ErrorTxn(error.code))

@@ -8,6 +8,12 @@ Rules
 * Codes above ``APIERROR`` (-100) are *system* errors: the request could not be judged
   (malformed, unimplemented, connection problems). Codes at or below it are *API* errors:
   the request was judged and refused (no node, bad version, no auth, ...).
+* A request that makes Apache ZooKeeper's server fail with a Java exception other than a
+  ``KeeperException`` (a ``NullPointerException`` on a null field the code does not expect,
+  a ``ClassCastException``, an ``IOException`` from a malformed body) is answered
+  MARSHALLINGERROR (``FinalRequestProcessor``/``PrepRequestProcessor`` catch ``Exception``).
+  The spec raises ``MalformedRequest`` for these; the difference from a refusal matters in a
+  multi, where such a failure fails the whole request instead of one sub-op.
 * Some codes never cross the wire from a server: CONNECTIONLOSS, OPERATIONTIMEOUT,
   INVALIDCALLBACK and REQUESTTIMEOUT are produced inside clients. They are listed here so
   that histories recorded by clients can name them.
@@ -74,3 +80,14 @@ class ZooKeeperError(Exception):
         super().__init__(f"{code.name}{': ' + detail if detail else ''}")
         self.code = code
         self.detail = detail
+
+
+class MalformedRequest(ZooKeeperError):
+    """A request Apache ZooKeeper's server cannot process at all: MARSHALLINGERROR.
+
+    Raised where Apache's code meets a value it does not expect and throws something other
+    than a ``KeeperException`` (see the module docstring); ``detail`` says what it met.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(Code.MARSHALLINGERROR, detail)

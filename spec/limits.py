@@ -41,6 +41,7 @@ from spec.requests import (
     Operation,
     Reconfig,
     RemoveWatches,
+    Sasl,
     SetACL,
     SetData,
     SetWatches,
@@ -59,8 +60,8 @@ def _buffer(data: bytes | None) -> int:
     return 4 + (0 if data is None else len(data))
 
 
-def _acl(acl: Iterable[ACL]) -> int:
-    return 4 + sum(4 + _ustring(a.id.scheme) + _ustring(a.id.id) for a in acl)
+def _acl(acl: Iterable[ACL] | None) -> int:
+    return 4 + sum(4 + _ustring(a.id.scheme) + _ustring(a.id.id) for a in acl or ())
 
 
 def _strings(items: Iterable[str]) -> int:
@@ -88,6 +89,8 @@ def body_length(op: Operation) -> int:
         return sum(MULTI_HEADER_BYTES + body_length(o) for o in op.ops) + MULTI_HEADER_BYTES
     if isinstance(op, AddAuth):
         return 4 + _ustring(op.scheme) + _buffer(op.auth)
+    if isinstance(op, Sasl):
+        return _buffer(op.token)
     if isinstance(op, SetWatches):
         lists = [op.data, op.exist, op.child]
         if op.persistent or op.persistent_recursive:

@@ -15,13 +15,21 @@ Rules
   the next zxid before they are checked, so a failed write uses one up; the reply header
   carries it. Reads, sync, pings, watch management, addAuth and whoAmI take none; their
   reply header carries the last zxid (addAuth: 0).
-* A standalone ``check`` and any opcode the server does not serve are answered
-  UNIMPLEMENTED with zxid -1, and the connection is closed (``UnimplementedRequestProcessor``;
-  ZOOKEEPER-2623 for check).
-* addAuth with an unknown scheme is answered AUTHFAILED and the connection closed.
+* A standalone ``check`` and any opcode the server does not serve (``Request.isValid``: 0,
+  -1, 10, anything unlisted) are answered UNIMPLEMENTED with zxid -1, and the connection is
+  closed (``UnimplementedRequestProcessor``; ZOOKEEPER-2623 for check).
+* deleteContainer (20) sent by a client is a write like any other and fails BADARGUMENTS:
+  the server reads the whole frame, header included, as the path, and the header's zero
+  bytes are NUL characters (``PrepRequestProcessor.pRequest2Txn``).
+* addAuth with a null or unknown scheme, or digest credentials that are null, is answered
+  AUTHFAILED and the connection closed; the ``ip`` scheme ignores the credentials.
+* A SASL token is answered OK with a null token and zxid 0, the connection kept: the
+  server runs no SASL (``ZooKeeperServer.processSasl`` with no SASL server); a null token
+  makes it fail and close the connection without a reply.
 * closeSession is answered OK after the session's ephemerals are gone; then the connection
   is closed.
-* A malformed addWatch mode or removeWatches/checkWatches type is MARSHALLINGERROR.
+* A malformed addWatch mode or removeWatches/checkWatches type is MARSHALLINGERROR; so is,
+  in 3.8, checkWatches of a path without ``/`` (``spec.profiles``).
 * reconfig is RECONFIGDISABLED unless enabled; a standalone server cannot reconfigure
   (UNIMPLEMENTED). Either way it takes a zxid.
 
@@ -36,8 +44,8 @@ from dataclasses import replace
 from typing import Any
 
 from spec import tree
-from spec.acl import Id, generate_digest
-from spec.errors import Code, ZooKeeperError
+from spec.acl import Id, generate_digest, held_id_order
+from spec.errors import Code, MalformedRequest, ZooKeeperError
 from spec.events import AddWatchMode, WatcherType, WatchEvent
 from spec.limits import frame_length
 from spec.modes import CREATE_OPCODES
@@ -81,6 +89,8 @@ from spec.requests import (
     Reconfig,
     RemoveWatches,
     Reply,
+    Sasl,
+    SaslResponse,
     SetACL,
     SetData,
     SetWatches,
@@ -198,7 +208,10 @@ def _multi(ctx: _Context, op: Multi) -> Reply:
     zxid = ctx.state.next_zxid()
     if not is_well_formed(op.ops, ctx.state.config.profile):
         return Reply(zxid, Code.MARSHALLINGERROR)
-    ctx.state, response, events = multi(ctx.state, ctx.session, op.ops, zxid)
+    try:
+        ctx.state, response, events = multi(ctx.state, ctx.session, op.ops, zxid)
+    except MalformedRequest:
+        return Reply(zxid, Code.MARSHALLINGERROR)
     ctx.events.extend(events)
     return Reply(zxid, Code.OK, response)
 
@@ -265,7 +278,7 @@ def _close_session(ctx: _Context, _op: CloseSession) -> Reply:
 def _add_auth(ctx: _Context, op: AddAuth) -> Reply:
     session = ctx.session
     new_ids: list[Id] = []
-    if op.scheme == "digest":
+    if op.scheme == "digest" and op.auth is not None:
         digest = generate_digest(op.auth.decode("utf-8", "replace"))
         if ctx.state.config.super_digest is not None and digest == ctx.state.config.super_digest:
             new_ids.append(Id("super", ""))
@@ -279,6 +292,12 @@ def _add_auth(ctx: _Context, op: AddAuth) -> Reply:
     ctx.session = replace(session, auth_ids=tuple(ids))
     ctx.state.sessions[session.session_id] = ctx.session
     return Reply(0, Code.OK, Empty())
+
+
+def _sasl(ctx: _Context, op: Sasl) -> Reply:
+    if op.token is None:
+        raise _Close(None)
+    return Reply(0, Code.OK, SaslResponse(None))
 
 
 def _set_watches(ctx: _Context, op: SetWatches) -> Reply:
@@ -335,17 +354,23 @@ def _check_watches(ctx: _Context, op: CheckWatches) -> Reply:
     watcher_type = _watcher_type(state, op.type)
     if watcher_type is None:
         return Reply(state.last_zxid, Code.MARSHALLINGERROR)
+    if state.config.profile.check_watches_walks_parents:
+        # 3.8 works out the path's parent before it looks (spec.profiles).
+        if op.path and "/" not in op.path:
+            return Reply(state.last_zxid, Code.MARSHALLINGERROR)
+        if op.path == "":
+            return Reply(state.last_zxid, Code.NOWATCHER)
     if not contains_watch(state, op.path, watcher_type, ctx.session.session_id):
         return Reply(state.last_zxid, Code.NOWATCHER)
     return Reply(state.last_zxid, Code.OK, Empty())
 
 
 def _who_am_i(ctx: _Context, _op: WhoAmI) -> Reply:
-    info = tuple(
-        (i.scheme, i.id.split(":", 1)[0] if i.scheme == "digest" else i.id)
-        for i in ctx.session.auth_ids
-    )
-    return Reply(ctx.state.last_zxid, Code.OK, WhoAmIResponse(info))
+    info: list[tuple[str, str]] = []
+    for held in held_id_order(ctx.session.auth_ids):
+        assert held.scheme is not None and held.id is not None, "held ids are never null"
+        info.append((held.scheme, held.id.split(":", 1)[0] if held.scheme == "digest" else held.id))
+    return Reply(ctx.state.last_zxid, Code.OK, WhoAmIResponse(tuple(info)))
 
 
 def _reconfig(ctx: _Context, _op: Reconfig) -> Reply:
@@ -357,7 +382,10 @@ def _reconfig(ctx: _Context, _op: Reconfig) -> Reply:
     return _write(ctx, run)
 
 
-def _unimplemented(_ctx: _Context, _op: Check | Unknown) -> Reply:
+def _unimplemented(ctx: _Context, op: Check | Unknown) -> Reply:
+    if isinstance(op, Unknown) and op.opcode == OpCode.deleteContainer:
+        zxid = ctx.state.next_zxid()
+        return Reply(zxid, Code.BADARGUMENTS)
     raise _Close(Reply(-1, Code.UNIMPLEMENTED))
 
 
@@ -378,6 +406,7 @@ HANDLERS: dict[type, Handler] = {
     Ping: _ping,
     CloseSession: _close_session,
     AddAuth: _add_auth,
+    Sasl: _sasl,
     SetWatches: _set_watches,
     AddWatch: _add_watch,
     RemoveWatches: _remove_watches,

@@ -19,7 +19,11 @@ Rules
 * If a sub-op fails, nothing is applied, nothing fires, and the zxid is still used. The
   reply header says OK (err 0); the results say what happened: sub-ops before the failing
   one report ``ErrorResult(OK)``, the failing one its code, later ones
-  RUNTIMEINCONSISTENCY. Clients must look at the results.
+  RUNTIMEINCONSISTENCY (they are not checked at all). Clients must look at the results.
+* A sub-op that the server cannot process at all (``spec.errors.MalformedRequest``: a null
+  field in an ACL entry, or a create sub-op sent as create, create2 or createContainer whose
+  flags are a TTL mode, which Apache reads as a createTTL without a TTL and fails to cast)
+  fails the whole multi instead: MARSHALLINGERROR in the header, no results, zxid used.
 * An empty multi succeeds with no results and takes a zxid.
 * multiRead carries getData and getChildren only (else MARSHALLINGERROR, no zxid); each read
   succeeds or fails on its own (``ErrorResult`` with its code), with no atomicity, and none
@@ -33,7 +37,7 @@ ZOOKEEPER-4026.
 from __future__ import annotations
 
 from spec import tree
-from spec.errors import Code, ZooKeeperError
+from spec.errors import Code, MalformedRequest, ZooKeeperError
 from spec.events import WatchEvent
 from spec.modes import CreateMode, multi_create_opcode
 from spec.opcodes import OpCode
@@ -93,6 +97,10 @@ def _run(
 ) -> OpResult:
     if isinstance(op, Create):
         opcode = _create_opcode(state, op)
+        if opcode == OpCode.createTTL and op.opcode != OpCode.createTTL:
+            # Op.create re-derives createTTL from the flags but keeps the CreateRequest, which
+            # PrepRequestProcessor casts to a CreateTTLRequest.
+            raise MalformedRequest("create sub-op with TTL flags but no TTL")
         applied = tree.create(state, session, op, opcode, zxid, events)
         return CreateResult(applied.path, applied.stat if opcode != OpCode.create else None)
     if isinstance(op, Delete):
@@ -111,13 +119,18 @@ def _run(
 def multi(
     state: State, session: Session, ops: tuple[Operation, ...], zxid: int
 ) -> tuple[State, MultiResponse, list[WatchEvent]]:
-    """Run a well-formed multi; returns the state to keep, the response and the events."""
+    """Run a well-formed multi; returns the state to keep, the response and the events.
+
+    Raises ``MalformedRequest`` when a sub-op checked before any failure is one.
+    """
     scratch = state.clone()
     events: list[WatchEvent] = []
     results: list[OpResult] = []
     for index, op in enumerate(ops):
         try:
             results.append(_run(scratch, session, op, zxid, events))
+        except MalformedRequest:
+            raise
         except ZooKeeperError as error:
             failed: list[OpResult] = [ErrorResult(Code.OK)] * index
             failed.append(ErrorResult(error.code))

@@ -6,8 +6,9 @@ Rules
 * A few xids are reserved and mark connection-level traffic: -1 notifications (server to
   client), -2 pings, -4 auth packets, -8 setWatches/setWatches2. Any other xid is echoed
   back verbatim in the reply; servers do not check that xids are unique.
-* An opcode the server does not know (10, 20 sent by a client, or anything unlisted) is
+* An opcode the server does not serve (``Request.isValid``: 0, -1, 10, anything unlisted) is
   answered with UNIMPLEMENTED and the connection is closed (``UnimplementedRequestProcessor``).
+  deleteContainer (20) from a client is served, and fails BADARGUMENTS (``spec.machine``).
 * Which opcodes write (consume a zxid, go through the leader): create, create2,
   createContainer, createTTL, delete, setData, setACL, multi, reconfig, createSession,
   closeSession. Failed writes consume a zxid too (they are logged as error txns).

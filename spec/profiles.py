@@ -28,6 +28,16 @@ observable difference:
 * ``persistent_watcher_types``: removeWatches/checkWatches accept types 4 (Persistent) and 5
   (PersistentRecursive) from 3.9 (ZOOKEEPER-4472); 3.8 fails them with MARSHALLINGERROR.
 * ``ipv6_acl``: ``ip:`` ACLs understand IPv6 addresses in 3.9's provider; 3.8 only IPv4.
+* ``null_path_watch_breaks_modes``: a watch on the null path (addWatch, or setWatches2's
+  persistent lists, with a null path; no client library sends one) is a key like any other
+  in 3.9's watch manager (ZOOKEEPER-4466: hash maps, which take null). 3.8 keeps each
+  watch's mode under a (connection, path) key whose ``equals`` fails on a null path: a
+  connection can put one null-path watch in each table; adding another, or removing it, then
+  fails MARSHALLINGERROR. Read in the source of both; checked against a real 3.8 only.
+* ``check_watches_walks_parents``: 3.8's checkWatches (``WatchManager.containsWatcher``)
+  walks the path and its parents (``PathParentIterator``), which works out each parent
+  before it looks: a path without ``/`` (``a``) fails (MARSHALLINGERROR), ``""`` is never
+  looked at (NOWATCHER), and the null path fails. 3.9 looks the path up in a map.
 
 Both profiles filter watch events by the watcher's READ permission at delivery
 (CVE-2024-23944, backported into Debian's 3.8.0), and both answer a standalone ``check``
@@ -53,6 +63,8 @@ class Profile:
     persistent_watcher_types: bool
     ipv6_acl: bool
     multi_rejects_bad_create_flags: bool
+    null_path_watch_breaks_modes: bool
+    check_watches_walks_parents: bool
 
 
 V3_8 = Profile(
@@ -64,6 +76,8 @@ V3_8 = Profile(
     persistent_watcher_types=False,
     ipv6_acl=False,
     multi_rejects_bad_create_flags=False,
+    null_path_watch_breaks_modes=True,
+    check_watches_walks_parents=True,
 )
 
 V3_9 = Profile(
@@ -75,6 +89,8 @@ V3_9 = Profile(
     persistent_watcher_types=True,
     ipv6_acl=True,
     multi_rejects_bad_create_flags=True,
+    null_path_watch_breaks_modes=False,
+    check_watches_walks_parents=False,
 )
 
 PROFILES = {p.name: p for p in (V3_8, V3_9)}

@@ -14,9 +14,18 @@ Rules
   ``body`` only when ``err`` is OK (multi: always). The ``Outcome`` says whether the server
   closes the connection afterwards.
 * Reply-header zxid: a write's own zxid (also when it failed); for everything else the last
-  zxid the server has applied; 0 for auth packets; -1 for an unimplemented opcode.
+  zxid the server has applied; 0 for auth packets and SASL tokens; -1 for an unimplemented
+  opcode. A ping's reply always carries xid -2, whatever xid the ping was sent with
+  (``FinalRequestProcessor``), which is a matter for the wire (``reference.core``).
 * Children lists come back in no particular order from ZooKeeper (a hash set); the spec
   returns them sorted and comparisons must treat them as sets.
+* Null fields. The wire can carry null (length -1) in every string, buffer and vector field.
+  The spec models the nulls a client library sends: null data, a null ACL list, null ``Id``
+  fields in ACL entries (kazoo's ``CREATOR_ALL_ACL`` has a null id; ``spec.acl``), and the
+  null scheme or credentials of an auth packet. Null paths and null watch lists no client
+  library can send; ``reference.core`` answers them exactly as Apache ZooKeeper does (mostly
+  MARSHALLINGERROR, see its docstring), and the raw-frame fuzzer
+  (``tests/differential/test_frames_against_apache.py``) holds it to a real server.
 
 Source: ``zookeeper.jute``; ``FinalRequestProcessor`` (reply bodies and header zxid);
 ``ZooKeeperServer.processPacket`` (auth replies).
@@ -41,7 +50,7 @@ class Create:
 
     path: str
     data: bytes | None
-    acl: tuple[ACL, ...]
+    acl: tuple[ACL, ...] | None
     flags: int
     opcode: OpCode = OpCode.create
     ttl: int = -1
@@ -80,7 +89,7 @@ class GetACL:
 @dataclass(frozen=True, slots=True)
 class SetACL:
     path: str
-    acl: tuple[ACL, ...]
+    acl: tuple[ACL, ...] | None
     version: int = -1
 
 
@@ -134,8 +143,15 @@ class MultiRead:
 class AddAuth:
     """An auth packet (type 100, xid -4)."""
 
-    scheme: str
-    auth: bytes
+    scheme: str | None
+    auth: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Sasl:
+    """A SASL token (type 102), answered as a server without SASL configured does."""
+
+    token: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +230,7 @@ Operation = (
     | Multi
     | MultiRead
     | AddAuth
+    | Sasl
     | SetWatches
     | AddWatch
     | RemoveWatches
@@ -342,6 +359,13 @@ class AddWatchResponse:
 
 
 @dataclass(frozen=True, slots=True)
+class SaslResponse:
+    """A SASL token back (``SetSASLResponse``); ``None`` when the server runs no SASL."""
+
+    token: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
 class Empty:
     """No body (delete, sync-less acknowledgements, auth, setWatches, close, ...)."""
 
@@ -412,6 +436,7 @@ Body = (
     | GetAllChildrenNumberResponse
     | WhoAmIResponse
     | AddWatchResponse
+    | SaslResponse
     | MultiResponse
     | Empty
 )

@@ -7,7 +7,8 @@ Rules
 * A fresh server holds four znodes, all with zero stats: ``/`` (empty data), ``/zookeeper``,
   ``/zookeeper/quota`` and ``/zookeeper/config`` (ACL ``world:anyone`` READ, empty data in
   standalone). They were added without counting as child creates, so a fresh root shows
-  ``cversion = -1`` and ``/zookeeper`` shows ``-2`` (``spec.stat``).
+  ``cversion = -1`` and ``/zookeeper`` shows ``-2`` (``spec.stat``). ``/zookeeper/config``
+  shows ``aversion = -1``: its ACL is set with version -1 (``DataTree.addConfigNode``).
 * A zxid is ``epoch << 32 | counter`` (``spec.zxid``). Each write, including a failed one,
   takes the next counter value of the current epoch.
 * Values in the state are immutable (znodes, sessions); the containers holding them are
@@ -189,7 +190,8 @@ def initial_state(config: Config | None = None, epoch: int = 0) -> State:
         ROOT: _system_node(OPEN_ACL_UNSAFE, frozenset({"zookeeper"})),
         ZOOKEEPER: _system_node(OPEN_ACL_UNSAFE, frozenset({"quota", "config"})),
         QUOTA: _system_node(OPEN_ACL_UNSAFE),
-        CONFIG: _system_node(READ_ACL_UNSAFE),
+        # addConfigNode sets its ACL with version -1, which DataTree.setACL stores as aversion.
+        CONFIG: replace(_system_node(READ_ACL_UNSAFE), aversion=-1),
     }
     return State(
         config=config,

@@ -109,7 +109,8 @@ def _check_version(current: int, expected: int, path: str) -> int:
     return int32(current + 1)
 
 
-def _fixup(state: State, acl: tuple[ACL, ...], session: Session) -> tuple[ACL, ...]:
+def _fixup(state: State, acl: tuple[ACL, ...] | None, session: Session) -> tuple[ACL, ...]:
+    """``fixupACL``: INVALIDACL, or ``MalformedRequest`` for a null field (``spec.acl``)."""
     try:
         return fixup_acl(acl, session.auth_ids, state.config.profile.ipv6_acl)
     except ValueError as error:

@@ -46,6 +46,8 @@ Rules
   - persistent and recursive paths are re-armed without looking at the tree.
   These events are not ACL-filtered and carry zxid -1; they come before the reply.
   A node created and deleted while the client was away is missed by an exist watch.
+  Paths are looked up as reads look them up (``""`` names the root, ``DataTree.getNode``)
+  and watched as given.
 
 Source: ``DataTree.createNode``/``deleteNode``/``setData``/``addWatch``/``setWatches``/
 ``containsWatcher``/``removeWatch``, ``watch.WatchManager.triggerWatch``,
@@ -56,7 +58,7 @@ from __future__ import annotations
 
 from spec.acl import ACL, Perms, acl_permits
 from spec.events import EventType, WatcherType, WatchEvent
-from spec.paths import ROOT, ancestors
+from spec.paths import ROOT, ancestors, read_lookup_key
 from spec.state import State, WatchMode, WatchTable
 
 
@@ -219,9 +221,12 @@ def set_watches(
     recursive: tuple[str, ...],
     events: list[WatchEvent],
 ) -> None:
-    """Re-arm watches after a reconnect, firing now what changed since ``relative_zxid``."""
+    """Re-arm watches after a reconnect, firing now what changed since ``relative_zxid``.
+
+    Paths are looked up as reads look them up (``""`` is the root), and watched as given.
+    """
     for path in data:
-        node = state.nodes.get(path)
+        node = state.nodes.get(read_lookup_key(path))
         if node is None:
             events.append(WatchEvent(session_id, EventType.NodeDeleted, path, -1))
         elif node.mzxid > relative_zxid:
@@ -229,12 +234,12 @@ def set_watches(
         else:
             add_watch(state, state.data_watches, path, session_id, WatchMode.STANDARD)
     for path in exist:
-        if path in state.nodes:
+        if read_lookup_key(path) in state.nodes:
             events.append(WatchEvent(session_id, EventType.NodeCreated, path, -1))
         else:
             add_watch(state, state.data_watches, path, session_id, WatchMode.STANDARD)
     for path in child:
-        node = state.nodes.get(path)
+        node = state.nodes.get(read_lookup_key(path))
         if node is None:
             events.append(WatchEvent(session_id, EventType.NodeDeleted, path, -1))
         elif node.pzxid > relative_zxid:

@@ -5,7 +5,8 @@
   input; ``IndexError``, ``struct.error`` and ``UnicodeDecodeError`` never escape. It is a
   ``ValueError``, says what was wrong and at which offset, and, when the ``RequestHeader`` of a
   request frame decoded before the body failed, carries that header so a server can answer
-  MARSHALLINGERROR to the right xid (what Apache ZooKeeper does for a malformed body).
+  the right xid as Apache ZooKeeper does for a malformed body of that opcode
+  (MARSHALLINGERROR for most; ``reference.core``).
 * ``FrameLengthError`` — a ``JuteError`` raised by frame splitting when a length prefix is
   ``< 0`` or above the configured maximum; Apache ZooKeeper closes the connection without a
   reply (``NIOServerCnxn.readLength``).

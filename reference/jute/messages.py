@@ -16,11 +16,15 @@ Rules
   notification 0, createSession -10, error -1 and deleteContainer 20, which clients must not
   send) decodes to ``UnknownRequest`` rather than an error, so a server can answer with the
   request's xid: UNIMPLEMENTED (-6) then close, as ``UnimplementedRequestProcessor`` does
-  (Apache answers deleteContainer with BADARGUMENTS instead).
+  (Apache answers deleteContainer with BADARGUMENTS instead, having read the raw frame).
 * A malformed body raises ``JuteError`` whose ``request_header`` is set, so a server can
-  answer MARSHALLINGERROR (-5) to that xid and keep the connection, as Apache does. A frame too
+  answer for that xid as Apache does for that opcode (``reference.core``: MARSHALLINGERROR
+  and the connection kept, except for auth and sasl packets, which close it). A frame too
   short for the header raises ``JuteError`` without one: close the connection.
 * Bytes after a complete body are ignored, as Java's record readers ignore them.
+* Every field decodes as Apache's ``BinaryInputArchive`` reads it (``primitives``): a -1
+  length is null anywhere, including inside vectors and ACL ids, and a vector count below -1
+  is an empty vector.
 
 Decoders take the payload of one frame (what ``split_frames``/``FrameReader`` return);
 encoders return a whole frame, length prefix included, ready to write to a socket.

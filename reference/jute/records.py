@@ -6,10 +6,13 @@ them). ``Stat``, ``ACL`` and ``Id`` are the spec's own types (``spec.stat``, ``s
 
 Python types of jute types: ``int``/``long`` → ``int``; ``boolean`` → ``bool``;
 ``buffer`` → ``bytes | None``; ``ustring`` → ``str | None``; ``vector<ustring>`` →
-``tuple[str, ...] | None``; ``vector<ACL>`` → ``tuple[ACL, ...] | None``. ``None`` is the
-wire's null (length -1). Enum-valued ints (event type, watcher type, add-watch mode, create
-flags, opcodes) stay plain ``int`` so that a value the enum does not know still decodes; the
-layer that judges requests decides what an unknown value means.
+``tuple[str, ...] | None`` (``tuple[str | None, ...] | None`` in requests, whose elements
+Apache's server reads as null too); ``vector<ACL>`` → ``tuple[ACL, ...] | None``, whose
+``Id`` fields may be null. ``None`` is the wire's null (length -1): every record decodes as
+Apache's ``BinaryInputArchive`` reads it (``reference.jute.primitives``), and what a null
+means is judged later (``reference.core``). Enum-valued ints (event type, watcher type,
+add-watch mode, create flags, opcodes) stay plain ``int`` so that a value the enum does not
+know still decodes; the layer that judges requests decides what an unknown value means.
 
 Each record has ``read(reader)`` (a classmethod, fields in wire order) and ``write(out)``
 (appends to a bytearray). Decoders of whole frames live in ``reference.jute.messages``.
@@ -487,17 +490,17 @@ class SetWatches:
     """setWatches (101, xid -8): re-register watches after a reconnect."""
 
     relativeZxid: int
-    dataWatches: tuple[str, ...] | None
-    existWatches: tuple[str, ...] | None
-    childWatches: tuple[str, ...] | None
+    dataWatches: tuple[str | None, ...] | None
+    existWatches: tuple[str | None, ...] | None
+    childWatches: tuple[str | None, ...] | None
 
     @classmethod
     def read(cls, reader: Reader) -> Self:
         return cls(
             reader.read_long(),
-            reader.read_string_vector(),
-            reader.read_string_vector(),
-            reader.read_string_vector(),
+            reader.read_ustring_vector(),
+            reader.read_ustring_vector(),
+            reader.read_ustring_vector(),
         )
 
     def write(self, out: bytearray) -> None:
@@ -512,21 +515,21 @@ class SetWatches2:
     """setWatches2 (105, xid -8): setWatches plus persistent and persistent-recursive."""
 
     relativeZxid: int
-    dataWatches: tuple[str, ...] | None
-    existWatches: tuple[str, ...] | None
-    childWatches: tuple[str, ...] | None
-    persistentWatches: tuple[str, ...] | None
-    persistentRecursiveWatches: tuple[str, ...] | None
+    dataWatches: tuple[str | None, ...] | None
+    existWatches: tuple[str | None, ...] | None
+    childWatches: tuple[str | None, ...] | None
+    persistentWatches: tuple[str | None, ...] | None
+    persistentRecursiveWatches: tuple[str | None, ...] | None
 
     @classmethod
     def read(cls, reader: Reader) -> Self:
         return cls(
             reader.read_long(),
-            reader.read_string_vector(),
-            reader.read_string_vector(),
-            reader.read_string_vector(),
-            reader.read_string_vector(),
-            reader.read_string_vector(),
+            reader.read_ustring_vector(),
+            reader.read_ustring_vector(),
+            reader.read_ustring_vector(),
+            reader.read_ustring_vector(),
+            reader.read_ustring_vector(),
         )
 
     def write(self, out: bytearray) -> None:

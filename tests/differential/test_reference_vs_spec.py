@@ -29,7 +29,7 @@ from tests.differential.wire import connect_frame, event_frame, reply_frame, req
 PATHS = ["/a", "/a", "/a/b", "/a/b/c", "/c", "/c", "/c/d", "/a/n-", "/c/", "/"]
 ODD_PATHS = ["/zookeeper", "/zookeeper/config", "", "/x//y", "a", "/a/./b", "/\u00e9"]
 DATA = [None, b"", b"v1", b"v2"]
-ACLS: list[tuple[ACL, ...]] = [
+ACLS: list[tuple[ACL, ...] | None] = [
     OPEN_ACL_UNSAFE,
     OPEN_ACL_UNSAFE,
     OPEN_ACL_UNSAFE,
@@ -41,6 +41,15 @@ ACLS: list[tuple[ACL, ...]] = [
     (ACL(Perms.READ | Perms.CREATE | Perms.DELETE, Id("ip", "127.0.0.0/8")),),
     (ACL(Perms.ALL, Id("world", "bob")),),
     (),
+    None,
+    # Null Id fields: kazoo's CREATOR_ALL_ACL, and the ones Apache fails on (spec.acl).
+    (ACL(Perms.ALL, Id("auth", None)),),
+    (ACL(Perms.ALL, Id("world", None)),),
+    (ACL(Perms.ALL, Id(None, "anyone")),),
+    (ACL(Perms.ALL, Id("digest", None)),),
+    (ACL(Perms.ALL, Id("foo", None)),),
+    (ACL(Perms.READ, Id("world", "anyone")), ACL(Perms.READ, Id(None, None))),
+    (ACL(Perms.ALL, Id("auth", None)), ACL(Perms.ALL, Id("auth", None))),
 ]
 VERSIONS = [-1, -1, 0, 1, 2]
 CREATE_OPCODES = [OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL]
@@ -103,8 +112,8 @@ operations: st.SearchStrategy[rq.Operation] = st.one_of(
     st.just(rq.WhoAmI()),
     st.builds(
         rq.AddAuth,
-        st.sampled_from(["digest", "digest", "ip", "foo"]),
-        st.sampled_from([b"user:pass", b"other:secret"]),
+        st.sampled_from(["digest", "digest", "ip", "foo", None]),
+        st.sampled_from([b"user:pass", b"other:secret", None]),
     ),
     st.builds(rq.AddWatch, paths, st.sampled_from([0, 1, 1, 2])),
     st.builds(rq.RemoveWatches, paths, st.integers(1, 6)),
@@ -113,7 +122,7 @@ operations: st.SearchStrategy[rq.Operation] = st.one_of(
     st.builds(rq.GetAllChildrenNumber, paths),
     st.just(rq.CloseSession()),
     st.just(rq.Reconfig(None, None, None, -1)),
-    st.sampled_from([rq.Unknown(10), rq.Check("/a", -1)]),
+    st.sampled_from([rq.Unknown(10), rq.Unknown(OpCode.deleteContainer), rq.Check("/a", -1)]),
 )
 
 
@@ -151,6 +160,13 @@ actions = st.one_of(
     st.builds(Action, st.just("call"), st.integers(0, 5), op=operations),
     st.builds(Action, st.just("call"), st.integers(0, 5), op=operations),
     st.builds(Action, st.just("call"), st.integers(0, 5), op=operations),
+    # Not in ``operations``: conformance clients do not send SASL tokens.
+    st.builds(
+        Action,
+        st.just("call"),
+        st.integers(0, 5),
+        op=st.builds(rq.Sasl, st.sampled_from([b"token", b"", None])),
+    ),
     st.builds(
         Action,
         st.just("setwatches"),

@@ -33,7 +33,9 @@ from tests.support.jute_schema import SCHEMA, encode_multi, encode_record, frame
 Fields = Mapping[str, object]
 
 
-def _acl(acl: tuple[ACL, ...]) -> list[Fields]:
+def _acl(acl: tuple[ACL, ...] | None) -> list[Fields] | None:
+    if acl is None:
+        return None
     return [{"perms": e.perms, "id": {"scheme": e.id.scheme, "id": e.id.id}} for e in acl]
 
 
@@ -137,6 +139,8 @@ def _request_record(op: rq.Operation) -> tuple[int, str | None, Fields]:
             "curConfigId": op.cur_config_id,
         }
         return OpCode.reconfig, "ReconfigRequest", fields
+    if isinstance(op, rq.Sasl):
+        return OpCode.sasl, "GetSASLRequest", {"token": op.token}
     assert isinstance(op, rq.Unknown)
     return op.opcode, None, {}
 
@@ -232,6 +236,8 @@ def reply_body(body: rq.Body | None) -> bytes:
         return encode_record("ErrorResponse", {"err": 0})
     if isinstance(body, rq.MultiResponse):
         return encode_multi([_multi_result(r) for r in body.results])
+    if isinstance(body, rq.SaslResponse):
+        return encode_record("SetSASLResponse", {"token": body.token})
     raise AssertionError(f"no wire form for {body!r}")
 
 

@@ -12,6 +12,7 @@ import pytest
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import (
     BadVersionError,
+    InvalidACLError,
     NoAuthError,
     NodeExistsError,
     NoNodeError,
@@ -21,7 +22,7 @@ from kazoo.exceptions import (
     UnimplementedError,
 )
 from kazoo.protocol.states import EventType
-from kazoo.security import ACL, Id, Permissions, make_digest_acl
+from kazoo.security import ACL, CREATOR_ALL_ACL, Id, Permissions, make_digest_acl
 
 from tests.interop.conftest import KazooFactory
 from tests.support.proxy import PartitionProxy
@@ -204,6 +205,23 @@ def test_digest_acls_and_add_auth(zk: Any, kazoo_factory: KazooFactory, root_pat
     mallory = kazoo_factory(auth_data=[("digest", "mallory:guess")])
     with pytest.raises(NoAuthError):
         mallory.set(root_path, b"guessed")
+
+
+def test_kazoo_creator_all_acl_gives_the_node_to_its_authenticated_creator(
+    zk: Any, kazoo_factory: KazooFactory, root_path: str
+) -> None:
+    # kazoo writes an empty string as null: CREATOR_ALL_ACL goes out as auth with a null id.
+    assert CREATOR_ALL_ACL[0].id == Id("auth", "")
+    with pytest.raises(InvalidACLError):
+        zk.create(root_path, b"", acl=CREATOR_ALL_ACL)  # no authenticated id to expand to
+    zk.add_auth("digest", "carol:pw")
+    zk.create(root_path, b"mine", acl=CREATOR_ALL_ACL)
+    acls, _ = zk.get_acls(root_path)
+    assert [(a.perms, a.id.scheme, a.id.id.split(":")[0]) for a in acls] == [
+        (Permissions.ALL, "digest", "carol")
+    ]
+    with pytest.raises(NoAuthError):
+        kazoo_factory().get(root_path)
 
 
 def test_set_acls_changes_who_may_read(

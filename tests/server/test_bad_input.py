@@ -117,7 +117,7 @@ def test_a_frame_shorter_than_a_request_header_closes(
     assert_serving(zkref_in_process)
 
 
-@pytest.mark.parametrize("opcode", [10, 55, OpCode.check, OpCode.sasl, -3])
+@pytest.mark.parametrize("opcode", [10, 55, OpCode.check, OpCode.notification, OpCode.error, -3])
 def test_an_unknown_opcode_is_unimplemented_then_closed(
     zkref_in_process: InProcessServer, opcode: int
 ) -> None:

@@ -164,7 +164,7 @@ def test_a_successful_write_reply_carries_its_own_zxid_and_later_reads_see_it() 
 # --- explicit errors ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("opcode", [10, 20, 55, 102, -10, 0, 1000])
+@pytest.mark.parametrize("opcode", [10, 55, -10, 0, -1, 1000])
 def test_unknown_opcode_is_unimplemented_with_zxid_minus_one_and_closes(opcode: int) -> None:
     server, sid = fresh()
     before = server.last_zxid

@@ -213,6 +213,9 @@ def check_step(before: State, after: State, request: Input, outcome: Outcome) ->
             assert after.nodes == before.nodes, op
         elif isinstance(op, AddAuth):
             assert reply.zxid == 0 and outcome.zxids == ()
+        elif isinstance(op, Unknown) and op.opcode == OpCode.deleteContainer:
+            assert (reply.zxid, reply.err, outcome.close) == (before.last_zxid + 1, -8, False)
+            assert outcome.zxids == (reply.zxid,) and after.nodes == before.nodes
         elif isinstance(op, Unknown):
             assert (reply.zxid, reply.err, outcome.close) == (-1, Code.UNIMPLEMENTED, True)
     # pzxid and cversion move exactly when the children change.
