@@ -27,7 +27,7 @@ import logging
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from reference.core import Role, ZooKeeperCore
 from reference.persistence import (
@@ -66,6 +66,15 @@ TRANSITIONS: Final[dict[ServerState, dict[str, ServerState]]] = {
     ServerState.LEADING: {"step down": ServerState.LOOKING},
     ServerState.FOLLOWING: {"give up": ServerState.LOOKING},
 }
+
+
+class PeerObserver(Protocol):
+    """What a simulator watches that no output shows: each txn applied to the tree, and each
+    epoch this peer establishes as leader (for the invariants of ``simulation``)."""
+
+    def applied(self, sid: int, txn: Txn) -> None: ...
+
+    def established(self, sid: int, epoch: int) -> None: ...
 
 
 class StartupError(Exception):
@@ -122,6 +131,7 @@ class QuorumPeer:
         # How many of each sync this peer took as a follower, and sent as a leader.
         self.sync_counts: dict[str, int] = {}
         self.syncs_sent: dict[str, int] = {}
+        self.observer: PeerObserver | None = None
         self.elections = 0
         core.role = Role.NOT_SERVING
         core.tracker.stop_deciding_expiry()
@@ -223,6 +233,8 @@ class QuorumPeer:
         self.pending.popleft()
         self.committed_log.append(txn)
         self.core.commit(txn)
+        if self.observer is not None:
+            self.observer.applied(self.config.my_id, txn)
 
     def apply_pending(self, zxid: int, exactly: bool = False) -> None:
         """Apply the logged txns up to ``zxid`` (a COMMIT, or a leader's DIFF saying our
@@ -234,6 +246,8 @@ class QuorumPeer:
             txn = self.pending.popleft()
             self.committed_log.append(txn)
             self.core.commit(txn)
+            if self.observer is not None:
+                self.observer.applied(self.config.my_id, txn)
 
     def truncate(self, zxid: int) -> None:
         """The leader's TRUNC: drop the log after ``zxid``; roll the tree back if a restart
@@ -503,6 +517,8 @@ class QuorumPeer:
         # (ZOOKEEPER-1732).
         assert self.leader is not None
         self.update_vote_epoch(self.leader.epoch)
+        if self.observer is not None:
+            self.observer.established(self.config.my_id, self.leader.epoch)
         for session in core.tracker.sessions.values():
             session.owner = session.owner or self.config.my_id
 
