@@ -72,9 +72,11 @@ class PeerObserver(Protocol):
     """What a simulator watches that no output shows: each txn applied to the tree, and each
     epoch this peer establishes as leader (for the invariants of ``simulation``)."""
 
-    def applied(self, sid: int, txn: Txn) -> None: ...
+    def applied(self, sid: int, txn: Txn, previous_zxid: int) -> None:
+        """``txn`` was applied on server ``sid``, whose tree was at ``previous_zxid``."""
 
-    def established(self, sid: int, epoch: int) -> None: ...
+    def established(self, sid: int, epoch: int) -> None:
+        """Server ``sid`` established ``epoch`` as its leader (a quorum acked NEWLEADER)."""
 
 
 class StartupError(Exception):
@@ -232,9 +234,10 @@ class QuorumPeer:
         assert self.pending and self.pending[0] is txn, "commits apply the log in order"
         self.pending.popleft()
         self.committed_log.append(txn)
+        previous = self.core.last_zxid
         self.core.commit(txn)
         if self.observer is not None:
-            self.observer.applied(self.config.my_id, txn)
+            self.observer.applied(self.config.my_id, txn, previous)
 
     def apply_pending(self, zxid: int, exactly: bool = False) -> None:
         """Apply the logged txns up to ``zxid`` (a COMMIT, or a leader's DIFF saying our
@@ -245,9 +248,10 @@ class QuorumPeer:
         while self.pending and self.pending[0].header.zxid <= zxid:
             txn = self.pending.popleft()
             self.committed_log.append(txn)
+            previous = self.core.last_zxid
             self.core.commit(txn)
             if self.observer is not None:
-                self.observer.applied(self.config.my_id, txn)
+                self.observer.applied(self.config.my_id, txn, previous)
 
     def truncate(self, zxid: int) -> None:
         """The leader's TRUNC: drop the log after ``zxid``; roll the tree back if a restart
