@@ -37,7 +37,8 @@ from spec.opcodes import OpCode
 
 if TYPE_CHECKING:
     from reference.watchmanager import WatchManager
-    from server.server import ClientConnection, ZooKeeperServer
+    from server.clients import ClientConnection
+    from server.server import ZooKeeperServer
 
 _MASK64 = (1 << 64) - 1
 _REQUEST_HEADER = struct.Struct(">ii")
@@ -147,7 +148,7 @@ def _connection_info(
 
 
 def _server_stats(server: ZooKeeperServer) -> str:
-    stats = server.stats
+    stats = server.clients.stats
     return (
         f"Latency min/avg/max: {stats.latency_min_ms}/{stats.latency_avg_ms}/"
         f"{stats.latency_max_ms}\n"
@@ -195,7 +196,7 @@ def crst(server: ZooKeeperServer, asking: ClientConnection) -> str:
 
 
 def srst(server: ZooKeeperServer, asking: ClientConnection) -> str:
-    server.stats.reset()
+    server.clients.stats.reset()
     return "Server stats reset.\n"
 
 
@@ -355,7 +356,7 @@ def _max_file_descriptors() -> int:
 def mntr(server: ZooKeeperServer, asking: ClientConnection) -> str:
     core = server.core
     tree = core.tree
-    stats = server.stats
+    stats = server.clients.stats
     data_watch_count = len(tree.data_watches)
     child_watch_count = len(tree.child_watches)
     entries: list[tuple[str, object]] = [
@@ -377,7 +378,7 @@ def mntr(server: ZooKeeperServer, asking: ClientConnection) -> str:
         ("zk_open_file_descriptor_count", _open_file_descriptors()),
         ("zk_max_file_descriptor_count", _max_file_descriptors()),
         ("zk_uptime", server.clock.now_ms() - server.started_ms),
-        ("zk_connection_rejected", server.rejected_connections),
+        ("zk_connection_rejected", server.clients.rejected_connections),
         ("zk_last_proposal_size", -1),
         ("zk_txn_log_batches", server.committer.batches),
         ("zk_txn_log_committed", server.committer.committed_txns),
