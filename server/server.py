@@ -57,6 +57,7 @@ from server.config import ServerConfig
 from server.peers import PeerNetwork
 from server.snapshots import SnapshotScheduler
 from server.sqlite_storage import SQLiteStorage
+from server.status import ServerControls
 from server.storage import GroupCommitter, MemoryStorage, Storage
 
 log = logging.getLogger("zkref.server")
@@ -238,7 +239,7 @@ class ZooKeeperServer:
         self.internal_errors += 1
 
     def _answer_four_letter_word(self, conn: ClientConnection, word: str, argument: bytes) -> str:
-        return fourletter.answer(self, conn, word, argument)
+        return fourletter.answer(word, argument, ServerControls(self, conn))
 
     # --- output --------------------------------------------------------------------------
 
