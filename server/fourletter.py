@@ -1,51 +1,56 @@
 """Four-letter words: plain-text answers to monitoring commands on the client port.
 
 A fresh connection whose first 4 bytes spell a command (``ruok``, ``srvr``, ``stat``,
-``mntr``, ``cons``, ``wchs``, ...) gets the answer as text and is closed (``server.server``
+``mntr``, ``cons``, ``wchs``, ...) gets the answer as text and is closed (``server.clients``
 does the reading and closing). Formats follow Apache ZooKeeper 3.8's
-``org.apache.zookeeper.server.command`` classes, as observed on Debian's 3.8.0, so scripts
-written for it (``zkServer.sh status``, monitoring agents reading ``mntr``) work unchanged.
-Commands not in ``4lw.commands.whitelist`` are answered "<cmd> is not executed because it is
-not in the whitelist." as Apache ZooKeeper does.
+``org.apache.zookeeper.server.command`` classes, as observed on Debian's 3.8.0 standalone and
+in a three-server ensemble, so scripts written for it (``zkServer.sh status``, monitoring
+agents reading ``mntr``) work unchanged.
+
+This module formats a ``server.status.ServerStatus`` and nothing else: it reads no attribute
+of the server, the core or the tree, so each word can be tested from a hand-built status.
+``answer`` asks its ``Controls`` for the status with the details the word needs (``NEEDS``)
+and, for ``crst``, ``srst`` and ``stmk``, for the one change the word makes.
+
+Rules, as Apache ZooKeeper's (``NIOServerCnxn.checkFourLetterWord``, ``CommandExecutor``,
+``AbstractFourLetterCommand.isZKServerRunning``):
+
+* a word not in ``4lw.commands.whitelist`` is answered "<word> is not executed because it is
+  not in the whitelist." and does nothing;
+* a server that is not serving clients (an ensemble's server looking for a leader, or not yet
+  synchronized with one) answers "This ZooKeeper instance is not currently serving requests"
+  to every word that reads the server (``NOT_SERVING_WORDS``), "null" to ``isro``; ``ruok``,
+  ``envi``, ``gtmk`` and ``stmk`` answer as always;
+* an ensemble's leader adds its proposal sizes to ``srvr``/``stat``, and ``mntr`` adds the
+  peer's state, the quorum size and (leader) its learners; ``conf`` adds the quorum's settings
+  and membership (``QuorumZooKeeperServer.dumpConf``).
 
 Differences worth knowing: Apache ZooKeeper stores the root znode twice (under "" and
 "/"), so its node counts include it twice; we report the same numbers. Latencies are whole
 milliseconds measured from the pass that read a request to the pass that wrote its reply
-(notifications are counted as replies). ``envi`` describes the Python process where Apache
-ZooKeeper describes the JVM.
-
-Must not change the core's state: the answers only read it (``crst``, ``srst`` and ``stmk``
-reset or set the shell's own counters, as in Apache ZooKeeper).
+(notifications are counted as replies). ``mntr`` prints the values zkref has, not Apache's
+hundreds of metrics summaries (``ServerMetrics``). ``envi`` describes the Python process
+where Apache ZooKeeper describes the JVM.
 """
 
 from __future__ import annotations
 
-import getpass
-import os
-import platform
-import socket
 import struct
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
-from reference.core import ZooKeeperCore
-from server.version import version_for
+from server.status import Detail, ServerStatus
 from spec.opcodes import OpCode
 
-if TYPE_CHECKING:
-    from reference.watchmanager import WatchManager
-    from server.server import ClientConnection, ZooKeeperServer
-
+NOT_SERVING = "This ZooKeeper instance is not currently serving requests"
 _MASK64 = (1 << 64) - 1
-_REQUEST_HEADER = struct.Struct(">ii")
 _LONG = struct.Struct(">q")
-DIRECTORY_SIZE_FILES_MAX = 100_000  # stop counting a data directory after this many files
+_T = TypeVar("_T")
 
 # ServerCnxn "lop" names (FinalRequestProcessor's lastOp).
-_LAST_OP = {
+_LAST_OP: dict[int, str] = {
     OpCode.create: "CREA",
     OpCode.create2: "CREA",
     OpCode.createContainer: "CREA",
@@ -77,6 +82,18 @@ _LAST_OP = {
 }
 
 
+class Controls(Protocol):
+    """What ``answer`` needs of a server (``server.status.ServerControls``)."""
+
+    def status(self, details: Detail = Detail.NONE) -> ServerStatus: ...
+
+    def reset_connection_stats(self) -> None: ...
+
+    def reset_server_stats(self) -> None: ...
+
+    def set_trace_mask(self, mask: int) -> None: ...
+
+
 def _hex(value: int) -> str:
     """``Long.toHexString``: unsigned, no padding."""
     return f"0x{value & _MASK64:x}"
@@ -87,210 +104,150 @@ def _java_date(ms: int) -> str:
     return time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(ms / 1000))
 
 
-def _node_count(server: ZooKeeperServer) -> int:
-    return len(server.core.tree.nodes) + 1  # Apache ZooKeeper counts the root twice
+def _need(value: _T | None, word: str) -> _T:
+    assert value is not None, f"{word}: the status lacks a detail the word needs"
+    return value
 
 
-def _session_of(server: ZooKeeperServer, conn: ClientConnection) -> int:
-    core_conn = server.core.connections.get(conn.conn_id)
-    return 0 if core_conn is None else core_conn.session_id
+# --- the words -----------------------------------------------------------------------------
 
 
-def _directory_size(path: Path | None) -> int:
-    if path is None:
-        return 0
-    total = 0
-    seen = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            seen += 1
-            if seen > DIRECTORY_SIZE_FILES_MAX:
-                return total
-            try:
-                total += os.path.getsize(os.path.join(root, name))
-            except OSError:
-                continue
-    return total
+def _connection_info(status: ServerStatus, brief: bool) -> str:
+    lines = []
+    for conn in _need(status.connections, "stat/cons"):
+        interest = 0 if conn.asking or conn.reading_paused else 1
+        parts = [f" {conn.address}[{interest}](queued=0,recved={conn.received},sent={conn.sent}"]
+        if not brief and conn.session_id != 0:
+            lop = "NA" if conn.last_opcode is None else _LAST_OP.get(conn.last_opcode, "NA")
+            parts.append(
+                f",sid={_hex(conn.session_id)},lop={lop},est={conn.established_ms}"
+                f",to={conn.session_timeout_ms}"
+            )
+            if conn.last_cxid is not None and conn.last_cxid >= 0:
+                parts.append(f",lcxid={_hex(conn.last_cxid)}")
+            parts.append(
+                f",lzxid={_hex(conn.last_zxid)},lresp={conn.last_response_ms}"
+                f",llat={conn.last_latency_ms},minlat={conn.latency_min_ms}"
+                f",avglat={conn.latency_avg_ms},maxlat={conn.latency_max_ms}"
+            )
+        parts.append(")\n")
+        lines.append("".join(parts))
+    return "".join(lines)
 
 
-# --- commands ------------------------------------------------------------------------------
-
-
-def _connection_info(
-    server: ZooKeeperServer, conn: ClientConnection, asking: ClientConnection, brief: bool
-) -> str:
-    interest = 0 if conn is asking or conn.reading_paused else 1
-    parts = [
-        f" {conn.address}[{interest}](queued=0,recved={conn.received},sent={conn.sent}",
-    ]
-    session_id = _session_of(server, conn)
-    if not brief and session_id != 0:
-        session = server.core.sessions.get(session_id)
-        timeout = session.timeout_ms if session is not None else 0
-        lop = "NA"
-        if len(conn.last_header) == 8:
-            xid, opcode = _REQUEST_HEADER.unpack(conn.last_header)
-            lop = _LAST_OP.get(opcode, "NA")
-        else:
-            xid = -1
-        average = conn.latency_total_ms // conn.latency_count if conn.latency_count else 0
-        parts.append(f",sid={_hex(session_id)},lop={lop},est={conn.established_ms},to={timeout}")
-        if xid >= 0:
-            parts.append(f",lcxid={_hex(xid)}")
-        parts.append(
-            f",lzxid={_hex(conn.last_zxid)},lresp={conn.last_response_ms}"
-            f",llat={conn.last_latency_ms},minlat={conn.latency_min_ms},avglat={average}"
-            f",maxlat={conn.latency_max_ms}"
+def _server_stats(status: ServerStatus) -> str:
+    """``ServerStats.toString``, the node count, and a leader's proposal sizes
+    (``StatCommand``)."""
+    counters = status.counters
+    text = (
+        f"Latency min/avg/max: {counters.latency_min_ms}/{counters.latency_avg_ms}/"
+        f"{counters.latency_max_ms}\n"
+        f"Received: {counters.packets_received}\n"
+        f"Sent: {counters.packets_sent}\n"
+        f"Connections: {status.connection_count}\n"
+        f"Outstanding: {status.outstanding}\n"
+        f"Zxid: {_hex(status.zxid)}\n"
+        f"Mode: {status.mode}\n"
+        f"Node count: {status.node_count}\n"
+    )
+    leader = status.quorum.leader if status.quorum is not None else None
+    if leader is not None and status.mode == "leader":
+        text += (
+            f"Proposal sizes last/min/max: {leader.proposal_size_last_bytes}/"
+            f"{leader.proposal_size_min_bytes}/{leader.proposal_size_max_bytes}\n"
         )
-    parts.append(")")
-    return "".join(parts)
+    return text
 
 
-def _server_stats(server: ZooKeeperServer) -> str:
-    stats = server.stats
-    return (
-        f"Latency min/avg/max: {stats.latency_min_ms}/{stats.latency_avg_ms}/"
-        f"{stats.latency_max_ms}\n"
-        f"Received: {stats.packets_received}\n"
-        f"Sent: {stats.packets_sent}\n"
-        f"Connections: {len(server.connections)}\n"
-        f"Outstanding: {server.outstanding}\n"
-        f"Zxid: {_hex(server.core.last_zxid)}\n"
-        f"Mode: {_mode(server)}\n"
-        f"Node count: {_node_count(server)}\n"
-    )
+def srvr(status: ServerStatus) -> str:
+    return f"Zookeeper version: {status.version}\n" + _server_stats(status)
 
 
-def _mode(server: ZooKeeperServer) -> str:
-    """``Mode:``: standalone, or an ensemble's leader, follower (or looking)."""
-    node = server.node
-    return "standalone" if isinstance(node, ZooKeeperCore) else node.mode
+def stat(status: ServerStatus) -> str:
+    clients = _connection_info(status, brief=True)
+    return f"Zookeeper version: {status.version}\nClients:\n{clients}\n" + _server_stats(status)
 
 
-def srvr(server: ZooKeeperServer, asking: ClientConnection) -> str:
-    return f"Zookeeper version: {version_for(server.config.profile)}\n" + _server_stats(server)
+def cons(status: ServerStatus) -> str:
+    return _connection_info(status, brief=False) + "\n"
 
 
-def stat(server: ZooKeeperServer, asking: ClientConnection) -> str:
-    clients = "".join(
-        _connection_info(server, c, asking, brief=True) + "\n"
-        for c in list(server.connections.values())
-    )
-    version = version_for(server.config.profile)
-    return f"Zookeeper version: {version}\nClients:\n{clients}\n" + _server_stats(server)
-
-
-def cons(server: ZooKeeperServer, asking: ClientConnection) -> str:
-    lines = "".join(
-        _connection_info(server, c, asking, brief=False) + "\n"
-        for c in list(server.connections.values())
-    )
-    return lines + "\n"
-
-
-def crst(server: ZooKeeperServer, asking: ClientConnection) -> str:
-    for conn in list(server.connections.values()):
-        conn.reset_stats()
+def crst(status: ServerStatus) -> str:
     return "Connection stats reset.\n"
 
 
-def srst(server: ZooKeeperServer, asking: ClientConnection) -> str:
-    server.stats.reset()
+def srst(status: ServerStatus) -> str:
     return "Server stats reset.\n"
 
 
-def ruok(server: ZooKeeperServer, asking: ClientConnection) -> str:
+def ruok(status: ServerStatus) -> str:
     return "imok"
 
 
-def isro(server: ZooKeeperServer, asking: ClientConnection) -> str:
-    return "rw"
+def isro(status: ServerStatus) -> str:
+    return "rw" if status.serving else "null"
 
 
-def gtmk(server: ZooKeeperServer, asking: ClientConnection) -> str:
-    return str(server.trace_mask)
+def gtmk(status: ServerStatus) -> str:
+    return str(status.trace_mask)
 
 
-def conf(server: ZooKeeperServer, asking: ClientConnection) -> str:
-    config = server.config
-    data_dir = str(config.data_dir.resolve()) if config.data_dir is not None else ""
-    size = _directory_size(config.data_dir)
-    return (
-        f"clientPort={server.port}\n"
+def conf(status: ServerStatus) -> str:
+    config = status.config
+    size = _need(status.data_dir_size, "conf")
+    text = (
+        f"clientPort={config.client_port}\n"
         "secureClientPort=-1\n"
-        f"dataDir={data_dir}\n"
+        f"dataDir={config.data_dir}\n"
         f"dataDirSize={size}\n"
-        f"dataLogDir={data_dir}\n"
+        f"dataLogDir={config.data_dir}\n"
         f"dataLogSize={size}\n"
         f"tickTime={config.tick_time_ms}\n"
         f"maxClientCnxns={config.max_client_connections_per_ip}\n"
-        f"minSessionTimeout={config.min_session_timeout_ms_effective}\n"
-        f"maxSessionTimeout={config.max_session_timeout_ms_effective}\n"
+        f"minSessionTimeout={config.min_session_timeout_ms}\n"
+        f"maxSessionTimeout={config.max_session_timeout_ms}\n"
         f"clientPortListenBacklog={config.listen_backlog}\n"
-        "serverId=0\n"
+        f"serverId={config.server_id}\n"
     )
+    quorum = status.quorum
+    if quorum is not None:
+        # QuorumZooKeeperServer.dumpConf; the membership text ends without a newline.
+        text += (
+            f"initLimit={quorum.init_limit}\n"
+            f"syncLimit={quorum.sync_limit}\n"
+            f"electionAlg={quorum.election_algorithm}\n"
+            f"electionPort={quorum.election_port}\n"
+            f"quorumPort={quorum.quorum_port}\n"
+            f"peerType={quorum.peer_type}\n"
+            "membership: \n"
+            f"{quorum.membership}"
+        )
+    return text
 
 
-def dirs(server: ZooKeeperServer, asking: ClientConnection) -> str:
-    size = _directory_size(server.config.data_dir)
+def dirs(status: ServerStatus) -> str:
+    size = _need(status.data_dir_size, "dirs")
     return f"datadir_size: {size}\nlogdir_size: {size}\n"
 
 
-def envi(server: ZooKeeperServer, asking: ClientConnection) -> str:
-    try:
-        user = getpass.getuser()
-    except Exception:  # no user name in this environment
-        user = "?"
-    entries = [
-        ("zookeeper.version", version_for(server.config.profile)),
-        ("zkref.profile", server.config.profile.name),
-        ("host.name", socket.gethostname()),
-        ("python.version", platform.python_version()),
-        ("python.implementation", platform.python_implementation()),
-        ("python.executable", sys.executable),
-        ("os.name", platform.system()),
-        ("os.arch", platform.machine()),
-        ("os.version", platform.release()),
-        ("user.name", user),
-        ("user.home", os.path.expanduser("~")),
-        ("user.dir", os.getcwd()),
-        ("process.pid", str(os.getpid())),
-    ]
+def envi(status: ServerStatus) -> str:
+    entries = _need(status.environment, "envi")
     return "Environment:\n" + "".join(f"{k}={v}\n" for k, v in entries)
 
 
-def _watch_summary(manager: WatchManager) -> tuple[int, int, int]:
-    by_path = manager.watchers_by_path()
-    connections = {c for watchers in by_path.values() for c in watchers}
-    return len(connections), len(by_path), sum(len(w) for w in by_path.values())
-
-
-def wchs(server: ZooKeeperServer, asking: ClientConnection) -> str:
-    tree = server.core.tree
-    data = _watch_summary(tree.data_watches)
-    child = _watch_summary(tree.child_watches)
+def wchs(status: ServerStatus) -> str:
+    watches = _need(status.watches, "wchs")
+    data, child = watches.data, watches.child
     return (
-        f"{data[0] + child[0]} connections watching {data[1] + child[1]} paths\n"
-        f"Total watches:{data[2] + child[2]}\n"
+        f"{data.connections + child.connections} connections watching "
+        f"{data.paths + child.paths} paths\n"
+        f"Total watches:{data.watches + child.watches}\n"
     )
 
 
-def _watches_by_path(server: ZooKeeperServer) -> dict[str, set[int]]:
-    """path -> session ids watching it (data and child watches together)."""
-    tree = server.core.tree
-    result: dict[str, set[int]] = {}
-    for manager in (tree.data_watches, tree.child_watches):
-        for path, conn_ids in manager.watchers_by_path().items():
-            sessions = result.setdefault(path, set())
-            for conn_id in conn_ids:
-                core_conn = server.core.connections.get(conn_id)
-                sessions.add(core_conn.session_id if core_conn is not None else 0)
-    return result
-
-
-def wchc(server: ZooKeeperServer, asking: ClientConnection) -> str:
+def wchc(status: ServerStatus) -> str:
     by_session: dict[int, list[str]] = {}
-    for path, sessions in _watches_by_path(server).items():
+    for path, sessions in _need(status.watches, "wchc").by_path:
         for session_id in sessions:
             by_session.setdefault(session_id, []).append(path)
     out = [
@@ -300,119 +257,148 @@ def wchc(server: ZooKeeperServer, asking: ClientConnection) -> str:
     return "".join(out) + "\n"
 
 
-def wchp(server: ZooKeeperServer, asking: ClientConnection) -> str:
+def wchp(status: ServerStatus) -> str:
     out = [
-        f"{path}\n" + "".join(f"\t{_hex(s)}\n" for s in sorted(sessions))
-        for path, sessions in sorted(_watches_by_path(server).items())
+        f"{path}\n" + "".join(f"\t{_hex(s)}\n" for s in sessions)
+        for path, sessions in _need(status.watches, "wchp").by_path
     ]
     return "".join(out) + "\n"
 
 
-def dump(server: ZooKeeperServer, asking: ClientConnection) -> str:
-    core = server.core
-    by_deadline: dict[int, list[int]] = {}
-    for session in list(core.sessions.values()):
-        by_deadline.setdefault(session.expires_at, []).append(session.session_id)
-    out = [
-        "SessionTracker dump:\n",
-        f"Session Sets ({len(by_deadline)})/({len(core.sessions)}):\n",
-    ]
-    for deadline, session_ids in sorted(by_deadline.items()):
-        out.append(f"{len(session_ids)} expire at {_java_date(deadline)}:\n")
-        out.extend(f"\t{_hex(s)}\n" for s in sorted(session_ids))
-    ephemerals = {s: paths for s, paths in core.tree.ephemerals.items() if paths}
+def dump(status: ServerStatus) -> str:
+    tracker = _need(status.sessions, "dump")
+    out = ["SessionTracker dump:\n"]
+    if tracker.decides_expiry:
+        # SessionTrackerImpl.dumpSessions: the expiry buckets.
+        by_deadline: dict[int, list[int]] = {}
+        for session in tracker.sessions:
+            by_deadline.setdefault(session.expires_at_ms, []).append(session.session_id)
+        out.append(f"Session Sets ({len(by_deadline)})/({len(tracker.sessions)}):\n")
+        for deadline, session_ids in sorted(by_deadline.items()):
+            out.append(f"{len(session_ids)} expire at {_java_date(deadline)}:\n")
+            out.extend(f"\t{_hex(s)}\n" for s in sorted(session_ids))
+    else:
+        # LearnerSessionTracker.dumpSessions: the global sessions and their timeouts.
+        out.append(f"Global Sessions({len(tracker.sessions)}):\n")
+        out.extend(
+            f"{_hex(s.session_id)}\t{s.timeout_ms}ms\n"
+            for s in sorted(tracker.sessions, key=lambda s: s.session_id)  # a TreeSet<Long>
+        )
     out.append("ephemeral nodes dump:\n")
-    out.append(f"Sessions with Ephemerals ({len(ephemerals)}):\n")
-    for session_id, paths in sorted(ephemerals.items()):
+    out.append(f"Sessions with Ephemerals ({len(tracker.ephemerals)}):\n")
+    for session_id, paths in tracker.ephemerals:
         out.append(f"{_hex(session_id)}:\n")
         out.extend(f"\t{p}\n" for p in paths)
-    connections = list(server.connections.values())
+    connections = _need(status.connections, "dump")
     out.append("Connections dump:\n")
     out.append(f"Connections Sets (1)/({len(connections)}):\n")
     out.append(f"{len(connections)} connections:\n")
-    out.extend(
-        f"\tip: {c.address} sessionId: {_hex(_session_of(server, c))}\n" for c in connections
-    )
+    out.extend(f"\tip: {c.address} sessionId: {_hex(c.session_id)}\n" for c in connections)
     return "".join(out)
 
 
-def _open_file_descriptors() -> int:
-    try:
-        return len(os.listdir("/proc/self/fd"))
-    except OSError:
-        return -1
-
-
-def _max_file_descriptors() -> int:
-    try:
-        import resource
-
-        return int(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
-    except (ImportError, OSError, ValueError):
-        return -1
-
-
-def mntr(server: ZooKeeperServer, asking: ClientConnection) -> str:
-    core = server.core
-    tree = core.tree
-    stats = server.stats
-    data_watch_count = len(tree.data_watches)
-    child_watch_count = len(tree.child_watches)
+def mntr(status: ServerStatus) -> str:
+    monitor = _need(status.monitor, "mntr")
+    counters = status.counters
+    quorum = status.quorum
     entries: list[tuple[str, object]] = [
-        ("zk_version", version_for(server.config.profile)),
-        ("zk_server_state", _mode(server)),
-        ("zk_ephemerals_count", sum(len(p) for p in tree.ephemerals.values())),
-        ("zk_num_alive_connections", len(server.connections)),
-        ("zk_avg_latency", stats.latency_avg_ms),
-        ("zk_outstanding_requests", server.outstanding),
-        ("zk_znode_count", _node_count(server)),
-        ("zk_global_sessions", len(core.sessions)),
+        ("zk_version", status.version),
+        ("zk_server_state", status.mode),
+    ]
+    if quorum is not None:
+        entries.append(("zk_peer_state", quorum.peer_state))
+    entries += [
+        ("zk_ephemerals_count", monitor.ephemerals_count),
+        ("zk_num_alive_connections", status.connection_count),
+        ("zk_avg_latency", counters.latency_avg_ms),
+        ("zk_outstanding_requests", status.outstanding),
+        ("zk_znode_count", status.node_count),
+        ("zk_global_sessions", monitor.global_sessions),
         ("zk_local_sessions", 0),
-        ("zk_packets_sent", stats.packets_sent),
-        ("zk_packets_received", stats.packets_received),
-        ("zk_watch_count", data_watch_count + child_watch_count),
-        ("zk_min_latency", stats.latency_min_ms),
-        ("zk_max_latency", stats.latency_max_ms),
-        ("zk_approximate_data_size", tree.approximate_data_size()),
-        ("zk_open_file_descriptor_count", _open_file_descriptors()),
-        ("zk_max_file_descriptor_count", _max_file_descriptors()),
-        ("zk_uptime", server.clock.now_ms() - server.started_ms),
-        ("zk_connection_rejected", server.rejected_connections),
-        ("zk_last_proposal_size", -1),
-        ("zk_txn_log_batches", server.committer.batches),
-        ("zk_txn_log_committed", server.committer.committed_txns),
-        ("zk_txn_log_queued", server.committer.queued_txns),
-        ("zk_throttled", int(server.throttled)),
-        ("zk_internal_errors", server.internal_errors),
+        ("zk_packets_sent", counters.packets_sent),
+        ("zk_packets_received", counters.packets_received),
+        ("zk_watch_count", monitor.watch_count),
+        ("zk_min_latency", counters.latency_min_ms),
+        ("zk_max_latency", counters.latency_max_ms),
+        ("zk_approximate_data_size", monitor.approximate_data_size),
+        ("zk_open_file_descriptor_count", monitor.open_file_descriptors),
+        ("zk_max_file_descriptor_count", monitor.max_file_descriptors),
+        ("zk_uptime", status.uptime_ms),
+        ("zk_connection_rejected", status.rejected_connections),
+    ]
+    if quorum is not None:
+        entries.append(("zk_quorum_size", quorum.quorum_size))
+        leader = quorum.leader
+        if leader is not None and status.mode == "leader":
+            # LeaderZooKeeperServer.registerMetrics
+            entries += [
+                ("zk_learners", leader.learners),
+                ("zk_synced_followers", leader.synced_followers),
+                ("zk_synced_non_voting_followers", leader.synced_non_voting_followers),
+                ("zk_synced_observers", leader.synced_observers),
+                ("zk_pending_syncs", leader.pending_syncs),
+                ("zk_leader_uptime", leader.uptime_ms),
+                ("zk_last_proposal_size", leader.proposal_size_last_bytes),
+                ("zk_min_proposal_size", leader.proposal_size_min_bytes),
+                ("zk_max_proposal_size", leader.proposal_size_max_bytes),
+            ]
+    entries += [
+        ("zk_txn_log_batches", monitor.txn_log_batches),
+        ("zk_txn_log_committed", monitor.txn_log_committed),
+        ("zk_txn_log_queued", monitor.txn_log_queued),
+        ("zk_throttled", int(status.throttled)),
+        ("zk_internal_errors", status.internal_errors),
     ]
     return "".join(f"{key}\t{value}\n" for key, value in entries)
 
 
-_COMMANDS: dict[str, Callable[[ZooKeeperServer, ClientConnection], str]] = {
-    "conf": conf,
-    "cons": cons,
-    "crst": crst,
-    "dirs": dirs,
-    "dump": dump,
-    "envi": envi,
-    "gtmk": gtmk,
-    "isro": isro,
-    "mntr": mntr,
-    "ruok": ruok,
-    "srst": srst,
-    "srvr": srvr,
-    "stat": stat,
-    "wchc": wchc,
-    "wchp": wchp,
-    "wchs": wchs,
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A word: its formatter, the details of the status it reads, and whether it answers
+    only while the server serves."""
+
+    format: Callable[[ServerStatus], str]
+    details: Detail = Detail.NONE
+    needs_serving: bool = True
+
+
+COMMANDS: dict[str, Command] = {
+    "conf": Command(conf, Detail.DISK),
+    "cons": Command(cons, Detail.CONNECTIONS),
+    "crst": Command(crst),
+    "dirs": Command(dirs, Detail.DISK),
+    "dump": Command(dump, Detail.SESSIONS | Detail.CONNECTIONS),
+    "envi": Command(envi, Detail.ENVIRONMENT, needs_serving=False),
+    "gtmk": Command(gtmk, needs_serving=False),
+    "isro": Command(isro, needs_serving=False),  # "null" when not serving
+    "mntr": Command(mntr, Detail.MONITOR),
+    "ruok": Command(ruok, needs_serving=False),
+    "srst": Command(srst),
+    "srvr": Command(srvr),
+    "stat": Command(stat, Detail.CONNECTIONS),
+    "wchc": Command(wchc, Detail.WATCHES),
+    "wchp": Command(wchp, Detail.WATCHES),
+    "wchs": Command(wchs, Detail.WATCHES),
 }
+NOT_SERVING_WORDS = frozenset(w for w, c in COMMANDS.items() if c.needs_serving)
 
 
-def answer(server: ZooKeeperServer, asking: ClientConnection, word: str, argument: bytes) -> str:
+def answer(word: str, argument: bytes, server: Controls) -> str:
     """The text answer to ``word`` (``argument``: the 8 bytes after ``stmk``)."""
-    if word not in server.config.four_letter_whitelist:
+    status = server.status()
+    if word not in status.four_letter_whitelist:
         return f"{word} is not executed because it is not in the whitelist.\n"
     if word == "stmk":
-        (server.trace_mask,) = _LONG.unpack(argument[:8])
-        return str(server.trace_mask)
-    return _COMMANDS[word](server, asking)
+        (mask,) = _LONG.unpack(argument[:8])
+        server.set_trace_mask(mask)
+        return str(mask)
+    command = COMMANDS[word]
+    if command.needs_serving and not status.serving:
+        return NOT_SERVING + "\n"
+    if word == "crst":
+        server.reset_connection_stats()
+    elif word == "srst":
+        server.reset_server_stats()
+    if command.details:
+        status = server.status(command.details)
+    return command.format(status)

@@ -110,6 +110,26 @@ class Proposal:
     acks: set[int] = field(default_factory=set)
 
 
+@dataclass(slots=True)
+class ProposalSizes:
+    """Bytes of the proposals sent, last/min/max (``BufferStats``; -1 before the first),
+    for ``srvr`` and ``mntr``."""
+
+    last_bytes: int = -1
+    min_bytes: int = -1
+    max_bytes: int = -1
+
+    def record(self, size_bytes: int) -> None:
+        self.last_bytes = size_bytes
+        if self.min_bytes == -1 or size_bytes < self.min_bytes:
+            self.min_bytes = size_bytes
+        if size_bytes > self.max_bytes:
+            self.max_bytes = size_bytes
+
+    def reset(self) -> None:
+        self.last_bytes = self.min_bytes = self.max_bytes = -1
+
+
 class StepDown(Exception):
     """The leader must stop leading (a stage timed out, the quorum is lost)."""
 
@@ -146,6 +166,10 @@ class Leader:
         self.next_half_tick_ms = now_ms + self.tick_time_ms // 2
         self.stage_deadline_ms = now_ms + self.init_limit * self.tick_time_ms
         self.established = False
+        # For monitoring: when the leader started serving (``leaderStartTime``, set in
+        # ``startZkServer``) and the sizes of its proposals (``proposalStats``).
+        self.established_ms: int | None = None
+        self.proposal_sizes = ProposalSizes()
         self._epoch_request(self.my_id, peer.accepted_epoch)
 
     # --- helpers -----------------------------------------------------------------------------
@@ -435,6 +459,7 @@ class Leader:
         if self.quorum.contains_quorum(self.newleader_acks):
             self.quorum_formed = True
             self.established = True
+            self.established_ms = self.peer.now
             log.info(
                 "leader %d: epoch %d established with %s",
                 self.my_id,
@@ -459,6 +484,7 @@ class Leader:
         zxid = txn.header.zxid
         assert zxid > self.last_committed and zxid not in self.outstanding
         packet = self.peer.proposal_packet(txn)
+        self.proposal_sizes.record(len(packet.data or b""))
         self.outstanding[zxid] = Proposal(txn, packet)
         for handler in self.forwarding():
             self._send(handler, packet)

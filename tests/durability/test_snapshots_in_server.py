@@ -30,10 +30,12 @@ def test_snapshots_taken_in_slices_recover_the_tree(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # One znode per loop iteration: writes land between the slices of every snapshot.
-    monkeypatch.setattr("server.server.SNAPSHOT_NODES_PER_STEP", 1)
+    monkeypatch.setattr("server.snapshots.SNAPSHOT_NODES_PER_STEP", 1)
     with InProcessServer(_config(tmp_path)) as server:
         _write(server, 3 * SNAP_COUNT, "n")
-        wait_until(lambda: server.zk.snapshots_saved >= 2, WAIT_S, 0.05)
+        snapshots = server.zk.snapshots
+        assert snapshots is not None
+        wait_until(lambda: snapshots.saved >= 2, WAIT_S, 0.05)
         expected = server.call(lambda: {p: n.stat() for p, n in server.zk.core.tree.nodes.items()})
         assert server.zk.internal_errors == 0
     with InProcessServer(_config(tmp_path)) as again:
@@ -54,4 +56,5 @@ def test_a_snapshot_that_fails_is_given_up_and_the_server_goes_on(
         wait_until(lambda: zk.internal_errors >= 1, WAIT_S, 0.05)
         assert server.call(lambda: zk.core.tree.before_change) is None
         _write(server, 5, "after")  # still serving, and writes still durable
-        assert zk.snapshots_saved == 0
+        assert zk.snapshots is not None
+        assert zk.snapshots.saved == 0

@@ -98,10 +98,11 @@ def test_the_writers_own_read_waits_behind_its_undurable_write(
 
 def _srvr(server: InProcessServer) -> str:
     from server import fourletter
+    from server.status import ServerControls
 
     zk = server.zk
     any_connection = next(iter(zk.connections.values()))
-    return fourletter.answer(zk, any_connection, "srvr", b"")
+    return fourletter.answer("srvr", b"", ServerControls(zk, any_connection))
 
 
 def test_writes_queued_during_a_slow_commit_go_to_storage_together(

@@ -244,7 +244,7 @@ def test_connection_close_frees_the_per_ip_count() -> None:
                 assert a.get_data("/").header.err == 0
                 assert b.get_data("/").header.err == 0
             assert server.server is not None
-            wait_until(lambda: not server.zk.connections_per_ip)
+            wait_until(lambda: not server.zk.clients.connections_per_ip)
 
 
 def test_pipelined_requests_in_one_packet_are_all_answered_in_order(

@@ -32,9 +32,10 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Self, TypeVar
 
+from server.clients import ClientConnection
 from server.clock import Clock
 from server.config import FOUR_LETTER_WORDS, ServerConfig
-from server.server import ClientConnection, ZooKeeperServer
+from server.server import ZooKeeperServer
 from server.storage import Storage
 from tests.support.rawclient import four_letter_word
 
