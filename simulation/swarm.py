@@ -198,7 +198,7 @@ def run(
         result.kind = violation.kind
     result.simulated_ms = cluster.now - start_ms
     result.counters = dict(cluster.counters)
-    for sid, replica in cluster.replicas.items():
+    for replica in cluster.replicas.values():
         peer = replica.peer
         if peer is not None:
             for mode, count in peer.syncs_sent.items():
