@@ -490,7 +490,9 @@ class ZooKeeperCore:
             record = request.record
             assert isinstance(record, AuthPacket)
             self._add_auth(conn, session, request.header.xid, record)
-        elif opcode_value == OpCode.sync and self.role == Role.FOLLOWING:
+        elif opcode_value == OpCode.sync and (
+            self.role == Role.FOLLOWING or (self.role == Role.LEADING and self.config.quorum_sync)
+        ):
             self._submit_sync(conn, session, request, payload)
         elif session.pending:
             self._enqueue(session, QueuedRequest(conn_id, request, len(payload), conn.auth_ids))
@@ -748,7 +750,10 @@ class ZooKeeperCore:
         self, conn: Connection, session: Session, request: Request, payload: bytes
     ) -> None:
         """A follower's sync goes through the leader: it is answered when the leader's
-        SYNC comes back, after every commit the leader sent before it."""
+        SYNC comes back, after every commit the leader sent before it. With quorumSync a
+        leader's own client's sync goes to the leader's quorum round the same way
+        (``reference.quorum.leader``) and is answered by ``synced``; without it, the
+        leader answers a sync like a read (``CommitProcessor``: no ``matchSyncs``)."""
         path = getattr(request.record, "path", None)
         self._enqueue(
             session,

@@ -137,6 +137,7 @@ class Cluster:
         latency_ms: int = 1,
         fsync_ms: int = 1,
         commit_log_count: int = 500,
+        quorum_sync: bool = False,
     ) -> None:
         self.now = START_TIME_MS
         self.latency_ms = latency_ms
@@ -159,6 +160,7 @@ class Cluster:
                 tick_time_ms=tick_time_ms,
                 server_id=sid,
                 start_time_ms=START_TIME_MS,
+                quorum_sync=quorum_sync,
             )
             for sid in self.voters
         }
