@@ -38,15 +38,15 @@ Rules
   pipeline). The reply is ``SyncResponse(path)`` with the answering server's last zxid.
 * **sync is not a quorum operation.** It catches the server up with its *leader*, and the
   leader does not ask anyone whether it still leads. A leader cut off in a minority goes on
-  answering syncs — its own clients' and its followers' — until it notices that its quorum is
-  gone (no quorum of followers heard from for syncLimit ticks: ``Leader.lead``, "Not
-  sufficient followers synced"),
-  while the majority may already have elected a new leader that acknowledges writes such a
-  sync does not see (ZOOKEEPER-1675, open since 2013). The programmer's guide tells a client
-  that must see another client's update to "call the sync() method ... before it performs
-  its read" (Consistency Guarantees); that holds only while the leader keeps its quorum,
-  which a history cannot show. So Apache ZooKeeper's guarantee, ``Guarantee.ZOOKEEPER``,
-  holds a sync to the session's order only, never to real time.
+  answering syncs — its own clients' and its followers' — until it notices that its quorum
+  is gone (no quorum of followers heard from for syncLimit ticks: ``Leader.lead``, "Not
+  sufficient followers synced"), while the majority may already have elected a new leader
+  that acknowledges writes such a sync does not see (ZOOKEEPER-1675, open for years). The
+  programmer's guide tells a client that must see another client's update to "call the
+  sync() method ... before it performs its read" (Consistency Guarantees); that holds only
+  while the leader keeps its quorum, which a history cannot show. So Apache ZooKeeper's
+  guarantee, ``Guarantee.ZOOKEEPER``, holds a sync to the session's order only, never to
+  real time.
 * **zkref's quorumSync.** With ``quorumSync=true`` (``spec.state.Config.quorum_sync``; off by
   default, Apache has no such setting: ``DIVERGENCES.md``) the leader answers a sync only
   once a quorum, itself included, has confirmed after the sync arrived that it still leads
