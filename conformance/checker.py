@@ -6,9 +6,8 @@ the sequential model and returns a ``conformance.verdict.Verdict``:
 1. *Structural checks* (``conformance.ordering``): the zxids of writes are unique and ordered
    consistently with real time; replies on a connection come back in request order; a
    session's zxids never go backwards (across reconnects too); no reply claims a zxid from
-   the future; a sync is answered only after every write completed before it was sent
-   (``mode="linearizable"``: every read is); sequence numbers are never reused; ephemerals do
-   not outlive their sessions; one transaction has one time.
+   the future; reads are held to real time as the mode says (below); sequence numbers are
+   never reused; ephemerals do not outlive their sessions; one transaction has one time.
 2. *Replay* (``conformance.replay``): every write, at its zxid, and every read, at the zxid its
    reply carries, through ``spec.machine.step``; each reply must be the spec's, and each
    connection's notifications must be exactly the events the spec sends it, each before any
@@ -18,10 +17,20 @@ the sequential model and returns a ``conformance.verdict.Verdict``:
 3. *Explanation* (``conformance.explain``): the first observation the replay cannot explain
    becomes a violation with the few operations that show it.
 
-Modes: ``"zookeeper"`` (what Apache ZooKeeper promises: ordered sequential consistency, sync
-as a catch-up — ZOOKEEPER-1675) and ``"linearizable"`` (reads must also see every write
-completed before they were sent). Profiles: ``"3.8"`` or ``"3.9"`` (``spec.profiles``); by
-default the history header's, else 3.9.
+Modes are the guarantees of ``spec.ensemble.Guarantee``, weakest first:
+
+* ``"zookeeper"``: what an Apache ZooKeeper ensemble promises — writes in one order that
+  respects real time, every session's replies in that order and never going back. A sync is
+  held to nothing more: a leader cut off in a minority answers syncs until it notices
+  (ZOOKEEPER-1675), so "sync, then read" can miss an acknowledged write.
+* ``"sync-linearizable"``: also, a sync and every read sent after a successful sync of its
+  session see every write completed before the sync was sent — what zkref promises with
+  ``quorumSync=true``, and any single server.
+* ``"linearizable"``: also, every read sees every write completed before it was sent — one
+  server's promise (a history whose clients all talk to one server that kept its leader).
+
+Profiles: ``"3.8"`` or ``"3.9"`` (``spec.profiles``); by default the history header's, else
+3.9.
 
 What the checker must not do: trust the server. Everything it concludes is from the history
 and the spec; a history it cannot read is ``HistoryFormatError`` (bad input), never a verdict.
@@ -37,13 +46,14 @@ from conformance.index import HistoryIndex
 from conformance.ordering import structural_checks
 from conformance.replay import replay_all
 from conformance.verdict import Undecided, UnknownOutcome, Verdict, Violation
+from spec.ensemble import Guarantee
 from spec.modes import NodeKind
 from spec.paths import ROOT, parent_path
 from spec.profiles import PROFILES, V3_9, Profile
 from spec.state import Config, Session, State, Znode, initial_state
 from spec.zxid import zxid_epoch
 
-MODES = ("zookeeper", "linearizable")
+MODES = tuple(guarantee.value for guarantee in Guarantee)
 
 
 def resolve_profile(history: History, profile: Profile | str | None) -> Profile:

@@ -38,6 +38,14 @@ EXIT_VIOLATION = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNDECIDED = 3
 
+MODE_HELP = (
+    "the guarantee to hold the server to. zookeeper (default): what an Apache ZooKeeper "
+    "ensemble promises, sync not held to real time (ZOOKEEPER-1675); sync-linearizable: also a "
+    "sync, and every read after it on its session, sees every write completed before the sync "
+    "was sent (zkref with quorumSync=true, or one server); linearizable: every read sees every "
+    "write completed before it was sent (one server)"
+)
+
 
 def _parser(check_prog: str | None = None, run_prog: str | None = None) -> argparse.ArgumentParser:
     """The parser; ``check_prog``/``run_prog`` name a command in its usage lines (default:
@@ -62,13 +70,7 @@ def _parser(check_prog: str | None = None, run_prog: str | None = None) -> argpa
         choices=sorted(PROFILES),
         help="the version profile to hold the server to (default: the history's, else 3.9)",
     )
-    check_cmd.add_argument(
-        "--mode",
-        choices=MODES,
-        default="zookeeper",
-        help="zookeeper: what Apache ZooKeeper promises (default); "
-        "linearizable: reads must also see every write completed before they began",
-    )
+    check_cmd.add_argument("--mode", choices=MODES, default="zookeeper", help=MODE_HELP)
     check_cmd.add_argument("--json", metavar="FILE", help="also write the verdict as JSON here")
     run_cmd = commands.add_parser(
         "run",
@@ -85,6 +87,7 @@ def _parser(check_prog: str | None = None, run_prog: str | None = None) -> argpa
         choices=sorted(PROFILES),
         help="the version profile to hold the server to (default: from its srvr answer)",
     )
+    run_cmd.add_argument("--mode", choices=MODES, default="zookeeper", help=MODE_HELP)
     run_cmd.add_argument(
         "--examples", type=int, default=DEFAULT_EXAMPLES, help="model-checker examples at most"
     )
@@ -163,6 +166,7 @@ def _run(args: argparse.Namespace) -> int:
         container_check_interval_ms=args.container_check_interval,
         container_max_never_used_interval_ms=args.container_max_never_used,
         jute_max_buffer=args.jute_maxbuffer,
+        mode=args.mode,
     )
     try:
         report = run_suite(options, lambda line: print(line, file=sys.stderr, flush=True))

@@ -5,9 +5,10 @@ in ZooKeeper's terms, and picks the few operations that show it:
 
 * a read whose reply is the state at another zxid than its own: which state it showed (found
   by evaluating the read against the replayed versions of the znodes it reads) and which
-  write it missed — then whether that makes it a stale read after a sync, a read older than
-  its session had seen, a non-linearizable read (in that mode), a lost write (its zxid says
-  it had seen the write), or a read from the future (it shows a write it cannot have seen);
+  write it missed — then whether that makes it a stale read after a sync (in the modes that
+  hold a sync to real time), a read older than its session had seen, a non-linearizable
+  read (in that mode), a lost write (its zxid says it had seen the write), or a read from
+  the future (it shows a write it cannot have seen);
 * a write whose reply differs from the spec's at its zxid, with the earlier writes to the
   same znode;
 * a notification problem (missing, unexpected, late, out of order), with the request that
@@ -31,6 +32,7 @@ from conformance.verdict import (
     zx,
 )
 from spec import requests as rq
+from spec.ensemble import Guarantee
 from spec.paths import parent_path
 
 
@@ -178,7 +180,8 @@ def _read_violation(
     )
     shows = f"{text} shows the state at zxid {zx(shown)}, without {missed_text}"
     cited_missed = (missed_op.id,) if missed_op is not None else ()
-    sync = _sync_before(index, op)
+    guarantee = Guarantee(mode)
+    sync = _sync_before(index, op) if guarantee.syncs_are_linearizable else None
     if (
         sync is not None
         and missed_op is not None
@@ -203,7 +206,7 @@ def _read_violation(
             (seen_by.id, *cited_missed, op.id),
         )
     if (
-        mode == "linearizable"
+        guarantee.reads_are_linearizable
         and missed_op is not None
         and missed_op.complete is not None
         and missed_op.complete < op.invoke

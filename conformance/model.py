@@ -157,7 +157,7 @@ class ModelMachine(RuleBasedStateMachine):
         self._judge()
 
     def _judge(self) -> None:
-        verdict = check(self.recorder.history(), self.TARGET.profile)
+        verdict = check(self.recorder.history(), self.TARGET.profile, self.TARGET.mode)
         if not verdict.allowed:
             evidence = (
                 "steps of the failing example:\n  "

@@ -10,9 +10,14 @@ guarantees about zxids (``zookeeperProgrammers.md``, "ZooKeeper guarantees"):
   arrived (a read from the future);
 * per session, requests are answered in the order they were sent and the zxids a session
   sees never go backwards, also across reconnects (a write's zxid is larger than anything the
-  session saw before sending it);
-* a sync is answered only once the server has applied every write that had completed before
-  the sync was sent (``linearizable`` mode asks the same of every read);
+  session saw before sending it: ``spec.ensemble.reply_allowed``);
+* under the guarantee checked (``spec.ensemble.Guarantee``, the checker's mode), reads are
+  held to real time: in mode ``sync-linearizable`` a sync, and every read sent after a
+  successful sync of its session, is answered from a state holding every write completed
+  before the sync was sent; in mode ``linearizable`` every read holds every write completed
+  before the read was sent; mode ``zookeeper`` holds a sync to nothing of the kind, since an
+  Apache ZooKeeper leader cut off in a minority answers syncs (ZOOKEEPER-1675)
+  (``spec.ensemble.read_floor``);
 * sequence numbers under one parent are never given twice and grow with the zxid;
 * an ephemeral znode is never seen after its session's closeSession, nor by a request sent
   after the session was reported expired;
@@ -30,6 +35,7 @@ from itertools import pairwise
 from conformance.index import HistoryIndex, Op
 from conformance.verdict import Violation, describe_reply, zx
 from spec import requests as rq
+from spec.ensemble import Guarantee, read_floor, reply_allowed
 from spec.modes import CreateMode
 from spec.paths import parent_path
 from spec.stat import Stat
@@ -38,6 +44,7 @@ VIOLATIONS_PER_KIND_MAX = 5
 
 
 def structural_checks(index: HistoryIndex, mode: str) -> list[Violation]:
+    guarantee = Guarantee(mode)
     found: list[Violation] = []
     for check in (
         protocol_errors,
@@ -47,24 +54,25 @@ def structural_checks(index: HistoryIndex, mode: str) -> list[Violation]:
         reads_from_future,
         connection_fifo,
         session_order,
-        sync_catches_up,
         sequence_numbers,
         ephemerals_end_with_sessions,
         transaction_times,
         auth_replies,
     ):
         found.extend(_capped(check(index)))
-    if mode == "linearizable":
-        found.extend(_capped(linearizable_reads(index)))
+    if guarantee is not Guarantee.ZOOKEEPER:
+        found.extend(_capped(real_time_reads(index, guarantee)))
     return found
 
 
 def _capped(violations: Iterator[Violation]) -> list[Violation]:
+    """The first ``VIOLATIONS_PER_KIND_MAX`` violations of each kind."""
     out: list[Violation] = []
+    counts: dict[str, int] = defaultdict(int)
     for violation in violations:
-        out.append(violation)
-        if len(out) >= VIOLATIONS_PER_KIND_MAX:
-            break
+        if counts[violation.kind] < VIOLATIONS_PER_KIND_MAX:
+            counts[violation.kind] += 1
+            out.append(violation)
     return out
 
 
@@ -207,39 +215,57 @@ def session_order(index: HistoryIndex) -> Iterator[Violation]:
 
 
 def _behind(op: Op, seen: int) -> bool:
-    return op.zxid <= seen if op.is_write else op.zxid < seen
+    return not reply_allowed(op.is_write, op.zxid, seen)
 
 
-def sync_catches_up(index: HistoryIndex) -> Iterator[Violation]:
-    for op in index.ops:
-        if not isinstance(op.op, rq.Sync) or not op.positioned:
-            continue
-        write = index.max_write_completed_before(op.invoke)
-        if write is not None and op.zxid < write.zxid:
-            yield Violation(
-                "sync",
-                f"sync #{op.id} was answered at zxid {zx(op.zxid)}, before write #{write.id} "
-                f"(zxid {zx(write.zxid)}) which had completed before the sync was sent",
-                f"a sync reply at zxid {zx(write.zxid)} or later",
-                f"zxid {zx(op.zxid)}",
-                (write.id, op.id),
+def real_time_reads(index: HistoryIndex, guarantee: Guarantee) -> Iterator[Violation]:
+    """Reads held to real time (``spec.ensemble.read_floor``): after a sync (mode
+    ``sync-linearizable``), or always (``linearizable``).
+
+    A read's sync is the last one of its session that was sent no later than the read and
+    answered OK (a sync is its own); a read sent after it is answered after it, since a
+    session's requests are answered in order. Reads older than what their session had seen
+    are ``session_order``'s to report.
+    """
+    for info in index.sessions.values():
+        sync: Op | None = None
+        for op in info.ops:  # in the order they were sent
+            if isinstance(op.op, rq.Sync) and op.outcome == "ok" and op.positioned:
+                sync = op
+            if op.is_write or not op.positioned:
+                continue
+            by_sync = index.max_write_completed_before(sync.invoke) if sync else None
+            by_read = index.max_write_completed_before(op.invoke)
+            floor = read_floor(
+                guarantee,
+                op.seen,
+                by_sync.zxid if by_sync is not None else 0,
+                by_read.zxid if by_read is not None else 0,
             )
-
-
-def linearizable_reads(index: HistoryIndex) -> Iterator[Violation]:
-    for op in index.ops:
-        if op.is_write or not op.positioned or isinstance(op.op, rq.Sync):
-            continue
-        write = index.max_write_completed_before(op.invoke)
-        if write is not None and op.zxid < write.zxid:
-            yield Violation(
-                "non-linearizable-read",
-                f"read #{op.id} was answered at zxid {zx(op.zxid)}, before write #{write.id} "
-                f"(zxid {zx(write.zxid)}) which had completed before the read was sent",
-                f"zxid {zx(write.zxid)} or later",
-                f"zxid {zx(op.zxid)}",
-                (write.id, op.id),
-            )
+            if op.zxid >= floor or op.zxid < op.seen:
+                continue
+            what = "sync" if op is sync else "read"
+            if sync is not None and by_sync is not None and op.zxid < by_sync.zxid:
+                after = "" if op is sync else f" after sync #{sync.id} of its session"
+                yield Violation(
+                    "sync",
+                    f"{what} #{op.id}{after} was answered at zxid {zx(op.zxid)}, before write "
+                    f"#{by_sync.id} (zxid {zx(by_sync.zxid)}) which had completed before the "
+                    f"sync was sent",
+                    f"a reply at zxid {zx(by_sync.zxid)} or later",
+                    f"zxid {zx(op.zxid)}",
+                    (by_sync.id, op.id) if op is sync else (by_sync.id, sync.id, op.id),
+                )
+            elif by_read is not None:
+                yield Violation(
+                    "non-linearizable-read",
+                    f"{what} #{op.id} was answered at zxid {zx(op.zxid)}, before write "
+                    f"#{by_read.id} (zxid {zx(by_read.zxid)}) which had completed before the "
+                    f"{what} was sent",
+                    f"zxid {zx(by_read.zxid)} or later",
+                    f"zxid {zx(op.zxid)}",
+                    (by_read.id, op.id),
+                )
 
 
 def _sequential_creates(op: Op) -> Iterator[tuple[str, str, int]]:

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance.checker import MODES
 from conformance.client import Client, ClientError, ProtocolViolation
 from conformance.compare import code_name
 from conformance.history import ServerSettings
@@ -84,6 +85,8 @@ class SuiteOptions:
     container_check_interval_ms: int = CONTAINER_CHECK_INTERVAL_MS
     container_max_never_used_interval_ms: int = 0
     jute_max_buffer: int = 0xFFFFF
+    # The guarantee every history is checked against (conformance.checker.MODES).
+    mode: str = "zookeeper"
 
 
 @dataclass
@@ -98,6 +101,7 @@ class SuiteReport:
     settings: list[str] = field(default_factory=list)
     # Why the suite stopped early (a wire-protocol violation), if it did.
     stopped: str = ""
+    mode: str = "zookeeper"  # the guarantee the histories were checked against
 
     @property
     def failed(self) -> list[ScenarioResult]:
@@ -128,7 +132,7 @@ class SuiteReport:
     def render(self) -> str:
         lines = [
             f"conformance of {','.join(self.hosts)} (version {self.server_version!r}) "
-            f"under profile {self.profile}",
+            f"under profile {self.profile}, mode {self.mode}",
             *(f"  {line}" for line in self.settings),
             "",
         ]
@@ -176,6 +180,7 @@ class SuiteReport:
         return {
             "hosts": list(self.hosts),
             "profile": self.profile,
+            "mode": self.mode,
             "server_version": self.server_version,
             "settings": self.settings,
             "passed": self.passed,
@@ -332,9 +337,11 @@ def run_suite(
     options: SuiteOptions, progress: Callable[[str], None] = lambda _: None
 ) -> SuiteReport:
     started = time.perf_counter()
+    if options.mode not in MODES:
+        raise ValueError(f"unknown mode {options.mode!r}; known: {', '.join(MODES)}")
     profile, version = resolve_profile(options)
-    progress(f"server version {version!r}: profile {profile.name}")
-    report = SuiteReport(options.hosts, profile.name, version)
+    progress(f"server version {version!r}: profile {profile.name}, mode {options.mode}")
+    report = SuiteReport(options.hosts, profile.name, version, mode=options.mode)
     chosen = [s for s in REGISTRY if not options.chapters or s.chapter in options.chapters]
     chosen.sort(key=lambda s: CHAPTERS.index(s.chapter) if s.chapter in CHAPTERS else 99)
     try:
@@ -352,6 +359,7 @@ def run_suite(
         settings,
         container_check_interval_ms=options.container_check_interval_ms,
         reap_wait_max_s=options.reap_wait_s,
+        mode=options.mode,
     )
     for serial, item in enumerate(chosen):
         if report.stopped:

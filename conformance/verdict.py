@@ -32,7 +32,8 @@ KINDS: dict[str, str] = {
     "fifo": "replies on one connection did not come back in request order",
     "session-order": "a session's zxids went backwards",
     "stale-read": "a read shows a state older than its session had already seen",
-    "sync": "a sync (or a read after it) missed a write completed before the sync began",
+    "sync": "a sync (or a read after it) missed a write completed before the sync began "
+    "(modes sync-linearizable and linearizable)",
     "non-linearizable-read": "a read missed a write completed before it began (linearizable mode)",
     "lost-write": "a read missed a write its zxid says it had seen",
     "read-from-future-state": "a read shows a write its zxid says it had not seen",

@@ -76,6 +76,7 @@ from reference.txn import (
 )
 from reference.watchmanager import PERSISTENT_RECURSIVE
 from spec.acl import READ, Id, acl_permits, generate_digest
+from spec.ensemble import moved_session_request
 from spec.errors import Code, MalformedRequest, ZooKeeperError
 from spec.events import KeeperState
 from spec.opcodes import OpCode, Xid
@@ -118,6 +119,7 @@ _ZERO_PASSWORD = bytes(16)
 # (the Stat is packed with reference.jute's own STAT).
 _GET_DATA_OPCODE = struct.pack(">i", OpCode.getData)
 _EXISTS_OPCODE = struct.pack(">i", OpCode.exists)
+_XID_OPCODE = struct.Struct(">ii")
 _XID_OPCODE_LENGTH = struct.Struct(">iii")
 _FRAME_HEAD = struct.Struct(">iiqii")  # length, xid, zxid, err, data length
 _EXISTS_HEAD = struct.Struct(">iiqi")  # length, xid, zxid, err
@@ -216,7 +218,8 @@ class PendingWrite:
 
 
 class QueuedRequest:
-    """A request (or a reply already decided) that waits behind an earlier pending write."""
+    """A request (or a reply already decided, or a close) that waits behind an earlier
+    pending write."""
 
     __slots__ = ("auth_ids", "close", "conn_id", "frame", "request", "size")
 
@@ -488,6 +491,12 @@ class ZooKeeperCore:
             self._close(conn_id)
             return
         self.tracker.touch(session, self.now)
+        if (
+            self.role == Role.LEADING
+            and session.owner not in (None, self.config.server_id)
+            and self._moved_away(conn, session, payload)
+        ):
+            return
         opcode = payload[4:8]
         if (
             not session.pending
@@ -536,7 +545,9 @@ class ZooKeeperCore:
             record = request.record
             assert isinstance(record, AuthPacket)
             self._add_auth(conn, session, request.header.xid, record)
-        elif opcode_value == OpCode.sync and self.role == Role.FOLLOWING:
+        elif opcode_value == OpCode.sync and (
+            self.role == Role.FOLLOWING or (self.role == Role.LEADING and self.config.quorum_sync)
+        ):
             self._submit_sync(conn, session, request, payload)
         elif session.pending:
             self._enqueue(session, QueuedRequest(conn_id, request, len(payload), conn.auth_ids))
@@ -572,6 +583,33 @@ class ZooKeeperCore:
             self._submit_write(conn, session, header.xid, header.type, None, payload)
             return
         self._answer(conn, session, header.xid, self.last_zxid, Code.MARSHALLINGERROR)
+
+    def _moved_away(self, conn: Connection, session: Session, payload: bytes) -> bool:
+        """At the leader, a request on the old connection of a session that re-attached at
+        a follower since (REVALIDATE made that follower its owner): ``PrepRequestProcessor``'s
+        ``checkSession`` fails (``spec.ensemble.moved_session_request``). A write takes a zxid
+        as an error txn SESSIONMOVED, which closes the connection when it commits; any other
+        request closes it in the session's order, with no reply. True if handled here."""
+        if len(payload) < 8:
+            return False
+        xid, opcode_value = _XID_OPCODE.unpack_from(payload, 0)
+        try:
+            answer = moved_session_request(OpCode(opcode_value), at_leader=True)
+        except ValueError:
+            return False  # no request of an established session: answered as anywhere
+        if answer.answered:
+            return False
+        if answer.takes_zxid:
+            self._enqueue(
+                session,
+                PendingWrite(PendingWrite.WRITE, conn.conn_id, xid, opcode_value, len(payload)),
+            )
+            self.propose_txn(session.session_id, xid, opcode_value, ErrorTxn(Code.SESSIONMOVED))
+        elif session.pending:
+            self._enqueue(session, QueuedRequest(conn.conn_id, None, 0, conn.auth_ids, close=True))
+        else:
+            self._close(conn.conn_id)
+        return True
 
     def _answer(
         self,
@@ -849,7 +887,10 @@ class ZooKeeperCore:
         self, conn: Connection, session: Session, request: Request, payload: bytes
     ) -> None:
         """A follower's sync goes through the leader: it is answered when the leader's
-        SYNC comes back, after every commit the leader sent before it."""
+        SYNC comes back, after every commit the leader sent before it. With quorumSync a
+        leader's own client's sync goes to the leader's quorum round the same way
+        (``reference.quorum.leader``) and is answered by ``synced``; without it, the
+        leader answers a sync like a read (``CommitProcessor``: no ``matchSyncs``)."""
         path = getattr(request.record, "path", None)
         self._enqueue(
             session,
@@ -915,6 +956,10 @@ class ZooKeeperCore:
         if conn is not None and conn.session_id == session_id:
             if head.kind == PendingWrite.CONNECT:
                 self._connected(conn, session)
+            elif isinstance(body, ErrorTxn) and body.err == Code.SESSIONMOVED:
+                # FinalRequestProcessor: "session moved is a connection level error" — the
+                # connection is closed without a reply (spec.ensemble).
+                self._close(conn.conn_id)
             elif isinstance(body, ErrorTxn):
                 self._reply(conn.conn_id, head.xid, zxid, body.err)
             else:
@@ -964,12 +1009,12 @@ class ZooKeeperCore:
             conn = self.connections.get(item.conn_id)
             if conn is None or conn.session_id != session.session_id:
                 continue
-            if item.frame is not None:
-                self.send(conn.conn_id, item.frame)
+            if item.frame is not None or item.request is None:
+                if item.frame is not None:
+                    self.send(conn.conn_id, item.frame)
                 if item.close:
                     self._close(conn.conn_id)
                 continue
-            assert item.request is not None
             if item.auth_ids is not conn.auth_ids:
                 # addAuth arrived after this request: check it with the ids it came with.
                 as_received = Connection(conn.conn_id, conn.address)

@@ -103,6 +103,10 @@ class ServerConfig:
     # reconfigEnabled: a standalone server answers reconfig UNIMPLEMENTED when true,
     # RECONFIGDISABLED when false (PrepRequestProcessor.pRequest2Txn, case reconfig).
     reconfig_enabled: bool = False
+    # quorumSync (zkref only, off by default): in an ensemble, the leader answers a sync only
+    # after a quorum confirmed it still leads, so sync-then-read is linearizable
+    # (spec.ensemble; spec/DIVERGENCES.md). Apache ZooKeeper has no such key.
+    quorum_sync: bool = False
     client_send_buffer_bytes_high: int = CLIENT_SEND_BUFFER_BYTES_HIGH
     client_send_buffer_bytes_max: int = CLIENT_SEND_BUFFER_BYTES_MAX
     snap_count: int = 100_000  # snapCount: txns between two snapshots
@@ -245,6 +249,7 @@ class ServerConfig:
             super_digest=self.super_digest,
             reconfig_enabled=self.reconfig_enabled,
             jute_max_buffer=self.jute_max_buffer,
+            quorum_sync=self.quorum_sync,
             profile=self.profile,
         )
 
@@ -589,6 +594,8 @@ def parse_zoo_cfg(text: str, base: ServerConfig | None = None) -> ServerConfig:
             changes["extended_types_enabled"] = _boolean(key, value, line)
         elif key == "reconfigEnabled":
             changes["reconfig_enabled"] = _boolean(key, value, line)
+        elif key == "quorumSync":
+            changes["quorum_sync"] = _boolean(key, value, line)
         elif key == "autopurge.snapRetainCount":
             changes["snap_retain_count"] = max(3, _integer(key, value, line))
         elif key == "zkref.profile":

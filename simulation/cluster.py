@@ -149,6 +149,9 @@ class ClientEndpoint:
     on_close: Callable[[], None] | None = None
     frames: list[bytes] = field(default_factory=list)
     closed: bool = False
+    # Frames from the server arrive at once, not after the network's latency (for tests that
+    # step the peers by hand).
+    immediate: bool = False
 
     def send(self, payload: bytes) -> None:
         """A complete frame (without its length) to the server, in order."""
@@ -209,6 +212,7 @@ class Cluster:
         seed: int = 0,
         faults: Faults | None = None,
         session_timeout_ms: tuple[int, int] | None = None,
+        quorum_sync: bool = False,
     ) -> None:
         self.now = START_TIME_MS
         self.faults = faults or Faults(latency_ms=latency_ms, fsync_ms=fsync_ms)
@@ -234,6 +238,7 @@ class Cluster:
                 max_session_timeout_ms=high,
                 server_id=sid,
                 start_time_ms=START_TIME_MS,
+                quorum_sync=quorum_sync,
             )
             for sid in self.voters
         }
@@ -552,6 +557,13 @@ class Cluster:
             endpoint = replica.clients.get(out.conn_id)
             if endpoint is None:
                 continue
+            if endpoint.immediate:
+                if out.close:
+                    replica.clients.pop(out.conn_id, None)
+                    endpoint._lost()
+                elif out.data is not None:
+                    endpoint._frame(out.data[4:])
+                continue
             delay = self._latency(("client-out", out.conn_id))
             if out.close:
                 replica.clients.pop(out.conn_id, None)
@@ -694,6 +706,7 @@ class SimClient:
         self.cluster = cluster
         self.sid = sid
         self.endpoint = cluster.connect_client(sid)
+        self.endpoint.immediate = True
         self.conn_id = self.endpoint.conn_id
         self.session_id = 0
         self.password = bytes(16)
@@ -712,7 +725,13 @@ class SimClient:
         self.endpoint.frames = []
 
     def send(self, payload: bytes) -> None:
-        self.endpoint.send(payload)
+        """Deliver at once (no latency): tests that step the peers by hand rely on it."""
+        endpoint = self.endpoint
+        if endpoint.closed:
+            return
+        self.cluster._deliver_to(
+            endpoint.sid, lambda peer: peer.receive(endpoint.conn_id, payload, self.cluster.now)
+        )
 
     def poll(self) -> list[bytes]:
         """Frames received since the last poll (each with its length prefix)."""

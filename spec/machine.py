@@ -45,6 +45,7 @@ from typing import Any
 
 from spec import tree
 from spec.acl import Id, generate_digest, held_id_order
+from spec.ensemble import connect_refused
 from spec.errors import Code, MalformedRequest, ZooKeeperError
 from spec.events import AddWatchMode, WatcherType, WatchEvent
 from spec.limits import frame_length
@@ -443,7 +444,7 @@ def _used(zxid_before: int, ctx: _Context) -> tuple[int, ...]:
 
 
 def _connect(state: State, request: Connect) -> tuple[State, Outcome]:
-    if request.last_zxid_seen > state.last_zxid:
+    if connect_refused(request.last_zxid_seen, state.last_zxid):
         # The client has seen a newer state than ours: refuse without an answer.
         return state, Outcome(None, close=True)
     timeout = negotiate_timeout(state, request.timeout_ms)

@@ -44,7 +44,10 @@ class Config:
     * containers checked every 60 s, never-used containers kept
       (``ContainerManager``: ``znode.container.checkIntervalMs`` 60000,
       ``znode.container.maxNeverUsedIntervalMs`` 0);
-    * no super user, ``reconfigEnabled`` false, ``jute.maxbuffer`` 0xfffff.
+    * no super user, ``reconfigEnabled`` false, ``jute.maxbuffer`` 0xfffff;
+    * ``quorumSync`` false: zkref's own setting, which Apache ZooKeeper does not have. In an
+      ensemble it makes sync a quorum round, so that sync-then-read is linearizable
+      (``spec.ensemble``); one server is unchanged by it.
     """
 
     tick_time_ms: int = 3000  # tickTime
@@ -59,6 +62,7 @@ class Config:
     super_digest: str | None = None  # DigestAuthenticationProvider.superDigest
     reconfig_enabled: bool = False  # reconfigEnabled
     jute_max_buffer: int = 0xFFFFF  # jute.maxbuffer
+    quorum_sync: bool = False  # quorumSync (zkref only; spec.ensemble, DIVERGENCES.md)
     profile: Profile = V3_9
 
     @property

@@ -83,6 +83,8 @@ class Target:
     reap_wait_max_s: float = REAP_WAIT_MAX_S
     session_timeout_ms: int = 4000
     request_timeout_s: float = 5.0
+    # The checker's mode (conformance.checker.MODES): the guarantee histories are held to.
+    mode: str = "zookeeper"
 
     @property
     def extended_types(self) -> bool:
@@ -331,8 +333,9 @@ async def recorded_start(target: Target, note: str) -> HistoryRecorder:
 
 
 def judge(recorder: HistoryRecorder, target: Target) -> str:
-    """'' if the history is allowed under the target's profile, else the verdict's text."""
-    verdict = check(recorder.history(), target.profile)
+    """'' if the history is allowed under the target's profile and mode, else the verdict's
+    text."""
+    verdict = check(recorder.history(), target.profile, target.mode)
     return "" if verdict.allowed else verdict.render()
 
 

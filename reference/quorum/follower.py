@@ -23,7 +23,9 @@ serving clients.
 
 *Broadcast.* A PROPOSAL is logged and acked once durable; a COMMIT applies the next
 proposal (commits come in zxid order); PING is answered with the sessions touched since the
-last one; SYNC answers the oldest sync forwarded; REVALIDATE answers a re-attaching session.
+last one; SYNC answers the oldest sync forwarded — every COMMIT the leader sent before it is
+applied by then, as commits are applied on arrival (with the leader's quorumSync, this is
+what makes sync-then-read linearizable); REVALIDATE answers a re-attaching session.
 
 *Liveness.* With no packet from the leader for syncLimit ticks (initLimit before NEWLEADER) the
 follower gives up on it and looks for a leader again.

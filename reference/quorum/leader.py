@@ -29,6 +29,28 @@ forwarding learner and is persisted here; the leader's own ack is its durability
 (``persisted``). A proposal commits once a quorum acked it *and* every proposal before it
 committed; COMMIT then goes to every forwarding learner, and the core applies the txn.
 
+*sync*. A sync a learner forwards is answered with SYNC once every proposal made before it
+arrived has committed (``Leader.processSync``), without asking whether this server still
+leads: a leader cut off in a minority answers until it notices (ZOOKEEPER-1675).
+
+*quorumSync* (zkref's setting, off by default: ``spec.ensemble``, ``DIVERGENCES.md``). A
+sync — forwarded, or of the leader's own client — is also held until a quorum, the leader
+included, has shown *after the sync arrived* that it still follows this leader: when a sync
+arrives every synchronized learner is sent a PING, and a learner counts once it has answered
+a PING sent after that moment. Learners answer every PING, in order, on their one connection
+(``Learner.ping``), so the leader needs only count, per connection, the pings sent and the
+answers received. This is etcd's ReadIndex (Raft thesis §6.4: note the commit point, confirm
+leadership with a round of heartbeats, answer once applied) with ZAB's pings as heartbeats.
+It suffices: a write acknowledged before the sync was sent was committed either by this
+leader — then it is at or below the last proposal, whose COMMIT reaches the learner before
+the SYNC — or by a newer leader, after a quorum acked that leader's NEWLEADER; that quorum
+and the confirming one share a server, which had left this leader before the sync arrived
+and, having accepted a newer epoch, cannot follow it again, so it cannot have answered a
+PING sent since. Pings rather than a no-op proposal: a proposal takes a zxid, which clients
+see in reply headers and for which Apache's learners have no txn type; pings change nothing
+in the log or on the wire, so Apache followers serve a zkref leader's quorum round too. The
+cost is one PING per synchronized learner per sync and a round trip of latency.
+
 *Liveness*. Every tickTime/2 the leader pings its learners; every tickTime it counts the
 learners heard from within syncLimit ticks and steps down if they and it are no quorum.
 Each stage before broadcast must finish within initLimit ticks. A learner silent for longer
@@ -99,6 +121,9 @@ class LearnerHandler:
     ack_deadline_tick: int = 0
     newleader_acked: bool = False
     sync_mode: str = ""
+    # PINGs sent on this connection, and answers received: the k-th answer is to the k-th.
+    pings_sent: int = 0
+    pings_answered: int = 0
 
 
 @dataclass(slots=True)
@@ -130,6 +155,17 @@ class ProposalSizes:
         self.last_bytes = self.min_bytes = self.max_bytes = -1
 
 
+@dataclass(slots=True)
+class QuorumSyncWait:
+    """A sync waiting for the quorum round of quorumSync (module docstring)."""
+
+    conn: int | None  # the learner connection that forwarded it; None: our own client's
+    session_id: int
+    after: int  # answered once every proposal up to this zxid committed (-1: none was open)
+    marks: dict[int, int]  # per learner connection: the PINGs sent before the sync arrived
+    confirmed: set[int]  # servers shown to follow us after it arrived (we are one)
+
+
 class StepDown(Exception):
     """The leader must stop leading (a stage timed out, the quorum is lost)."""
 
@@ -158,6 +194,9 @@ class Leader:
         self.outstanding: dict[int, Proposal] = {}
         self.last_committed = peer.core.last_zxid
         self.pending_syncs: dict[int, list[int]] = {}
+        # quorumSync: syncs waiting for their quorum round, in the order they arrived.
+        self.quorum_sync = peer.core.config.quorum_sync
+        self.quorum_syncs: deque[QuorumSyncWait] = deque()
         # The leader's own summary at election: (current epoch, last zxid).
         self.summary = (peer.current_epoch, peer.core.last_zxid)
         # Time: the leader's tick count, the next half tick, and the stage deadline.
@@ -304,6 +343,9 @@ class Leader:
         if kind == PacketType.ACK:
             self._ack(handler.sid, packet.zxid)
         elif kind == PacketType.PING:
+            handler.pings_answered += 1
+            if self.quorum_syncs:
+                self._confirmed_by(handler)
             touches = decode_payload(packet, PacketSender.LEARNER)
             assert isinstance(touches, SessionTouches)
             tracker = self.peer.core.tracker
@@ -511,7 +553,7 @@ class Leader:
             zxid = min(self.outstanding)
             proposal = self.outstanding[zxid]
             if not self.quorum.contains_quorum(proposal.acks):
-                return
+                break
             del self.outstanding[zxid]
             self.last_committed = zxid
             commit = self._packet(PacketType.COMMIT, zxid)
@@ -522,6 +564,8 @@ class Leader:
                 waiting = self.handlers.get(conn)
                 if waiting is not None:
                     self._send(waiting, self._packet(PacketType.SYNC, 0))
+        if self.quorum_syncs:
+            self._answer_quorum_syncs()
 
     def _forwarded(
         self, handler: LearnerHandler, request: ForwardedRequest, auth: tuple[Id, ...]
@@ -530,6 +574,9 @@ class Leader:
         core = self.peer.core
         session_id, cxid, kind = request.sessionId, request.cxid, request.type
         if kind == OpCode.sync:
+            if self.quorum_sync:
+                self._start_quorum_sync(handler.conn, session_id)
+                return
             # processSync: answered once everything proposed so far has committed.
             if self.outstanding:
                 last = max(self.outstanding)
@@ -564,6 +611,58 @@ class Leader:
         except JuteError:
             decoded = None  # a MARSHALLINGERROR txn, as PrepRequestProcessor makes
         core.prepare_and_propose(session_id, cxid, kind, decoded, list(auth))
+
+    # --- quorumSync --------------------------------------------------------------------------
+
+    def local_sync(self, session_id: int) -> None:
+        """quorumSync: a sync of one of our own clients. The core holds the session's later
+        requests until it is answered (``ZooKeeperCore.synced``)."""
+        assert self.quorum_sync and self.established, (
+            "a leader's own syncs wait only with quorumSync"
+        )
+        self._start_quorum_sync(None, session_id)
+
+    def _start_quorum_sync(self, conn: int | None, session_id: int) -> None:
+        """A sync arrived: note the commit point and the pings sent so far, ping every
+        synchronized learner, and answer once a quorum answered (module docstring)."""
+        self.quorum_syncs.append(
+            QuorumSyncWait(
+                conn,
+                session_id,
+                max(self.outstanding) if self.outstanding else -1,
+                {h.conn: h.pings_sent for h in self.handlers.values()},
+                {self.my_id},
+            )
+        )
+        for handler in list(self.handlers.values()):
+            if handler.phase == LearnerPhase.BROADCAST:
+                self._ping(handler)
+        self._answer_quorum_syncs()
+
+    def _confirmed_by(self, handler: LearnerHandler) -> None:
+        """A learner answered a PING: it follows us for every sync that arrived before that
+        PING was sent. A learner that connected after a sync arrived was pinged only since."""
+        for wait in self.quorum_syncs:
+            if handler.pings_answered > wait.marks.get(handler.conn, 0):
+                wait.confirmed.add(handler.sid)
+        self._answer_quorum_syncs()
+
+    def _answer_quorum_syncs(self) -> None:
+        """Answer the syncs whose round is complete, in the order they arrived (a learner
+        matches SYNCs to its syncs in order). A later sync is never ready before an earlier
+        one: every PING answer that counts for it counts for the earlier one, and whatever
+        was proposed before the earlier one arrived was proposed before it too."""
+        while self.quorum_syncs:
+            wait = self.quorum_syncs[0]
+            if wait.after > self.last_committed or not self.quorum.contains_quorum(wait.confirmed):
+                return
+            self.quorum_syncs.popleft()
+            if wait.conn is None:
+                self.peer.core.synced(wait.session_id)
+                continue
+            waiting = self.handlers.get(wait.conn)
+            if waiting is not None:
+                self._send(waiting, self._packet(PacketType.SYNC, 0))
 
     def _revalidate(self, handler: LearnerHandler, request: RevalidateRequest, now_ms: int) -> None:
         """``revalidateSession``: is the session alive? If so it now belongs to that learner."""
@@ -603,10 +702,9 @@ class Leader:
                     if not self.quorum.contains_quorum(synced):
                         raise StepDown(f"not sufficient followers synced, only {sorted(synced)}")
                 self.tick_skip = not self.tick_skip
-                ping = self._packet(PacketType.PING, self.peer.core.last_proposed)
                 for handler in list(self.handlers.values()):
                     if handler.phase == LearnerPhase.BROADCAST:
-                        self._send(handler, ping)
+                        self._ping(handler)
             else:
                 self.tick_skip = not self.tick_skip
                 if not self.tick_skip:
@@ -616,6 +714,11 @@ class Leader:
                 # syncLimit ticks (initLimit + syncLimit before it is synchronized).
                 if handler.ack_deadline_tick <= self.tick:
                     self._drop(handler, "silent for too long")
+
+    def _ping(self, handler: LearnerHandler) -> None:
+        """PING a synchronized learner (``LearnerHandler.ping``: the last proposed zxid)."""
+        handler.pings_sent += 1
+        self._send(handler, self._packet(PacketType.PING, self.peer.core.last_proposed))
 
     def _stage_set(self) -> set[int]:
         if self.waiting_for_new_epoch:
@@ -628,7 +731,7 @@ class Leader:
         return len(self.handlers)
 
     def pending_sync_count(self) -> int:
-        return sum(len(conns) for conns in self.pending_syncs.values())
+        return sum(len(conns) for conns in self.pending_syncs.values()) + len(self.quorum_syncs)
 
     def committed_queue(self) -> deque[Txn]:
         return self.peer.committed_log

@@ -48,6 +48,7 @@ from reference.quorum.wire import PacketType, QuorumPacket
 from reference.ready import InstallSnapshot, PersistAction, Ready, TruncateLog
 from reference.txn import Txn
 from spec.acl import Id
+from spec.opcodes import OpCode
 from spec.state import Config
 from spec.zxid import CounterExhausted
 
@@ -539,6 +540,11 @@ class QuorumPeer:
     def forward(
         self, session_id: int, cxid: int, opcode: int, body: bytes, auth_ids: list[Id]
     ) -> None:
+        if self.leader is not None:
+            # quorumSync: our own client's sync takes the leader's quorum round.
+            assert opcode == OpCode.sync, "a leader forwards nothing but its own clients' syncs"
+            self.leader.local_sync(session_id)
+            return
         assert self.follower is not None, "only a follower forwards"
         self.follower.forward(session_id, cxid, opcode, body, auth_ids)
 

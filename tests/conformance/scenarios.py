@@ -58,6 +58,17 @@ def create(path: str, data: bytes | None = b"", flags: int = 0) -> rq.Create:
     return rq.Create(path, data, OPEN_ACL_UNSAFE, flags)
 
 
+async def write_then_sync_then_read(
+    hosts: list[str], recorder: HistoryRecorder, _: InProcessEnsemble
+) -> None:
+    a, b = await clients(hosts, recorder, "a", "b")
+    await a.call(create("/x", b"1"))
+    await b.call(rq.Sync("/"))
+    await b.call(rq.GetData("/x"))
+    await a.close()
+    await b.close()
+
+
 # --- finding things in a history -----------------------------------------------------------
 
 
@@ -124,3 +135,16 @@ def move_notification(history: History, note: NotificationEvent, recv: int) -> H
     rest = without_notification(history, note)
     shifted = shift_frames(rest, note.conn, recv)
     return replace(shifted, notifications=[*shifted.notifications, replace(note, recv=recv)])
+
+
+def stale_sync_then_read(history: History) -> tuple[History, list[int]]:
+    """``write_then_sync_then_read`` as a leader cut off in a minority answers it
+    (ZOOKEEPER-1675): the sync and the read after it come from the state before the write,
+    consistently with their zxids. Returns the history and the ids (write, sync, read)."""
+    write = find_op(history, "a", rq.Create)
+    sync, read = find_op(history, "b", rq.Sync), find_op(history, "b", rq.GetData)
+    assert write.reply is not None and sync.reply is not None and read.reply is not None
+    before = write.reply.zxid - 1  # the state the old leader still serves
+    history = with_reply(history, sync, replace(sync.reply, zxid=before))
+    history = with_reply(history, read, rq.Reply(before, Code.NONODE))
+    return history, [write.id, sync.id, read.id]

@@ -29,8 +29,10 @@ from tests.conformance.scenarios import (
     move_notification,
     notifications_of,
     record,
+    stale_sync_then_read,
     with_reply,
     without_notification,
+    write_then_sync_then_read,
 )
 from tests.conformance.servers import apache_ensemble
 
@@ -57,17 +59,6 @@ async def two_writers(hosts: list[str], recorder: HistoryRecorder, _: InProcessE
     a, b = await clients(hosts, recorder, "a", "b")
     await a.call(create("/s1"))
     await b.call(create("/s2"))
-    await a.close()
-    await b.close()
-
-
-async def write_then_sync_then_read(
-    hosts: list[str], recorder: HistoryRecorder, _: InProcessEnsemble
-) -> None:
-    a, b = await clients(hosts, recorder, "a", "b")
-    await a.call(create("/x", b"1"))
-    await b.call(rq.Sync("/"))
-    await b.call(rq.GetData("/x"))
     await a.close()
     await b.close()
 
@@ -149,13 +140,68 @@ def test_two_writes_with_swapped_zxids_are_rejected() -> None:
     assert set(rejected(history, "write-order")) == {first.id, second.id}
 
 
-def test_a_stale_read_after_sync_is_rejected() -> None:
+def test_a_read_after_sync_that_contradicts_its_own_zxid_is_rejected_in_every_mode() -> None:
     history = record(write_then_sync_then_read)
     read = find_op(history, "b", rq.GetData)
     assert read.reply is not None
     history = with_reply(history, read, rq.Reply(read.reply.zxid, Code.NONODE))
     write, sync = find_op(history, "a", rq.Create), find_op(history, "b", rq.Sync)
-    assert rejected(history, "sync") == [write.id, sync.id, read.id]
+    assert rejected(history, "stale-read") == [sync.id, write.id, read.id]
+    for mode in ("sync-linearizable", "linearizable"):
+        assert rejected(history, "sync", mode=mode) == [write.id, sync.id, read.id]
+
+
+def test_sync_then_read_missing_an_acknowledged_write_is_allowed_only_by_zookeeper() -> None:
+    """Apache ZooKeeper's sync is no quorum operation: "sync, then read" may miss a write
+    acknowledged before the sync was sent. The sync-linearizable mode (zkref's quorumSync)
+    and the linearizable mode reject that; the plain mode allows it."""
+    history, (write, sync, read) = stale_sync_then_read(record(write_then_sync_then_read))
+    allowed(history)
+    for mode in ("sync-linearizable", "linearizable"):
+        verdict = check(history, mode=mode)
+        assert verdict.kinds() == ["sync", "sync"], verdict.render()
+        assert [list(v.ops) for v in verdict.violations] == [[write, sync], [write, sync, read]]
+
+
+def test_a_read_pipelined_behind_a_sync_is_held_to_the_sync() -> None:
+    """A read sent after the sync but before its reply is answered after it (a session's
+    requests are answered in order), so it too must see what the sync must see."""
+
+    async def scenario(hosts: list[str], recorder: HistoryRecorder, _: InProcessEnsemble) -> None:
+        a, b = await clients(hosts, recorder, "a", "b")
+        await a.call(create("/x", b"1"))
+        synced = await b.submit(rq.Sync("/"))
+        read = await b.submit(rq.GetData("/x"))
+        await synced
+        await read
+        await a.close()
+        await b.close()
+
+    history = record(scenario)
+    sync, read = find_op(history, "b", rq.Sync), find_op(history, "b", rq.GetData)
+    assert sync.complete_ns is not None and read.invoke_ns < sync.complete_ns  # pipelined
+    allowed(history, mode="sync-linearizable")
+    stale, (write, sync_id, read_id) = stale_sync_then_read(history)
+    allowed(stale)
+    verdict = check(stale, mode="sync-linearizable")
+    assert [list(v.ops) for v in verdict.violations] == [
+        [write, sync_id],
+        [write, sync_id, read_id],
+    ]
+
+
+def test_a_stale_read_without_a_sync_is_allowed_when_only_syncs_are_linearizable() -> None:
+    history = record(overwrite_then_read)
+    created = find_op(history, "a", rq.Create)
+    read = find_op(history, "b", rq.GetData)
+    history = replace(
+        history, ops=[o for o in history.ops if o.id != find_op(history, "b", rq.GetData, 1).id]
+    )
+    assert created.reply is not None and isinstance(created.reply.body, rq.Create2Response)
+    stale = rq.Reply(created.reply.zxid, Code.OK, rq.GetDataResponse(b"1", created.reply.body.stat))
+    history = with_reply(history, read, stale)
+    allowed(history, mode="sync-linearizable")
+    assert "non-linearizable-read" in check(history, mode="linearizable").kinds()
 
 
 def test_an_acknowledged_write_missing_from_a_later_read_is_rejected() -> None:

@@ -16,7 +16,15 @@ from conformance.history import History, HistoryRecorder
 from spec import requests as rq
 from spec.errors import Code
 from tests.conformance.inprocess import InProcessEnsemble
-from tests.conformance.scenarios import clients, create, find_op, record, with_reply
+from tests.conformance.scenarios import (
+    clients,
+    create,
+    find_op,
+    record,
+    stale_sync_then_read,
+    with_reply,
+    write_then_sync_then_read,
+)
 
 
 async def small(hosts: list[str], recorder: HistoryRecorder, _: InProcessEnsemble) -> None:
@@ -94,3 +102,15 @@ def test_the_module_runs_as_a_command(tmp_path: Path, history: History) -> None:
     )
     assert done.returncode == EXIT_ALLOWED, done.stdout + done.stderr
     assert "mode linearizable" in done.stdout
+
+
+def test_the_mode_decides_whether_sync_then_read_may_miss_an_acknowledged_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history, _ = stale_sync_then_read(record(write_then_sync_then_read))
+    path = tmp_path / "h.jsonl"
+    history.dump(path)
+    assert main(["check", str(path)]) == EXIT_ALLOWED  # mode zookeeper: ZOOKEEPER-1675
+    assert main(["check", str(path), "--mode", "sync-linearizable"]) == EXIT_VIOLATION
+    out = capsys.readouterr().out
+    assert "mode sync-linearizable" in out and "violation 1: sync" in out

@@ -19,12 +19,17 @@ from pathlib import Path
 
 import pytest
 
+from conformance import model as model_module
+from conformance.checker import check
 from conformance.cli import EXIT_ALLOWED, EXIT_BAD_INPUT, EXIT_VIOLATION, main
+from conformance.history import History
 from conformance.nemesis import ZkrefNode
 from conformance.scenarios import REGISTRY, ScenarioResult, Target, run_one
+from conformance.scenarios import base as scenarios_module
 from conformance.scenarios.base import SCENARIO_TIMEOUT_S, STATUSES, scenario_timeout_s
 from conformance.suite import SuiteReport
-from spec.profiles import V3_9
+from conformance.verdict import Verdict
+from spec.profiles import V3_9, Profile
 from tests.conformance.servers import zkref
 from tests.conformance.swapping import ReplySwappingProxy
 
@@ -51,6 +56,28 @@ def test_a_run_passes_and_writes_its_report(
     assert data["passed"] and data["profile"] == "3.9"
     assert data["counts"]["scenarios"] >= 30 and data["counts"]["model_steps"] > 0
     assert set(data["chapters"]) >= {"paths", "stat", "modes", "acl", "tree", "multi"}
+
+
+def test_the_mode_is_the_one_every_history_is_checked_in(
+    server: ZkrefNode,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    modes: list[str] = []
+
+    def spy(history: History, profile: Profile | str | None = None, mode: str = "") -> Verdict:
+        modes.append(mode)
+        return check(history, profile, mode)
+
+    monkeypatch.setattr(scenarios_module, "check", spy)
+    monkeypatch.setattr(model_module, "check", spy)
+    report = tmp_path / "report.json"
+    argv = ["run", "--hosts", server.address, "--mode", "sync-linearizable", "--chapter", "tree"]
+    assert main([*argv, "--examples", "2", "--json", str(report)]) == EXIT_ALLOWED
+    assert len(modes) > 5 and set(modes) == {"sync-linearizable"}
+    assert "under profile 3.9, mode sync-linearizable" in capsys.readouterr().out
+    assert json.loads(report.read_text())["mode"] == "sync-linearizable"
 
 
 def test_the_wrong_profile_fails_with_evidence(

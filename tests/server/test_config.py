@@ -124,6 +124,15 @@ def test_reconfig_enabled_is_read_as_apache_reads_it_and_reaches_the_core() -> N
     assert parse_zoo_cfg("reconfigEnabled=false\n").core_config(1).reconfig_enabled is False
 
 
+def test_quorum_sync_is_off_unless_zoo_cfg_says_true_and_reaches_the_core() -> None:
+    # zkref's own key (Apache ZooKeeper has none): read like Apache's booleans.
+    assert ServerConfig().core_config(1).quorum_sync is False
+    assert parse_zoo_cfg("quorumSync=true\n").core_config(1).quorum_sync is True
+    assert parse_zoo_cfg("quorumSync=FALSE\n").core_config(1).quorum_sync is False
+    with pytest.raises(ConfigError, match="quorumSync='yes' is not true or false"):
+        parse_zoo_cfg("quorumSync=yes\n")
+
+
 def test_session_timeouts_default_to_two_and_twenty_ticks() -> None:
     config = parse_zoo_cfg("tickTime=300\n")
     assert config.min_session_timeout_ms_effective == 600
