@@ -55,6 +55,8 @@ from spec.state import Config
 log = logging.getLogger("zkref.simulation")
 
 START_TIME_MS = 1_700_000_000_000
+# A server's timer firing this often at one instant is a server spinning (a bug).
+TIMER_SPINS_MAX = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +253,7 @@ class Cluster:
         self._next_accept_conn = 1
         self._next_client_conn = 1
         self._timers: dict[int, int] = {}
+        self._spins: dict[tuple[int, int], int] = {}
         # The last delivery time per direction, so jitter never reorders a stream.
         self._last_delivery: dict[object, int] = {}
         self._last_ns = 0
@@ -639,6 +642,14 @@ class Cluster:
                 replica.backlog.append(fire)
                 return
             del self._timers[replica.sid]
+            key = (replica.sid, self.now)
+            spins = self._spins.get(key, 0) + 1
+            self._spins = {key: spins}
+            if spins > TIMER_SPINS_MAX:
+                raise AssertionError(
+                    f"server {replica.sid}'s timer fires again and again at {self.now} without "
+                    f"moving on (state {peer.state.name}, next deadline {peer.next_deadline()})"
+                )
             while peer.tick(self.now):
                 self._after_input(replica)
             self._after_input(replica)

@@ -57,21 +57,24 @@ class Parameters:
     @classmethod
     def draw(cls, seed: int, replicas: int | None = None) -> Parameters:
         rng = random.Random(f"parameters-{seed}")
+        tick = rng.choice((50, 100, 200))
         return cls(
             replicas=replicas or rng.choice((3, 3, 5)),
-            tick_time_ms=rng.choice((50, 100, 200)),
+            tick_time_ms=tick,
             faults=Faults(
                 latency_ms=rng.randint(0, 3),
-                jitter_ms=rng.choice((0, 2, 10, 50)),
+                jitter_ms=rng.choice((0, 2, tick // 10, tick // 4)),
                 election_loss=rng.choice((0.0, 0.0, 0.05, 0.2)),
                 fsync_ms=rng.randint(0, 3),
-                fsync_jitter_ms=rng.choice((0, 2, 20)),
+                fsync_jitter_ms=rng.choice((0, 2, tick // 5)),
             ),
-            clients=rng.randint(2, 5),
+            clients=rng.randint(2, 6),
             in_flight_max=rng.randint(1, 3),
-            op_interval_ms=rng.choice((5, 20, 50)),
-            safety_ms=rng.choice((3_000, 6_000, 10_000)),
-            fault_interval_ms=rng.choice((200, 500, 1_500)),
+            op_interval_ms=rng.choice((2, 5, 20)),
+            safety_ms=tick * rng.choice((40, 80, 160)),
+            # Faults a few ticks apart at the most (the ensemble barely settles between them)
+            # to tens of ticks (time to elect, sync and work).
+            fault_interval_ms=tick * rng.choice((5, 20, 60)),
             crash_weight=rng.choice((0.0, 1.0, 2.0)),
             pause_weight=rng.choice((0.0, 0.5, 1.0)),
             partition_weight=rng.choice((0.0, 1.0, 2.0)),

@@ -145,6 +145,8 @@ class Follower:
     def next_deadline(self) -> int:
         if self.retry_at_ms is not None:
             return self.retry_at_ms
+        if self.phase == FollowerPhase.CONNECTING:
+            return self.connect_deadline_ms
         return self.read_deadline_ms
 
     def on_tick(self, now_ms: int) -> None:
@@ -154,7 +156,12 @@ class Follower:
             self.conn = self.peer.new_quorum_conn()
             self.peer.send(QuorumConnect(self.conn, self.leader_id))
             return
-        if self.phase != FollowerPhase.CONNECTING and now_ms >= self.read_deadline_ms:
+        if self.phase == FollowerPhase.CONNECTING:
+            if now_ms >= self.connect_deadline_ms:
+                # The dial neither succeeded nor failed in initLimit ticks.
+                raise GiveUp(f"cannot connect to leader {self.leader_id} in time")
+            return
+        if now_ms >= self.read_deadline_ms:
             raise GiveUp(f"no packet from leader {self.leader_id} in time")
 
     # --- packets -----------------------------------------------------------------------------
