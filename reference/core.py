@@ -64,6 +64,7 @@ from reference.persistence import (
     encode_snapshot,
 )
 from reference.prep import Caller, Preparer
+from reference.quorum import plants
 from reference.ready import Output, Ready
 from reference.sessions import Session, SessionState, SessionTracker
 from reference.txn import (
@@ -681,7 +682,7 @@ class ZooKeeperCore:
         except JuteError:
             self._close(conn.conn_id)
             return
-        if request.lastZxidSeen > self.last_zxid:
+        if request.lastZxidSeen > self.last_zxid and not plants.NO_LAST_ZXID_CHECK:
             # The client has seen a newer state than ours: it must try another server.
             self._close(conn.conn_id)
             return
@@ -696,7 +697,7 @@ class ZooKeeperCore:
         if request.passwd != Session(request.sessionId, 0).password:
             self._refuse(conn)
             return
-        if self.role == Role.FOLLOWING:
+        if self.role == Role.FOLLOWING and not plants.LOCAL_REVALIDATE:
             # Only the leader knows whether the session lives: ask it (REVALIDATE) and
             # hold this connection's frames until it answers.
             conn.session_id = request.sessionId

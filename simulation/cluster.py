@@ -82,8 +82,9 @@ class Disk:
     pending: list[Persist] = field(default_factory=list)
     persists_asked: int = 0
     persists_done: int = 0
-    # Called with each write as it becomes durable (the invariants watch the disk).
-    on_durable: Callable[[Persist], None] | None = None
+    # Called with each write as it becomes durable, and the last logged zxid before it (the
+    # invariants watch the disk).
+    on_durable: Callable[[Persist, int], None] | None = None
 
     def make_durable(self, count: int) -> int:
         """The oldest ``count`` pending writes reach the disk; the last txn zxid among
@@ -91,6 +92,7 @@ class Disk:
         done, self.pending = self.pending[:count], self.pending[count:]
         last_zxid = 0
         for item in done:
+            previous = self.last_logged
             if isinstance(item, Txn):
                 zxid = item.header.zxid
                 assert not self.log or self.log[-1][0] < zxid, "the log only grows"
@@ -107,7 +109,7 @@ class Disk:
                 self.snapshot_zxid = item.zxid
                 self.log = []
             if self.on_durable is not None:
-                self.on_durable(item)
+                self.on_durable(item, previous)
         self.persists_done += len(done)
         return last_zxid
 

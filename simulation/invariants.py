@@ -13,6 +13,8 @@ The properties of ZAB as its TLA+ specifications state them (``zookeeper-specifi
 * **A new leader holds every committed txn** (LeaderLogCompleteness), and so **no committed
   txn is lost** (CommittedLogDurability): when a leader establishes its epoch, its tree is at
   or past every txn any replica has applied.
+* **A log has no gap**: what a replica logs follows its last logged zxid, in the same epoch
+  or as the first txn of a later one (ProcessConsistency: a log is a prefix of the history).
 * **Epochs on disk**: acceptedEpoch ≥ currentEpoch, and neither goes down.
 * **Every ephemeral is owned by a live session** (on every replica, its tree against its
   session table).
@@ -36,6 +38,15 @@ from reference.ready import (
     WriteCurrentEpoch,
 )
 from reference.txn import Txn
+
+
+def follows(zxid: int, previous: int) -> bool:
+    """Whether ``zxid`` may come right after ``previous`` in a log: the next counter of the
+    same epoch, or the first txn (counter 1) of a later epoch. A log has no gap."""
+    epoch, counter = zxid >> 32, zxid & 0xFFFFFFFF
+    if epoch == previous >> 32:
+        return counter == (previous & 0xFFFFFFFF) + 1
+    return epoch > previous >> 32 and counter == 1
 
 
 class InvariantViolation(AssertionError):
@@ -106,9 +117,15 @@ class Invariants:
                 f"{self.committed[-1]:#x} was committed",
             )
 
-    def durable(self, sid: int, item: Persist) -> None:
+    def durable(self, sid: int, item: Persist, previous_logged: int) -> None:
         if isinstance(item, Txn):
-            self.name(item.header.zxid, item, f"server {sid} logged it")
+            zxid = item.header.zxid
+            self.name(zxid, item, f"server {sid} logged it")
+            if not follows(zxid, previous_logged):
+                raise InvariantViolation(
+                    "a gap in a log",
+                    f"server {sid} logged {zxid:#x} right after {previous_logged:#x}",
+                )
             return
         accepted, current = self.epochs.get(sid, (None, None))
         if isinstance(item, WriteAcceptedEpoch):

@@ -156,7 +156,7 @@ def build(
     for sid, replica in cluster.replicas.items():
         assert replica.peer is not None
         attach(sid, replica.peer)
-        replica.disk.on_durable = lambda item, sid=sid: invariants.durable(sid, item)
+        replica.disk.on_durable = lambda item, prev, sid=sid: invariants.durable(sid, item, prev)
 
     def after_event(cluster: Cluster) -> None:
         invariants.check_replicas(

@@ -41,6 +41,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
+from reference.quorum import plants
 from reference.quorum.election_wire import NOTIFICATION_VERSION, Notification, ServerState
 
 # Apache's FastLeaderElection.finalizeWait: how long a server waits, once its proposal has a
@@ -125,7 +126,10 @@ class Quorum:
 
     def contains_quorum(self, sids: Iterable[int]) -> bool:
         """``QuorumMaj.containsQuorum``: the voters among ``sids`` are a majority."""
-        return 2 * len(self.voters.intersection(sids)) > len(self.voters)
+        count = len(self.voters.intersection(sids))
+        if plants.HALF_IS_QUORUM:
+            return count >= len(self.voters) // 2
+        return 2 * count > len(self.voters)
 
 
 class Election:

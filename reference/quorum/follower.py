@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 
 from reference.jute import JuteError
 from reference.persistence import Snapshot
-from reference.quorum import apache_txn
+from reference.quorum import apache_txn, plants
 from reference.quorum.apache_snapshot import ApacheSnapshot, UnmappableSnapshot, to_zkref
 from reference.quorum.messages import QuorumClose, QuorumConnect, QuorumSend
 from reference.quorum.wire import PacketSender, PacketType, QuorumPacket
@@ -231,7 +231,10 @@ class Follower:
             peer.apply_pending(peer.log_last)
         elif kind == PacketType.TRUNC:
             self.sync_mode = "TRUNC"
-            peer.truncate(packet.zxid)
+            if plants.TRUNC_IGNORED:
+                peer.apply_pending(peer.log_last)
+            else:
+                peer.truncate(packet.zxid)
         elif kind == PacketType.SNAP:
             self.sync_mode = "SNAP"
             self.snap_zxid = packet.zxid
@@ -265,9 +268,9 @@ class Follower:
         if kind == PacketType.PROPOSAL:
             txn = self._proposal(packet)
             self.sync_proposals.append(txn)
-            if self.sync_mode != "SNAP":
+            if self.sync_mode != "SNAP" and not plants.CURRENT_EPOCH_BEFORE_TXNS:
                 # After a SNAP the log starts at the snapshot, persisted at NEWLEADER.
-                self.peer.append(txn)
+                self.peer.append(txn, log=not plants.DIFF_TXNS_NOT_LOGGED)
         elif kind == PacketType.COMMIT:
             self.sync_committed.add(packet.zxid)
         elif kind == PacketType.NEWLEADER:
@@ -288,6 +291,11 @@ class Follower:
         peer = self.peer
         if Zxid(packet.zxid).epoch != self.new_epoch:
             raise GiveUp(f"NEWLEADER {packet.zxid:#x} is not of epoch {self.new_epoch}")
+        if plants.CURRENT_EPOCH_BEFORE_TXNS and self.sync_mode != "SNAP":
+            peer.current_epoch = self.new_epoch
+            peer.persist(WriteCurrentEpoch(self.new_epoch))
+            for txn in self.sync_proposals:
+                peer.append(txn)
         if self.sync_mode == "SNAP":
             if self.sync_snapshot is None:
                 raise GiveUp("NEWLEADER before the snapshot")
@@ -319,10 +327,20 @@ class Follower:
             expected = Zxid(peer.log_last)
             if txn.header.zxid <= peer.log_last:
                 raise GiveUp(f"proposal {txn.header.zxid:#x} at or below our log {expected.hex()}")
+            if plants.ACK_BEFORE_LOG:
+                self._send(QuorumPacket(PacketType.ACK, txn.header.zxid, None, None))
+                peer.append(txn, log=False)
+                return
             peer.append(txn)
             # Sent only once the txn is durable (the Ready contract).
             self._send(QuorumPacket(PacketType.ACK, txn.header.zxid, None, None))
         elif kind == PacketType.COMMIT:
+            if (
+                plants.ACK_BEFORE_LOG
+                and peer.pending
+                and peer.pending[0].header.zxid == packet.zxid
+            ):
+                peer.persist_txn(peer.pending[0])
             peer.apply_pending(packet.zxid, exactly=True)
         elif kind == PacketType.PING:
             touches = peer.core.tracker.take_touches()

@@ -66,7 +66,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING
 
 from reference.jute import JuteError, Request, decode_request
-from reference.quorum import apache_txn
+from reference.quorum import apache_txn, plants
 from reference.quorum.apache_snapshot import from_zkref
 from reference.quorum.election import Quorum
 from reference.quorum.messages import QuorumClose, QuorumSend
@@ -233,11 +233,12 @@ class Leader:
 
     def forwarding(self) -> list[LearnerHandler]:
         """Learners that receive every PROPOSAL and COMMIT (synchronized or synchronizing)."""
-        return [
-            h
-            for h in self.handlers.values()
-            if h.phase in (LearnerPhase.NEWLEADER_WAIT, LearnerPhase.BROADCAST)
-        ]
+        phases = (
+            (LearnerPhase.BROADCAST,)
+            if plants.LATE_FORWARDING
+            else (LearnerPhase.NEWLEADER_WAIT, LearnerPhase.BROADCAST)
+        )
+        return [h for h in self.handlers.values() if h.phase in phases]
 
     def synced_learners(self) -> list[int]:
         """Voters heard from in time (``LearnerHandler.synced``)."""
@@ -368,7 +369,9 @@ class Leader:
         """``getEpochToPropose``: a server announced the last epoch it accepted."""
         if not self.waiting_for_new_epoch:
             return
-        if accepted_epoch >= self.epoch:
+        if accepted_epoch >= self.epoch and (
+            sid == self.my_id or not plants.EPOCH_NOT_MAX_OVER_QUORUM
+        ):
             self.epoch = accepted_epoch + 1
         if sid in self.quorum.voters:
             self.connecting.add(sid)
@@ -427,8 +430,12 @@ class Leader:
             packets.append(self._packet(PacketType.DIFF, peer_zxid))
             mode = "DIFF"
         elif peer_zxid > max_committed and not new_epoch_zxid:
-            packets.append(self._packet(PacketType.TRUNC, max_committed))
-            mode = "TRUNC"
+            if plants.DIFF_INSTEAD_OF_TRUNC:
+                packets.append(self._packet(PacketType.DIFF, max_committed))
+                mode = "DIFF"
+            else:
+                packets.append(self._packet(PacketType.TRUNC, max_committed))
+                mode = "TRUNC"
         elif min_committed <= peer_zxid <= max_committed:
             diff = self._diff_from(peer_zxid, max_committed)
             if diff is not None:

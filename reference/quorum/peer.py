@@ -37,7 +37,7 @@ from reference.persistence import (
     decode_txn,
     encode_snapshot,
 )
-from reference.quorum import apache_txn
+from reference.quorum import apache_txn, plants
 from reference.quorum.apache_snapshot import ApacheSnapshot
 from reference.quorum.election import Election, Quorum, Vote, reply_to
 from reference.quorum.election_wire import Notification, ServerState
@@ -211,10 +211,15 @@ class QuorumPeer:
     def persist(self, action: PersistAction) -> None:
         self.core.out.persist.append(action)
 
-    def append(self, txn: Txn) -> None:
-        """Log a txn (not yet applied)."""
-        assert txn.header.zxid > self.log_last, "the log only grows"
+    def persist_txn(self, txn: Txn) -> None:
+        """Log a txn already appended in memory (only a planted bug needs this)."""
         self.core.out.persist.append(txn)
+
+    def append(self, txn: Txn, log: bool = True) -> None:
+        """Log a txn (not yet applied); with ``log`` False only a planted bug does not."""
+        assert txn.header.zxid > self.log_last, "the log only grows"
+        if log:
+            self.core.out.persist.append(txn)
         self.pending.append(txn)
         self.log_last = txn.header.zxid
 
@@ -297,6 +302,8 @@ class QuorumPeer:
         self.log_last = snapshot.zxid
         self.restart_image = None
         images = [SessionImage(s.session_id, s.timeout_ms) for s in snapshot.sessions]
+        if plants.SNAP_NOT_PERSISTED:
+            return
         blob = encode_snapshot(self.core.tree, images, self.core.tracker.next_session_id)
         self.persist(InstallSnapshot(snapshot.zxid, blob))
 
@@ -311,7 +318,8 @@ class QuorumPeer:
         """Start an election round (``lookForLeader``) with our last logged zxid."""
         self.state = ServerState.LOOKING
         self.elections += 1
-        step = self.election.start(now_ms, self.log_last, self.current_epoch)
+        zxid = self.core.last_zxid if plants.VOTE_APPLIED_ZXID else self.log_last
+        step = self.election.start(now_ms, zxid, self.current_epoch)
         for out in step.sends:
             self.send(ElectionSend(out.to, out.notification))
         if step.elected is not None:
