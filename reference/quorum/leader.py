@@ -325,7 +325,8 @@ class Leader:
                 if not self.quorum_formed:
                     self.newleader_acks.add(handler.sid)
                     self._check_newleader_quorum()
-                if self.quorum_formed:
+                # The ack that formed the quorum got its UPTODATE from the check above.
+                if self.quorum_formed and handler.phase == LearnerPhase.NEWLEADER_WAIT:
                     self._up_to_date(handler)
                 return
             if kind == PacketType.ACK:
