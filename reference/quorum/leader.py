@@ -89,7 +89,7 @@ from reference.txn import CreateSessionTxn, ErrorTxn, Txn
 from spec.acl import Id
 from spec.errors import Code
 from spec.opcodes import OpCode
-from spec.zxid import Zxid
+from spec.zxid import EPOCH_MAX, Zxid
 
 if TYPE_CHECKING:
     from reference.quorum.peer import QuorumPeer
@@ -287,6 +287,11 @@ class Leader:
                 return
             if info.protocolVersion is None or info.protocolVersion < ZAB_PROTOCOL_VERSION:
                 self._drop(handler, "learners before ZAB 1.0 (protocol 0x10000) are refused")
+                return
+            if Zxid(packet.zxid).epoch >= EPOCH_MAX:
+                # getEpochToPropose would make the next epoch one past what LEADERINFO and
+                # ACKEPOCH can carry (a signed 32-bit epoch).
+                self._drop(handler, f"it accepted epoch {Zxid(packet.zxid).epoch}, the last one")
                 return
             for other in list(self.handlers.values()):
                 if other is not handler and other.sid == info.serverid:

@@ -156,32 +156,56 @@ def test_a_second_followerinfo_instead_of_ackepoch_drops_the_learner(
     assert_committed_everywhere(env)
 
 
-def test_a_learner_ahead_of_the_leader_is_refused_during_discovery() -> None:
-    # Zab1_0Test has the leader refuse a follower whose (currentEpoch, zxid) is more recent:
-    # following it would lose what that follower has (Leader.waitForEpochAck).
-    env = InteractionEnv()
-    try:
-        for command in (
-            "add-servers 3",
-            "crash 2",
-            "stabilize quiet",
-            "advance 200ms deliver=no quiet",
-            "stranger 9 connect 3",
-            "deliver 3",
-            "deliver 9",
-            "inject 9->3 FOLLOWERINFO 0x0 sid=2",
-            "deliver 3",
-            "process-ready 3",
-            "deliver 9",
-            "inject 9->3 ACKEPOCH 0x500000001 currentEpoch=5",
-        ):
-            env.run(command)
-        out = env.run("deliver 3")
-        assert "WARN dropping learner 2 (connection 2): the follower is ahead of the leader" in out
-        env.run("stabilize quiet")
-        assert "3 LEADING epoch=1 zxid=0x0 serving" in env.run("state")
-    finally:
-        env.close()
+@pytest.fixture
+def discovery() -> Iterator[InteractionEnv]:
+    """1 and 3 elected 3 (2 is down); stranger 9 is connected to 3 and 1's dial is still in
+    flight: the leader waits for a quorum of FOLLOWERINFO."""
+    environment = InteractionEnv()
+    for command in (
+        "add-servers 3",
+        "crash 2",
+        "stabilize quiet",
+        "advance 200ms deliver=no quiet",
+        "stranger 9 connect 3",
+        "deliver 3",
+        "deliver 9",
+    ):
+        environment.run(command)
+    yield environment
+    environment.close()
+
+
+def test_a_learner_ahead_of_the_leader_is_refused_during_discovery(
+    discovery: InteractionEnv,
+) -> None:
+    # Leader.waitForEpochAck refuses a follower whose (currentEpoch, zxid) is more recent:
+    # following it would lose what that follower has.
+    env = discovery
+    for command in (
+        "inject 9->3 FOLLOWERINFO 0x0 sid=2",
+        "deliver 3",
+        "process-ready 3",
+        "deliver 9",
+        "inject 9->3 ACKEPOCH 0x500000001 currentEpoch=5",
+    ):
+        env.run(command)
+    out = env.run("deliver 3")
+    assert "WARN dropping learner 2 (connection 2): the follower is ahead of the leader" in out
+    env.run("stabilize quiet")
+    assert "3 LEADING epoch=1 zxid=0x0 serving" in env.run("state")
+
+
+def test_a_learner_that_accepted_the_last_epoch_is_dropped_and_discovery_goes_on(
+    discovery: InteractionEnv,
+) -> None:
+    # Found by this test: the epoch after 0x7fffffff does not fit a signed 32-bit epoch, and
+    # the leader asserted while making its zxid (an exception out of the peer).
+    env = discovery
+    env.run("inject 9->3 FOLLOWERINFO 0x7fffffff00000000 sid=2")
+    out = env.run("deliver 3")
+    assert "WARN dropping learner -1 (connection 2): it accepted epoch 2147483647" in out
+    env.run("stabilize quiet")
+    assert "3 LEADING epoch=1 zxid=0x0 serving" in env.run("state")
 
 
 def test_acks_of_unknown_zxids_are_ignored(env: InteractionEnv) -> None:
