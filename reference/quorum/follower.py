@@ -269,6 +269,14 @@ class Follower:
                 # After a SNAP the log starts at the snapshot, persisted at NEWLEADER.
                 self.peer.append(txn)
         elif kind == PacketType.COMMIT:
+            # Commits come in zxid order, each after its proposal (the leader's DIFF pairs,
+            # then commits of the proposals it forwards): anything else is a broken leader.
+            done = len(self.sync_committed)
+            if done == len(self.sync_proposals):
+                raise GiveUp(f"COMMIT {packet.zxid:#x} of no proposal")
+            head = self.sync_proposals[done].header.zxid
+            if packet.zxid != head:
+                raise GiveUp(f"COMMIT {packet.zxid:#x} but the next proposal is {head:#x}")
             self.sync_committed.add(packet.zxid)
         elif kind == PacketType.NEWLEADER:
             self._new_leader(packet)

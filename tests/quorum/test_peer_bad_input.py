@@ -343,6 +343,42 @@ def test_a_newleader_of_another_epoch_makes_the_follower_give_up(
     assert follower.peer.current_epoch == 0, "the epoch becomes current only at its NEWLEADER"
 
 
+@pytest.mark.parametrize(
+    "commits",
+    [
+        [0x100000002],  # the second proposal's, before the first's
+        [0x100000001, 0x100000001],  # the same twice
+        [0x100000007],  # of no proposal
+        [0x100000001, 0x100000002, 0x100000003],  # one more than was proposed
+    ],
+)
+def test_commits_out_of_order_during_sync_make_the_follower_give_up(
+    follower: FollowerConversation, commits: list[int]
+) -> None:
+    # Found by this test: NEWLEADER then asserted that the commits were a prefix of the
+    # proposals (an exception out of the peer).
+    follower.discovery()
+    follower.leader_sends(packet(PacketType.DIFF, 0x100000002), proposal(T1), proposal(T2))
+    follower.leader_sends(*(packet(PacketType.COMMIT, zxid) for zxid in commits))
+    follower.leader_sends(packet(PacketType.NEWLEADER, 1 << 32, b""))
+    assert follower.gave_up
+    assert follower.znodes() == set(), "nothing reaches the tree before NEWLEADER"
+    assert follower.peer.current_epoch == 0
+
+
+def test_commits_during_sync_in_order_apply_at_newleader(follower: FollowerConversation) -> None:
+    follower.discovery()
+    follower.leader_sends(packet(PacketType.DIFF, 0x100000002), proposal(T1), proposal(T2))
+    follower.leader_sends(packet(PacketType.COMMIT, 0x100000001))
+    assert follower.znodes() == set()
+    follower.leader_sends(packet(PacketType.NEWLEADER, 1 << 32, b""))
+    assert follower.znodes() == {"/a"}, "the committed one; the other waits for its COMMIT"
+    assert follower.sent[-2:] == [
+        packet(PacketType.ACK, 1 << 32),
+        packet(PacketType.ACK, 0x100000002),
+    ]
+
+
 def test_a_commit_of_an_unknown_zxid_makes_the_follower_give_up(
     follower: FollowerConversation,
 ) -> None:
