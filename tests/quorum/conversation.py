@@ -11,7 +11,10 @@ on a ``simulation.cluster.Disk`` so a test can ask what the disk holds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from reference.jute import JuteError
+from reference.persistence import encode_txn
 from reference.quorum.apache_snapshot import ApacheSnapshot, encode_snapshot_transfer
 from reference.quorum.election_wire import Notification, ServerState
 from reference.quorum.messages import QuorumClose, QuorumConnect, QuorumSend
@@ -55,9 +58,14 @@ def packet(type_: int, zxid: int, data: bytes | None = None) -> QuorumPacket:
 class FollowerConversation:
     """Server 1, following server 3 (this test) from a fresh data directory."""
 
-    def __init__(self) -> None:
+    def __init__(self, log: Sequence[Txn] = (), current_epoch: int | None = None) -> None:
+        """From a fresh data directory, or one whose log holds ``log`` (a restart)."""
         self.now = START_TIME_MS
-        self.disk = Disk()
+        self.disk = Disk(
+            log=[(t.header.zxid, encode_txn(t)) for t in log],
+            accepted_epoch=current_epoch,
+            current_epoch=current_epoch,
+        )
         config = PeerConfig(
             FOLLOWER_ID,
             VOTERS,
@@ -69,7 +77,15 @@ class FollowerConversation:
         core_config = Config(
             tick_time_ms=TICK_TIME_MS, server_id=FOLLOWER_ID, start_time_ms=START_TIME_MS
         )
-        self.peer = QuorumPeer.restore(config, core_config, self.now, None, [], None, None)
+        self.peer = QuorumPeer.restore(
+            config,
+            core_config,
+            self.now,
+            None,
+            [blob for _, blob in self.disk.log],
+            current_epoch,
+            current_epoch,
+        )
         self.sent: list[QuorumPacket] = []
         self.closed = False
         self.reader = QuorumStreamReader(PacketSender.LEADER)

@@ -416,6 +416,57 @@ def test_a_proposal_with_malformed_data_makes_the_follower_give_up(
     assert follower.gave_up and follower.znodes() == {"/a"}
 
 
+@pytest.mark.parametrize("zxid", [0x100000003, 0x500000000, -5])
+def test_a_trunc_past_the_end_of_the_log_makes_the_follower_give_up_unchanged(
+    follower: FollowerConversation, zxid: int
+) -> None:
+    # Found by this test: the follower took the TRUNC's zxid as the end of its log and would
+    # have voted with a zxid it does not have (winning elections with an empty log).
+    follower.synchronize(T1, T2)
+    follower.leader_sends(packet(PacketType.COMMIT, 0x100000009))  # gives up
+    follower.follow_again()
+    follower.discovery()
+    follower.leader_sends(packet(PacketType.TRUNC, zxid))
+    assert follower.gave_up
+    assert follower.peer.log_last == 0x100000002
+    assert follower.peer.election.proposed_zxid == 0x100000002, "it votes with the log it has"
+    assert follower.logged_zxids() == [0x100000001, 0x100000002]
+
+
+def test_a_trunc_below_what_was_applied_gives_up_before_touching_the_log(
+    follower: FollowerConversation,
+) -> None:
+    follower.synchronize(T1, T2)
+    follower.leader_sends(packet(PacketType.COMMIT, 0x100000009))  # gives up
+    follower.follow_again()
+    follower.discovery()
+    follower.leader_sends(packet(PacketType.TRUNC, 0x100000001))
+    assert follower.gave_up
+    assert follower.logged_zxids() == [0x100000001, 0x100000002], "nothing truncated on disk"
+    assert follower.znodes() == {"/a", "/b"}
+
+
+def test_a_trunc_after_a_restart_rolls_the_tree_back_to_the_zxid() -> None:
+    # The honest TRUNC the checks above must leave alone: a restarted server applied its
+    # whole log, and the leader truncates the txn it never committed.
+    follower = FollowerConversation(log=[T1, T2, T3], current_epoch=1)
+    assert follower.znodes() == {"/a", "/b", "/c"}
+    follower.discovery(epoch=2)
+    follower.leader_sends(packet(PacketType.TRUNC, 0x100000002))
+    follower.leader_sends(packet(PacketType.NEWLEADER, 2 << 32, b""))
+    assert follower.sent[-1] == packet(PacketType.ACK, 2 << 32)
+    assert follower.znodes() == {"/a", "/b"}
+    assert follower.logged_zxids() == [0x100000001, 0x100000002]
+
+
+def test_a_trunc_to_a_zxid_the_restarted_log_never_had_makes_the_follower_give_up() -> None:
+    follower = FollowerConversation(log=[T1, T3], current_epoch=1)
+    follower.discovery(epoch=2)
+    follower.leader_sends(packet(PacketType.TRUNC, 0x100000002))
+    assert follower.gave_up
+    assert follower.logged_zxids() == [0x100000001, 0x100000003]
+
+
 def test_a_snap_followed_by_no_snapshot_times_out(follower: FollowerConversation) -> None:
     follower.discovery()
     # The reader takes what follows SNAP as the snapshot: a NEWLEADER is only its start.
