@@ -9,6 +9,7 @@ then the ensemble serves a write), CnxManagerTest.testInitialMessage.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import struct
 from collections.abc import Iterator
@@ -18,14 +19,18 @@ import pytest
 
 from reference import jute
 from reference.core import Role
+from reference.quorum.apache_snapshot import ApacheSnapshot
 from reference.quorum.election_wire import (
     PROTOCOL_VERSION_V1,
     InitialMessage,
+    Notification,
     encode_initial_message,
 )
+from reference.quorum.messages import QuorumSend
 from reference.quorum.peer import QuorumPeer
-from reference.quorum.wire import PacketType, QuorumPacket, encode_packet
+from reference.quorum.wire import PacketSender, PacketType, QuorumPacket, encode_packet
 from reference.quorum.wire_payloads import LearnerInfo
+from server import peers
 from server.config import FOUR_LETTER_WORDS, QuorumServer, ServerConfig
 from spec.errors import Code
 from spec.opcodes import OpCode
@@ -196,8 +201,11 @@ def test_a_malformed_notification_keeps_a_known_servers_election_connection(
 def test_garbage_on_the_leaders_quorum_port_is_closed(ensemble: Ensemble, garbage: bytes) -> None:
     leader = ensemble.leader()
     with socket.create_connection((HOST, ensemble.line(leader).quorum_port)) as sock:
+        wait_until(lambda: ensemble.learners(leader) == 3)
         sock.sendall(garbage)
         assert closed_by_peer(sock)
+    # The leader is told at once, not when the learner's silence runs out (15 s).
+    wait_until(lambda: ensemble.learners(leader) == 2, 3.0)
     assert ensemble.leader() == leader
     ensemble.serves_a_write_everywhere(f"/after-quorum-garbage-{garbage[:16].hex()}")
     assert ensemble.internal_errors() == {1: 0, 2: 0, 3: 0}
@@ -227,3 +235,63 @@ def test_a_followers_quorum_port_closes_learners(ensemble: Ensemble) -> None:
     with socket.create_connection((HOST, ensemble.line(follower).quorum_port)) as sock:
         assert closed_by_peer(sock)
     assert ensemble.stable()
+
+
+def test_a_quorum_connection_that_does_not_read_is_closed_and_the_peer_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A learner that stops reading cannot make its leader buffer without bound: past
+    ``QUORUM_SEND_BUFFER_BYTES_MAX`` the connection is closed, and the peer is told, once."""
+    told: list[int] = []
+
+    class Host:
+        def election_received(self, sid: int, notification: Notification) -> None: ...
+
+        def quorum_accepted(self, conn: int) -> None: ...
+
+        def quorum_connected(self, conn: int) -> None: ...
+
+        def quorum_closed(self, conn: int) -> None:
+            told.append(conn)
+
+        def quorum_received(self, conn: int, event: QuorumPacket | ApacheSnapshot) -> None: ...
+
+    class Stalled(asyncio.Transport):
+        """A transport whose other end never reads: everything written stays buffered."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.buffered = 0
+            self.closed = False
+
+        def write(self, data: bytes | bytearray | memoryview) -> None:
+            self.buffered += len(data)
+
+        def get_write_buffer_size(self) -> int:
+            return self.buffered
+
+        def close(self) -> None:
+            self.closed = True
+
+    monkeypatch.setattr(peers, "QUORUM_SEND_BUFFER_BYTES_MAX", 1000)
+    ping = QuorumPacket(PacketType.PING, 0, b"\x00" * 400, None)
+
+    async def scenario() -> None:
+        network = peers.PeerNetwork(1, (QuorumServer(1, HOST, 1, 2),), Host())
+        transport = Stalled()
+        connection = peers._QuorumConnection(network, 7, PacketSender.LEARNER)
+        connection.connection_made(transport)
+        network.send(QuorumSend(7, ping))
+        network.send(QuorumSend(7, ping))
+        assert not transport.closed and told == []
+        network.send(QuorumSend(7, ping))
+        assert transport.closed
+        written = transport.buffered
+        network.send(QuorumSend(7, ping))
+        assert transport.buffered == written, "nothing more is written"
+        await asyncio.sleep(0)
+        connection.connection_lost(None)
+        await asyncio.sleep(0)
+        assert told == [7]
+
+    asyncio.run(scenario())
