@@ -125,6 +125,9 @@ class QuorumPeer:
         self.pending: deque[Txn] = deque()
         self.committed_log: deque[Txn] = deque(committed, maxlen=config.commit_log_count)
         self.restart_image = restart_image
+        # The last zxid the tree held when it was built from ``restart_image``: above it the
+        # tree has txns the image does not, and rebuilding from the image would lose them.
+        self.image_zxid = core.last_zxid
         self.state = ServerState.LOOKING
         self.election = Election(config.my_id, Quorum(config.voters), config.quorum_config)
         self.vote = Vote(config.my_id, self.log_last, 0, current_epoch)
@@ -266,7 +269,10 @@ class QuorumPeer:
             raise GiveUp(f"TRUNC to {zxid:#x} but our log ends at {self.log_last:#x}")
         rebuilt: QuorumPeer | None = None
         if self.core.last_zxid > zxid:
-            if self.restart_image is None:
+            if self.restart_image is None or self.core.last_zxid > self.image_zxid:
+                # Only what a restart applied from the log can be rolled back (Apache reloads
+                # the database from disk): below anything a leader had us commit since, the
+                # TRUNC would undo committed txns.
                 raise GiveUp(f"TRUNC to {zxid:#x} below what we applied, {self.core.last_zxid:#x}")
             snapshot, txns = self.restart_image
             kept_blobs = [b for b in txns if decode_txn(b).header.zxid <= zxid]
@@ -283,6 +289,7 @@ class QuorumPeer:
                 # Below our snapshot, or a zxid our log (as we restarted with it) never had.
                 raise GiveUp(f"TRUNC to {zxid:#x}, which our log cannot end at")
             self.restart_image = (snapshot, kept_blobs)
+            self.image_zxid = zxid
         self.persist(TruncateLog(zxid))
         kept = [t for t in self.pending if t.header.zxid <= zxid]
         self.pending = deque(kept)

@@ -433,14 +433,17 @@ def test_a_trunc_past_the_end_of_the_log_makes_the_follower_give_up_unchanged(
     assert follower.logged_zxids() == [0x100000001, 0x100000002]
 
 
+@pytest.mark.parametrize("zxid", [0x100000001, 0])
 def test_a_trunc_below_what_was_applied_gives_up_before_touching_the_log(
-    follower: FollowerConversation,
+    follower: FollowerConversation, zxid: int
 ) -> None:
+    # Found by the fuzz test (TRUNC to 0): the follower rebuilt its tree from the (empty)
+    # data directory it had started from, dropping the txns committed since.
     follower.synchronize(T1, T2)
     follower.leader_sends(packet(PacketType.COMMIT, 0x100000009))  # gives up
     follower.follow_again()
     follower.discovery()
-    follower.leader_sends(packet(PacketType.TRUNC, 0x100000001))
+    follower.leader_sends(packet(PacketType.TRUNC, zxid))
     assert follower.gave_up
     assert follower.logged_zxids() == [0x100000001, 0x100000002], "nothing truncated on disk"
     assert follower.znodes() == {"/a", "/b"}
@@ -457,6 +460,25 @@ def test_a_trunc_after_a_restart_rolls_the_tree_back_to_the_zxid() -> None:
     assert follower.sent[-1] == packet(PacketType.ACK, 2 << 32)
     assert follower.znodes() == {"/a", "/b"}
     assert follower.logged_zxids() == [0x100000001, 0x100000002]
+
+
+def test_a_trunc_below_txns_committed_since_the_restart_makes_the_follower_give_up() -> None:
+    # The restart applied T1 and T2; a leader then had it commit T3. Rolling back below T3 by
+    # rebuilding from the restart image would lose T3 silently.
+    follower = FollowerConversation(log=[T1, T2], current_epoch=1)
+    follower.discovery(epoch=2)
+    follower.leader_sends(packet(PacketType.DIFF, 0x100000003), proposal(T3))
+    follower.leader_sends(packet(PacketType.COMMIT, 0x100000003))
+    follower.leader_sends(packet(PacketType.NEWLEADER, 2 << 32, b""))
+    follower.leader_sends(packet(PacketType.UPTODATE, -1))
+    assert follower.serving and follower.znodes() == {"/a", "/b", "/c"}
+    follower.leader_sends(packet(PacketType.COMMIT, 0x100000009))  # gives up
+    follower.follow_again()
+    follower.discovery(epoch=3)
+    follower.leader_sends(packet(PacketType.TRUNC, 0x100000002))
+    assert follower.gave_up
+    assert follower.znodes() == {"/a", "/b", "/c"}
+    assert follower.logged_zxids() == [0x100000001, 0x100000002, 0x100000003]
 
 
 def test_a_trunc_to_a_zxid_the_restarted_log_never_had_makes_the_follower_give_up() -> None:
