@@ -264,6 +264,13 @@ class Follower:
             raise GiveUp(f"{kind} where the snapshot should be")
         if kind == PacketType.PROPOSAL:
             txn = self._proposal(packet)
+            # Each after the last: after our log (DIFF, TRUNC) or the snapshot (SNAP).
+            if self.sync_proposals:
+                floor = self.sync_proposals[-1].header.zxid
+            else:
+                floor = self.snap_zxid if self.sync_mode == "SNAP" else self.peer.log_last
+            if txn.header.zxid <= floor:
+                raise GiveUp(f"proposal {txn.header.zxid:#x} during sync, at or below {floor:#x}")
             self.sync_proposals.append(txn)
             if self.sync_mode != "SNAP":
                 # After a SNAP the log starts at the snapshot, persisted at NEWLEADER.

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from reference.datatree import DataTree
-from reference.quorum.apache_snapshot import from_zkref
+from reference.quorum.apache_snapshot import encode_snapshot_transfer, from_zkref
 from reference.quorum.wire import PacketType, QuorumPacket, encode_packet
 from reference.quorum.wire_payloads import ForwardedRequest, RevalidateResponse, SessionTouches
 from tests.quorum.conversation import (
@@ -366,6 +366,38 @@ def test_commits_out_of_order_during_sync_make_the_follower_give_up(
     assert follower.peer.current_epoch == 0
 
 
+@pytest.mark.parametrize(
+    "zxids",
+    [[0x100000002], [0x100000001], [0x100000004, 0x100000003], [0x100000003, 0x100000003]],
+    ids=["at-the-log", "below-the-log", "out-of-order", "repeated"],
+)
+def test_a_proposal_during_a_diff_not_after_the_last_makes_the_follower_give_up(
+    follower: FollowerConversation, zxids: list[int]
+) -> None:
+    # Found by the fuzz test: the follower logged it and asserted that the log only grows
+    # (an exception out of the peer).
+    follower.synchronize(T1, T2)
+    follower.leader_sends(packet(PacketType.COMMIT, 0x100000009))  # gives up
+    follower.follow_again()
+    follower.discovery()
+    follower.leader_sends(packet(PacketType.DIFF, 0x100000002))
+    follower.leader_sends(*(proposal(create_txn(zxid, f"/p{zxid & 0xF}")) for zxid in zxids))
+    assert follower.gave_up
+    assert follower.logged_zxids()[:2] == [0x100000001, 0x100000002]
+
+
+def test_a_proposal_during_a_snap_at_or_below_the_snapshot_makes_the_follower_give_up(
+    follower: FollowerConversation,
+) -> None:
+    follower.discovery()
+    follower.leader_sends(packet(PacketType.SNAP, 0x100000005))
+    follower.leader_writes(encode_snapshot_transfer(from_zkref(DataTree(), [])))
+    follower.leader_sends(proposal(create_txn(0x100000004, "/p")))
+    follower.leader_sends(packet(PacketType.NEWLEADER, 1 << 32, b""))
+    assert follower.gave_up
+    assert follower.disk.snapshot is None and follower.logged_zxids() == []
+
+
 def test_commits_during_sync_in_order_apply_at_newleader(follower: FollowerConversation) -> None:
     follower.discovery()
     follower.leader_sends(packet(PacketType.DIFF, 0x100000002), proposal(T1), proposal(T2))
@@ -505,8 +537,6 @@ def test_a_truncated_snapshot_times_out_and_installs_nothing(
 ) -> None:
     tree = DataTree()
     snapshot = from_zkref(tree, [])
-    from reference.quorum.apache_snapshot import encode_snapshot_transfer
-
     whole = encode_snapshot_transfer(snapshot)
     follower.discovery()
     follower.leader_sends(packet(PacketType.SNAP, 0x100000002))
