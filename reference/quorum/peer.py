@@ -290,8 +290,11 @@ class QuorumPeer:
                 raise GiveUp(f"TRUNC to {zxid:#x}, which our log cannot end at")
             self.restart_image = (snapshot, kept_blobs)
             self.image_zxid = zxid
-        self.persist(TruncateLog(zxid))
         kept = [t for t in self.pending if t.header.zxid <= zxid]
+        if rebuilt is None and max([self.core.last_zxid, *(t.header.zxid for t in kept)]) != zxid:
+            # Not a txn of our log (what we applied, then what we logged after it).
+            raise GiveUp(f"TRUNC to {zxid:#x}, which our log cannot end at")
+        self.persist(TruncateLog(zxid))
         self.pending = deque(kept)
         self.log_last = zxid
         while self.committed_log and self.committed_log[-1].header.zxid > zxid:

@@ -481,6 +481,22 @@ def test_a_trunc_below_what_was_applied_gives_up_before_touching_the_log(
     assert follower.znodes() == {"/a", "/b"}
 
 
+def test_a_trunc_to_a_zxid_between_two_logged_txns_makes_the_follower_give_up(
+    follower: FollowerConversation,
+) -> None:
+    # Found by the fuzz test: after a TRUNC to 0x100000003, of a log 1, 2, 4, the follower
+    # said its log ended at 0x100000003 (in its ACKEPOCH, in its votes) when it ends at 2.
+    follower.synchronize(T1, T2)
+    follower.leader_sends(proposal(create_txn(0x100000004, "/d")))  # logged, a gap before it
+    follower.leader_sends(packet(PacketType.COMMIT, 0x100000009))  # gives up
+    follower.follow_again()
+    follower.discovery()
+    follower.leader_sends(packet(PacketType.TRUNC, 0x100000003))
+    assert follower.gave_up
+    assert follower.peer.log_last == 0x100000004
+    assert follower.logged_zxids() == [0x100000001, 0x100000002, 0x100000004]
+
+
 def test_a_trunc_after_a_restart_rolls_the_tree_back_to_the_zxid() -> None:
     # The honest TRUNC the checks above must leave alone: a restarted server applied its
     # whole log, and the leader truncates the txn it never committed.
