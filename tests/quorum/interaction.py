@@ -578,6 +578,16 @@ class InteractionEnv:
         self._emit(f"{sender}->{to} {label} (injected)")
         self._queue(QuorumBytes(link, sender, to, data, label))
 
+    def cmd_inject_vote_bytes(self, args: list[str], options: dict[str, str]) -> None:
+        """``inject-vote-bytes 9->1 HEX``: a notification's bytes (without the length that
+        frames it) on the election connection from 9 to 1, whoever 9 is."""
+        sender, to = _arrow(args[0])
+        data = bytes.fromhex("".join(args[1:]))
+        label = f"notification bytes {data.hex()}"
+        self._emit(f"{sender}->{to} {label} (injected)")
+        self.inbox.setdefault(sender, [])
+        self._queue(ElectionMessage(sender, to, data, label))
+
     def _open_link(self, sender: int, to: int) -> Link:
         for link in reversed(self.links):
             if not link.closed and {link.dialer, link.acceptor} == {sender, to}:
@@ -819,7 +829,13 @@ class InteractionEnv:
         server = self.servers.get(sid)
         peer = server.peer if server is not None else None
         if isinstance(message, ElectionMessage):
-            notification: Notification = decode_notification(message.data)
+            try:
+                notification: Notification = decode_notification(message.data)
+            except jute.JuteError as error:
+                # WorkerReceiver drops a notification it cannot read (server.peers too).
+                self._emit(f"  {sender}->{sid} {message.label}")
+                self._emit(f"{self._indent()}WARN dropping a malformed notification: {error}", _LOG)
+                return
             self._emit(f"  {sender}->{sid} {notification_text(notification)}")
             if peer is not None and server is not None:
                 peer.election_received(self.now, sender, notification)
