@@ -16,7 +16,8 @@ server listens on its own quorum port and tells its peer of each learner that co
 that does not lead closes them). Bytes are read by ``QuorumStreamReader`` (packets, and after
 a leader's SNAP the snapshot); a malformed stream closes the connection. A connection whose
 send buffer grows past ``QUORUM_SEND_BUFFER_BYTES_MAX`` (a learner that does not read) is
-closed rather than buffered without bound.
+closed rather than buffered without bound. Either way the peer is told the connection closed
+(``quorum_closed``), as it is when the other end closes.
 
 Must not decide anything about the protocol: it moves bytes and reports connection events.
 """
@@ -144,8 +145,7 @@ class _QuorumConnection(asyncio.Protocol):
         try:
             events = self.reader.feed(data)
         except JuteError as error:
-            log.warning("quorum connection %d: %s; closing", self.conn, error)
-            self.close()
+            self.abort(f"{error}")
             return
         for event in events:
             if self.closed:
@@ -166,13 +166,25 @@ class _QuorumConnection(asyncio.Protocol):
             return
         transport.write(data)
         if transport.get_write_buffer_size() > QUORUM_SEND_BUFFER_BYTES_MAX:
-            log.warning("quorum connection %d does not read: closing it", self.conn)
-            self.close()
+            self.abort("it does not read")
 
     def close(self) -> None:
+        """Close on the peer's word (``QuorumClose``): the peer is not told again."""
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+
+    def abort(self, why: str) -> None:
+        """Close on this module's word (bytes that can never be valid, a peer that does not
+        read) and tell the peer, as Apache's reading thread ends the learner handler or the
+        learner: a leader forgets the learner at once, a follower looks for a leader. Told
+        on the next turn of the loop: this may run inside the server's flush of the peer's
+        sends."""
+        if self.closed:
+            return
+        log.warning("quorum connection %d: %s; closing it", self.conn, why)
+        self.close()
+        asyncio.get_running_loop().call_soon(self.network.host.quorum_closed, self.conn)
 
 
 class PeerNetwork:

@@ -267,11 +267,26 @@ class Follower:
             raise GiveUp(f"{kind} where the snapshot should be")
         if kind == PacketType.PROPOSAL:
             txn = self._proposal(packet)
+            # Each after the last: after our log (DIFF, TRUNC) or the snapshot (SNAP).
+            if self.sync_proposals:
+                floor = self.sync_proposals[-1].header.zxid
+            else:
+                floor = self.snap_zxid if self.sync_mode == "SNAP" else self.peer.log_last
+            if txn.header.zxid <= floor:
+                raise GiveUp(f"proposal {txn.header.zxid:#x} during sync, at or below {floor:#x}")
             self.sync_proposals.append(txn)
             if self.sync_mode != "SNAP" and not plants.CURRENT_EPOCH_BEFORE_TXNS:
                 # After a SNAP the log starts at the snapshot, persisted at NEWLEADER.
                 self.peer.append(txn, log=not plants.DIFF_TXNS_NOT_LOGGED)
         elif kind == PacketType.COMMIT:
+            # Commits come in zxid order, each after its proposal (the leader's DIFF pairs,
+            # then commits of the proposals it forwards): anything else is a broken leader.
+            done = len(self.sync_committed)
+            if done == len(self.sync_proposals):
+                raise GiveUp(f"COMMIT {packet.zxid:#x} of no proposal")
+            head = self.sync_proposals[done].header.zxid
+            if packet.zxid != head:
+                raise GiveUp(f"COMMIT {packet.zxid:#x} but the next proposal is {head:#x}")
             self.sync_committed.add(packet.zxid)
         elif kind == PacketType.NEWLEADER:
             self._new_leader(packet)

@@ -89,7 +89,7 @@ from reference.txn import CreateSessionTxn, ErrorTxn, Txn
 from spec.acl import Id
 from spec.errors import Code
 from spec.opcodes import OpCode
-from spec.zxid import Zxid
+from spec.zxid import EPOCH_MAX, Zxid
 
 if TYPE_CHECKING:
     from reference.quorum.peer import QuorumPeer
@@ -289,6 +289,11 @@ class Leader:
             if info.protocolVersion is None or info.protocolVersion < ZAB_PROTOCOL_VERSION:
                 self._drop(handler, "learners before ZAB 1.0 (protocol 0x10000) are refused")
                 return
+            if Zxid(packet.zxid).epoch >= EPOCH_MAX:
+                # getEpochToPropose would make the next epoch one past what LEADERINFO and
+                # ACKEPOCH can carry (a signed 32-bit epoch).
+                self._drop(handler, f"it accepted epoch {Zxid(packet.zxid).epoch}, the last one")
+                return
             for other in list(self.handlers.values()):
                 if other is not handler and other.sid == info.serverid:
                     self._drop(other, "the same server connected again")
@@ -326,7 +331,8 @@ class Leader:
                 if not self.quorum_formed:
                     self.newleader_acks.add(handler.sid)
                     self._check_newleader_quorum()
-                if self.quorum_formed:
+                # The ack that formed the quorum got its UPTODATE from the check above.
+                if self.quorum_formed and handler.phase == LearnerPhase.NEWLEADER_WAIT:
                     self._up_to_date(handler)
                 return
             if kind == PacketType.ACK:

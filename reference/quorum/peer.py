@@ -125,6 +125,9 @@ class QuorumPeer:
         self.pending: deque[Txn] = deque()
         self.committed_log: deque[Txn] = deque(committed, maxlen=config.commit_log_count)
         self.restart_image = restart_image
+        # The last zxid the tree held when it was built from ``restart_image``: above it the
+        # tree has txns the image does not, and rebuilding from the image would lose them.
+        self.image_zxid = core.last_zxid
         self.state = ServerState.LOOKING
         self.election = Election(config.my_id, Quorum(config.voters), config.quorum_config)
         self.vote = Vote(config.my_id, self.log_last, 0, current_epoch)
@@ -261,28 +264,47 @@ class QuorumPeer:
 
     def truncate(self, zxid: int) -> None:
         """The leader's TRUNC: drop the log after ``zxid``; roll the tree back if a restart
-        had applied txns past it."""
-        self.persist(TruncateLog(zxid))
-        kept = [t for t in self.pending if t.header.zxid <= zxid]
-        self.pending = deque(kept)
-        self.log_last = zxid
-        while self.committed_log and self.committed_log[-1].header.zxid > zxid:
-            self.committed_log.pop()
+        had applied txns past it.
+
+        A TRUNC past the end of our log, or one we cannot carry out, gives up before
+        anything is persisted (Apache's learner exits when ``truncateLog`` fails): a log
+        said to end where it does not would be voted with.
+        """
+        if not 0 <= zxid <= self.log_last:
+            raise GiveUp(f"TRUNC to {zxid:#x} but our log ends at {self.log_last:#x}")
+        rebuilt: QuorumPeer | None = None
         if self.core.last_zxid > zxid:
-            if self.restart_image is None:
+            if self.restart_image is None or self.core.last_zxid > self.image_zxid:
+                # Only what a restart applied from the log can be rolled back (Apache reloads
+                # the database from disk): below anything a leader had us commit since, the
+                # TRUNC would undo committed txns.
                 raise GiveUp(f"TRUNC to {zxid:#x} below what we applied, {self.core.last_zxid:#x}")
             snapshot, txns = self.restart_image
+            kept_blobs = [b for b in txns if decode_txn(b).header.zxid <= zxid]
             rebuilt = QuorumPeer.restore(
                 self.config,
                 self.core.config,
                 self.now,
                 snapshot,
-                [b for b in txns if decode_txn(b).header.zxid <= zxid],
+                kept_blobs,
                 self.accepted_epoch,
                 self.current_epoch,
             )
-            if rebuilt.core.last_zxid != zxid and snapshot is not None:
-                raise GiveUp(f"TRUNC to {zxid:#x} below our snapshot")
+            if rebuilt.core.last_zxid != zxid:
+                # Below our snapshot, or a zxid our log (as we restarted with it) never had.
+                raise GiveUp(f"TRUNC to {zxid:#x}, which our log cannot end at")
+            self.restart_image = (snapshot, kept_blobs)
+            self.image_zxid = zxid
+        kept = [t for t in self.pending if t.header.zxid <= zxid]
+        if rebuilt is None and max([self.core.last_zxid, *(t.header.zxid for t in kept)]) != zxid:
+            # Not a txn of our log (what we applied, then what we logged after it).
+            raise GiveUp(f"TRUNC to {zxid:#x}, which our log cannot end at")
+        self.persist(TruncateLog(zxid))
+        self.pending = deque(kept)
+        self.log_last = zxid
+        while self.committed_log and self.committed_log[-1].header.zxid > zxid:
+            self.committed_log.pop()
+        if rebuilt is not None:
             self._take_core(rebuilt.core)
             self.committed_log = rebuilt.committed_log
         self.apply_pending(zxid)
