@@ -6,7 +6,9 @@ does the reading and closing). Formats follow Apache ZooKeeper 3.8's
 ``org.apache.zookeeper.server.command`` classes, as observed on Debian's 3.8.0, so scripts
 written for it (``zkServer.sh status``, monitoring agents reading ``mntr``) work unchanged.
 Commands not in ``4lw.commands.whitelist`` are answered "<cmd> is not executed because it is
-not in the whitelist." as Apache ZooKeeper does.
+not in the whitelist." as Apache ZooKeeper does. An ensemble's server that does not serve (no
+leader yet) answers the commands that read its state with "This ZooKeeper instance is not
+currently serving requests" and ``isro`` with ``null``, as Apache ZooKeeper's does.
 
 Differences worth knowing: Apache ZooKeeper stores the root znode twice (under "" and
 "/"), so its node counts include it twice; we report the same numbers. Latencies are whole
@@ -408,10 +410,25 @@ _COMMANDS: dict[str, Callable[[ZooKeeperServer, ClientConnection], str]] = {
 }
 
 
+# What the commands that read the server's state answer while it does not serve (an
+# ensemble's server looking for a leader or syncing with it): Apache's
+# AbstractFourLetterCommand.ZK_NOT_SERVING, checked by these commands' commandRun.
+ZK_NOT_SERVING = "This ZooKeeper instance is not currently serving requests\n"
+_GATED_WHEN_NOT_SERVING = frozenset(
+    {"conf", "cons", "crst", "dirs", "dump", "mntr", "srst", "srvr", "stat", "wchc", "wchp", "wchs"}
+)
+
+
 def answer(server: ZooKeeperServer, asking: ClientConnection, word: str, argument: bytes) -> str:
     """The text answer to ``word`` (``argument``: the 8 bytes after ``stmk``)."""
     if word not in server.config.four_letter_whitelist:
         return f"{word} is not executed because it is not in the whitelist.\n"
+    node = server.node
+    if not isinstance(node, ZooKeeperCore) and not node.serving:
+        if word == "isro":
+            return "null"  # IsroCommand
+        if word in _GATED_WHEN_NOT_SERVING:
+            return ZK_NOT_SERVING
     if word == "stmk":
         (server.trace_mask,) = _LONG.unpack(argument[:8])
         return str(server.trace_mask)
