@@ -67,7 +67,7 @@ class Command:
 
 # Every command, in the order ``zkref --help`` lists them.
 COMMANDS = (
-    Command("serve", "run a ZooKeeper-compatible server (standalone, or one of an ensemble)"),
+    Command("serve", "run a ZooKeeper-compatible server, standalone or in an ensemble"),
     Command(
         "ensemble",
         "run a local ensemble of zkref servers (3 by default) until Ctrl-C",
