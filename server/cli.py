@@ -1,13 +1,15 @@
 """The ``zkref`` command (``python -m server``): one entry point for everything zkref does.
 
 ``COMMANDS`` lists every command with its one-line summary; ``zkref --help`` shows them all.
-``serve`` runs a standalone server and lives here. The others live in their own packages and
-are handed the rest of the command line by name (``Command.entry``, ``"module:function"``),
-imported only when asked for, so the server does not depend on them: ``zkref conformance
---hosts ...`` (the conformance suite, ``conformance.cli.run_command``), ``zkref check
-history.jsonl`` (the history checker, ``conformance.cli.check_command``) and ``zkref bench
-...`` (the benchmark, ``bench.cli.main``). Each entry takes ``(argv, prog)`` and calls itself
-``prog`` (``zkref conformance``) in its usage and error lines. A new command is one more row.
+``serve`` runs a server (standalone, or with ``server.N`` lines in its zoo.cfg one member of
+an ensemble) and lives here. The others live in their own modules and are handed the rest of
+the command line by name (``Command.entry``, ``"module:function"``), imported only when asked
+for, so the server does not depend on them: ``zkref ensemble`` (N ``serve`` processes on
+loopback, ``server.ensemble.main``), ``zkref conformance --hosts ...`` (the conformance
+suite, ``conformance.cli.run_command``), ``zkref check history.jsonl`` (the history checker,
+``conformance.cli.check_command``) and ``zkref bench ...`` (the benchmark,
+``bench.cli.main``). Each entry takes ``(argv, prog)`` and calls itself ``prog`` (``zkref
+conformance``) in its usage and error lines. A new command is one more row.
 
 ``serve`` reads an optional ``zoo.cfg`` (``--config``), applies the flags given on the
 command line over it, prints ``zkref serving on HOST:PORT`` once clients can connect, and
@@ -65,7 +67,12 @@ class Command:
 
 # Every command, in the order ``zkref --help`` lists them.
 COMMANDS = (
-    Command("serve", "run a standalone ZooKeeper-compatible server"),
+    Command("serve", "run a ZooKeeper-compatible server, standalone or in an ensemble"),
+    Command(
+        "ensemble",
+        "run a local ensemble of zkref servers (3 by default) until Ctrl-C",
+        "server.ensemble:main",
+    ),
     Command(
         "conformance",
         "run the conformance suite against any ZooKeeper server",
@@ -104,7 +111,8 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         serve_command.name,
         prog=f"zkref {serve_command.name}",
-        description="Run a standalone server. Flags override the values of --config.",
+        description="Run a server: standalone, or, with server.N lines in --config (and "
+        "myid in its dataDir), a member of that ensemble. Flags override the values of --config.",
     )
     serve.add_argument("--config", type=Path, help="a zoo.cfg to read (Java properties)")
     serve.add_argument("--host", help="address to listen on (clientPortAddress; 127.0.0.1)")

@@ -365,5 +365,9 @@ class PeerNetwork:
             log.info("cannot reach leader %d's quorum port: %s", leader, error)
             self.host.quorum_closed(conn)
             return
+        if connection.closed:
+            # Closed before the dial returned (a server that does not lead closes a learner
+            # at once): connection_lost has told the peer, for whom the dial failed.
+            return
         self.quorum[conn] = connection
         self.host.quorum_connected(conn)

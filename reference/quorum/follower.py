@@ -6,8 +6,9 @@ Apache ZooKeeper's ``Learner``/``Follower`` (``connectToLeader``, ``registerWith
 Theory of operation
 -------------------
 *Discovery.* The follower dials the leader's quorum port (a few tries, 100 ms apart, within
-initLimit ticks) and announces its accepted epoch (FOLLOWERINFO). The leader answers with the
-new epoch (LEADERINFO). A newer epoch is accepted — made durable (``WriteAcceptedEpoch``)
+initLimit ticks; a connection the leader closes before answering is a refused try) and
+announces its accepted epoch (FOLLOWERINFO). The leader answers with the new epoch
+(LEADERINFO). A newer epoch is accepted — made durable (``WriteAcceptedEpoch``)
 *before* ACKEPOCH tells the leader so — and ACKEPOCH carries the current epoch and the last
 logged zxid; the epoch already accepted is answered with −1; an older one ends the attempt.
 
@@ -132,9 +133,17 @@ class Follower:
         self._send(QuorumPacket(PacketType.FOLLOWERINFO, accepted, info, None))
 
     def connection_failed(self, now_ms: int) -> None:
-        """The dial failed, or the connection closed: retry while we may, else give up."""
-        if self.phase != FollowerPhase.CONNECTING:
+        """The dial failed, or the connection closed: retry while we may, else give up.
+
+        A connection closed before the leader sent anything counts as a refused dial: a
+        server that does not lead yet has no quorum listener in Apache ZooKeeper, so a
+        follower that ended the election round a moment before its leader did is refused and
+        tries again (``Learner.connectToLeader``); every zkref server listens, and one that
+        does not lead closes the connection at once (``QuorumPeer.quorum_accepted``).
+        """
+        if self.phase not in (FollowerPhase.CONNECTING, FollowerPhase.LEADERINFO_WAIT):
             raise GiveUp("the leader closed the connection")
+        self.phase = FollowerPhase.CONNECTING
         if (
             self.tries >= CONNECT_TRIES_MAX
             or now_ms + CONNECT_RETRY_DELAY_MS >= self.connect_deadline_ms

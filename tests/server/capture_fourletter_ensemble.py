@@ -32,7 +32,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from conformance.nemesis import HOST, free_port
-from tests.conformance.servers import EnsembleMember
+from tests.support.ensemble import ApacheMember as EnsembleMember
 from tests.support.rawclient import connected, four_letter_word
 
 RECORDING_PATH = Path(__file__).parent / "data" / "apache_ensemble_fourletter.json"
@@ -79,9 +79,9 @@ def capture(home: Path) -> dict[str, object]:
             failures = [f.exception() for f in [pool.submit(n.start) for n in nodes]]
         if any(failures):
             raise RuntimeError(f"the ensemble did not form: {failures}")
-        roles = {node.server_id: _mode(node.port) for node in nodes}
+        roles = {node.sid: _mode(node.port) for node in nodes}
         assert sorted(roles.values()) == ["follower", "follower", "leader"], roles
-        leader = next(n for n in nodes if roles[n.server_id] == "leader")
+        leader = next(n for n in nodes if roles[n.sid] == "leader")
         with_session, follower = [n for n in nodes if n is not leader]
         answers: dict[str, dict[str, str]] = {}
         with connected(HOST, with_session.port) as client:
@@ -104,11 +104,11 @@ def capture(home: Path) -> dict[str, object]:
         "about": "Apache ZooKeeper 3.8 ensemble of three, four-letter words by role "
         "(tests/server/capture_fourletter_ensemble.py)",
         "servers": {
-            str(n.server_id): {
-                "role": roles[n.server_id],
+            str(n.sid): {
+                "role": roles[n.sid],
                 "client_port": n.port,
-                "quorum_port": members[n.server_id][0],
-                "election_port": members[n.server_id][1],
+                "quorum_port": members[n.sid][0],
+                "election_port": members[n.sid][1],
             }
             for n in nodes
         },

@@ -23,8 +23,8 @@ def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, 
     return status, captured.out, captured.err
 
 
-def test_the_commands_are_serve_conformance_check_and_bench() -> None:
-    assert [c.name for c in COMMANDS] == ["serve", "conformance", "check", "bench"]
+def test_the_commands_are_serve_ensemble_conformance_check_and_bench() -> None:
+    assert [c.name for c in COMMANDS] == ["serve", "ensemble", "conformance", "check", "bench"]
     assert all(c.summary and "\n" not in c.summary for c in COMMANDS)
 
 
@@ -53,7 +53,7 @@ def test_no_command_is_a_usage_error_that_shows_the_usage(
 def test_an_unknown_command_is_refused_naming_the_known_ones(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    status, _, err = run_main(capsys, "ensemble")
+    status, _, err = run_main(capsys, "nonesuch")
     assert status == 2
     for command in COMMANDS:
         assert f"'{command.name}'" in err
@@ -79,6 +79,7 @@ def test_bench_subcommands_call_themselves_zkref_bench(capsys: pytest.CaptureFix
     [
         (["conformance"], "zkref conformance: error: the following arguments are required"),
         (["check"], "zkref check: error: the following arguments are required"),
+        (["ensemble", "--size", "4"], "zkref ensemble: --size 4: an ensemble needs an odd"),
         (["bench", "run"], "zkref bench run: error: the following arguments are required"),
         (["bench", "compare", "a=127.0.0.1:1", "a=127.0.0.1:2"], "zkref bench: the two targets"),
     ],
