@@ -110,12 +110,22 @@ class Invariants:
                 "two leaders of one epoch", f"servers {other} and {sid} both established {epoch}"
             )
         self.leaders[epoch] = sid
-        if self.committed and peer.core.last_zxid < self.committed[-1]:
+        # It applies its log only now: what was committed must be in the tree or the log.
+        if self.committed and peer.log_last < self.committed[-1]:
             raise InvariantViolation(
                 "a new leader lacks committed txns",
-                f"server {sid} established epoch {epoch} at {peer.core.last_zxid:#x}, but "
-                f"{self.committed[-1]:#x} was committed",
+                f"server {sid} established epoch {epoch} with its log at {peer.log_last:#x}, "
+                f"but {self.committed[-1]:#x} was committed",
             )
+        logged = {t.header.zxid for t in peer.pending}
+        for zxid in reversed(self.committed):
+            if zxid <= peer.core.last_zxid:
+                break
+            if zxid not in logged:
+                raise InvariantViolation(
+                    "a new leader lacks committed txns",
+                    f"server {sid} established epoch {epoch} without {zxid:#x}, committed",
+                )
 
     def durable(self, sid: int, item: Persist, previous_logged: int) -> None:
         if isinstance(item, Txn):

@@ -13,14 +13,20 @@ announces its accepted epoch (FOLLOWERINFO). The leader answers with the new epo
 logged zxid; the epoch already accepted is answered with −1; an older one ends the attempt.
 
 *Synchronization.* DIFF, TRUNC or SNAP, then proposals (and commits of some of them) until
-NEWLEADER. Nothing reaches the tree before NEWLEADER: the synced txns are logged as they
-arrive, a SNAP's tree is kept aside, and if the leader goes away before NEWLEADER the
-server is exactly as its disk says (a snapshot only in memory must not be voted with: ZK-3642,
+NEWLEADER, then more until UPTODATE. Nothing reaches the tree before UPTODATE: the synced
+txns are logged as they arrive, a SNAP's tree is kept aside until NEWLEADER, and the commits
+only move the point up to which the log will be applied. Until UPTODATE the leader's epoch
+is not established (a quorum has not acked NEWLEADER), and a leader that never establishes
+it may leave behind, uncommitted, txns its history held; the next leader TRUNCs them, and
+only what was never applied can be cut. If the leader goes away before NEWLEADER the server
+is exactly as its disk says (a snapshot only in memory must not be voted with: ZK-3642,
 ZK-3104). At NEWLEADER, in this order (the order the fixes of ZK-3911, ZK-4394, ZK-4643 and
-ZK-4646 settled): the snapshot is installed and persisted, the committed txns are applied, the
-epoch becomes current (``WriteCurrentEpoch``), and only then — after all of it is durable —
-the ACK of NEWLEADER and the acks of the proposals received so far go out. UPTODATE starts
-serving clients.
+ZK-4646 settled): the snapshot is installed and persisted, the epoch becomes current
+(``WriteCurrentEpoch``), and only then — after all of it is durable — the ACK of NEWLEADER
+and the acks of the proposals received so far go out. UPTODATE applies the log up to the
+last commit and starts serving clients. (Apache applies the commits it receives before
+NEWLEADER at once and rolls its tree back by reloading it from disk should a TRUNC come
+later; zkref applies nothing it may have to take back.)
 
 *Broadcast.* A PROPOSAL is logged and acked once durable; a COMMIT applies the next
 proposal (commits come in zxid order); PING is answered with the sessions touched since the
@@ -109,6 +115,9 @@ class Follower:
         self.sync_committed: set[int] = set()
         self.snap_zxid = -1
         self.awaiting_snapshot = False
+        # The log is applied up to here at UPTODATE: what the synchronization says is in
+        # the leader's history, then each COMMIT.
+        self.commit_point = -1
         # Syncs forwarded to the leader, oldest first: the session of each.
         self.pending_syncs: deque[int] = deque()
         peer.send(QuorumConnect(conn, leader_id))
@@ -204,8 +213,14 @@ class Follower:
             self._syncing(packet)
         elif phase == FollowerPhase.UPTODATE_WAIT:
             if kind == PacketType.UPTODATE:
+                # The leader's epoch is established: what it committed is ours to apply.
+                self.peer.apply_pending(self.commit_point)
                 self.phase = FollowerPhase.BROADCAST
                 self.peer.follower_serving()
+            elif kind == PacketType.PROPOSAL:
+                self._broadcast(packet, now_ms)
+            elif kind == PacketType.COMMIT:
+                self._commit_before_uptodate(packet.zxid)
             else:
                 self._broadcast(packet, now_ms)
         elif phase == FollowerPhase.BROADCAST:
@@ -235,15 +250,15 @@ class Follower:
         kind = packet.type
         if kind == PacketType.DIFF:
             self.sync_mode = "DIFF"
-            # Our whole log is in the leader's history: what we logged and never saw
-            # committed is committed now.
-            peer.apply_pending(peer.log_last)
+            # Our whole log is in the leader's history: committed once its epoch is.
+            self.commit_point = peer.log_last
         elif kind == PacketType.TRUNC:
             self.sync_mode = "TRUNC"
             if plants.TRUNC_IGNORED:
-                peer.apply_pending(peer.log_last)
+                self.commit_point = peer.log_last
             else:
                 peer.truncate(packet.zxid)
+                self.commit_point = packet.zxid
         elif kind == PacketType.SNAP:
             self.sync_mode = "SNAP"
             self.snap_zxid = packet.zxid
@@ -297,6 +312,7 @@ class Follower:
             if packet.zxid != head:
                 raise GiveUp(f"COMMIT {packet.zxid:#x} but the next proposal is {head:#x}")
             self.sync_committed.add(packet.zxid)
+            self.commit_point = packet.zxid
         elif kind == PacketType.NEWLEADER:
             self._new_leader(packet)
         else:
@@ -325,13 +341,12 @@ class Follower:
                 raise GiveUp("NEWLEADER before the snapshot")
             peer.install_snapshot(self.sync_snapshot)
             self.sync_snapshot = None
+            self.commit_point = max(self.commit_point, self.snap_zxid)
             for txn in self.sync_proposals:
                 peer.append(txn)
         committed = [t for t in self.sync_proposals if t.header.zxid in self.sync_committed]
         # Commits come in order and only for proposals sent: a prefix.
         assert self.sync_proposals[: len(committed)] == committed, "commits out of order"
-        for txn in committed:
-            peer.apply_pending(txn.header.zxid)
         uncommitted = self.sync_proposals[len(committed) :]
         self.sync_proposals = []
         self.sync_committed = set()
@@ -342,6 +357,16 @@ class Follower:
         self._send(QuorumPacket(PacketType.ACK, packet.zxid, None, None))
         for txn in uncommitted:
             self._send(QuorumPacket(PacketType.ACK, txn.header.zxid, None, None))
+
+    def _commit_before_uptodate(self, zxid: int) -> None:
+        """A COMMIT between NEWLEADER and UPTODATE: of the next logged txn not committed
+        yet; applied at UPTODATE."""
+        nxt = next(
+            (t.header.zxid for t in self.peer.pending if t.header.zxid > self.commit_point), None
+        )
+        if zxid != nxt:
+            raise GiveUp(f"COMMIT {zxid:#x} but the next proposal is {nxt}")
+        self.commit_point = zxid
 
     def _broadcast(self, packet: QuorumPacket, now_ms: int) -> None:
         peer = self.peer

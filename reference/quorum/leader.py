@@ -198,7 +198,7 @@ class Leader:
         self.quorum_sync = peer.core.config.quorum_sync
         self.quorum_syncs: deque[QuorumSyncWait] = deque()
         # The leader's own summary at election: (current epoch, last zxid).
-        self.summary = (peer.current_epoch, peer.core.last_zxid)
+        self.summary = (peer.current_epoch, peer.log_last)
         # Time: the leader's tick count, the next half tick, and the stage deadline.
         self.tick = 0
         self.tick_skip = True
@@ -425,10 +425,10 @@ class Leader:
         fall between the sync and the forwarding (the gap Remix found)."""
         peer = self.peer
         peer_zxid = handler.last_zxid
-        committed = peer.committed_log
-        last = peer.core.last_zxid
-        min_committed = committed[0].header.zxid if committed else last
-        max_committed = committed[-1].header.zxid if committed else last
+        history = self._history()
+        last = history[-1].header.zxid if history else peer.core.last_zxid
+        min_committed = history[0].header.zxid if history else last
+        max_committed = last
         new_epoch_zxid = Zxid(peer_zxid).is_epoch_start if peer_zxid >= 0 else False
         packets: list[QuorumPacket] = []
         mode = "SNAP"
@@ -448,8 +448,6 @@ class Leader:
                 packets.extend(diff)
                 mode = "TRUNC+DIFF" if diff and diff[0].type == PacketType.TRUNC else "DIFF"
         handler.sync_mode = mode
-        if mode == "SNAP":
-            packets = [self._packet(PacketType.SNAP, last)]
         log.info(
             "leader %d: synchronizing learner %d (last zxid %#x) by %s",
             self.my_id,
@@ -458,6 +456,14 @@ class Leader:
             mode,
         )
         peer.syncs_sent[mode] = peer.syncs_sent.get(mode, 0) + 1
+        if mode == "SNAP":
+            # The tree, then the txns of our log not applied to it yet (before we establish
+            # our epoch: the log we lead with), as a DIFF after the snapshot would send them.
+            packets = [self._packet(PacketType.SNAP, peer.core.last_zxid)]
+            for txn in history:
+                if txn.header.zxid > peer.core.last_zxid:
+                    packets.append(peer.proposal_packet(txn))
+                    packets.append(self._packet(PacketType.COMMIT, txn.header.zxid))
         for packet in packets:
             self._send(handler, packet)
             if packet.type == PacketType.SNAP:
@@ -481,7 +487,7 @@ class Leader:
         new_epoch_zxid = Zxid(peer_zxid).is_epoch_start
         need_op = True
         previous = -1
-        for txn in self.peer.committed_log:
+        for txn in self._history():
             zxid = txn.header.zxid
             if zxid < peer_zxid:
                 previous = zxid
@@ -508,6 +514,14 @@ class Leader:
             return None
         return packets
 
+    def _history(self) -> list[Txn]:
+        """The txns a learner may be synchronized from, in zxid order: the last applied
+        (``committed_log``), then our log's txns not applied yet that are no open proposal
+        (before we establish our epoch, the log we lead with; Apache loads it all into its
+        tree at ``lead``)."""
+        pending = [t for t in self.peer.pending if t.header.zxid not in self.outstanding]
+        return [*self.peer.committed_log, *pending]
+
     def _check_newleader_quorum(self) -> None:
         if self.quorum_formed or not self.election_finished:
             return
@@ -522,6 +536,7 @@ class Leader:
                 sorted(self.newleader_acks),
             )
             self.peer.leader_established()
+            self.last_committed = self.peer.core.last_zxid
             for handler in list(self.handlers.values()):
                 if handler.phase == LearnerPhase.NEWLEADER_WAIT and handler.newleader_acked:
                     self._up_to_date(handler)

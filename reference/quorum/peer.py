@@ -13,12 +13,16 @@ The log as this peer sees it:
 
 * ``log_last``: the zxid of the last txn in the log, as asked to persist (after a TRUNC or a
   SNAP, what is left). Votes and ACKEPOCH carry it; they are sent only once it is durable.
-* ``pending``: txns logged and not yet applied to the tree (a follower's proposals before
-  their COMMIT). The tree holds committed txns only, except right after a restart: then it
-  holds the whole log (``ZKDatabase.loadDataBase``), and ``restart_image`` keeps what is
-  needed to roll it back should the next leader TRUNC below it.
-* ``committed_log``: the last ``commit_log_count`` txns applied, from which a leader sends
-  DIFFs (``ZKDatabase.committedLog``; ``zookeeper.commitLogCount``).
+* ``pending``: txns logged and not known to be committed, in zxid order: a follower's
+  proposals before their COMMIT, everything a synchronization brings until UPTODATE, a
+  leader's own log until it establishes its epoch, and after a restart the whole log past the
+  snapshot (Apache loads it into its tree, ``ZKDatabase.loadDataBase``; zkref keeps it aside).
+* The tree holds committed txns only: nothing is applied before a leader has established its
+  epoch with it (a leader applies its log when a quorum acked NEWLEADER; a follower applies
+  what it synchronized at UPTODATE). So a TRUNC only ever cuts ``pending``, and no state needs
+  rolling back, where Apache reloads its database from disk (``ZKDatabase.truncateLog``).
+* ``committed_log``: the last ``commit_log_count`` txns applied, from which (with
+  ``pending``) a leader sends DIFFs (``ZKDatabase.committedLog``; ``zookeeper.commitLogCount``).
 """
 
 from __future__ import annotations
@@ -113,21 +117,17 @@ class QuorumPeer:
         now_ms: int,
         accepted_epoch: int,
         current_epoch: int,
-        restart_image: tuple[bytes | None, list[bytes]] | None = None,
-        committed: Iterable[Txn] = (),
+        logged: Iterable[Txn] = (),
     ) -> None:
         self.config = config
         self.core = core
         self.now = now_ms
         self.accepted_epoch = accepted_epoch
         self.current_epoch = current_epoch
-        self.log_last = core.last_zxid
-        self.pending: deque[Txn] = deque()
-        self.committed_log: deque[Txn] = deque(committed, maxlen=config.commit_log_count)
-        self.restart_image = restart_image
-        # The last zxid the tree held when it was built from ``restart_image``: above it the
-        # tree has txns the image does not, and rebuilding from the image would lose them.
-        self.image_zxid = core.last_zxid
+        # What the log holds past the tree (after a restart: everything past the snapshot).
+        self.pending: deque[Txn] = deque(logged)
+        self.log_last = self.pending[-1].header.zxid if self.pending else core.last_zxid
+        self.committed_log: deque[Txn] = deque(maxlen=config.commit_log_count)
         self.state = ServerState.LOOKING
         self.election = Election(config.my_id, Quorum(config.voters), config.quorum_config)
         self.vote = Vote(config.my_id, self.log_last, 0, current_epoch)
@@ -156,7 +156,8 @@ class QuorumPeer:
         current_epoch: int | None,
     ) -> QuorumPeer:
         """A peer from its data directory (``QuorumPeer.loadDataBase``): the tree from the
-        snapshot and the whole log, the epochs from their files.
+        snapshot, the log past it kept aside (not applied: which of it is committed, the next
+        leader decides), the epochs from their files.
 
         A missing currentEpoch is the epoch of the last zxid; a missing acceptedEpoch is the
         currentEpoch. ``StartupError`` when the log is ahead of currentEpoch or acceptedEpoch
@@ -166,22 +167,21 @@ class QuorumPeer:
         if snapshot is not None:
             image = decode_snapshot(snapshot, core_config.profile.watch_mode_set)
             core.load_snapshot(image, now_ms)
-        committed: deque[Txn] = deque(maxlen=config.commit_log_count)
+        logged: list[Txn] = []
         for blob in txns:
             txn = decode_txn(blob)
             if txn.header.zxid <= core.last_zxid:
                 continue
-            core.replay(txn)
-            committed.append(txn)
+            logged.append(txn)
         core.restart_sessions(now_ms)
         core.last_proposed = core.last_zxid
-        epoch_of_zxid = core.last_zxid >> 32
+        last_logged = logged[-1].header.zxid if logged else core.last_zxid
+        epoch_of_zxid = last_logged >> 32
         if current_epoch is None:
             current_epoch = epoch_of_zxid
         if epoch_of_zxid > current_epoch:
             raise StartupError(
-                f"the current epoch, {current_epoch}, is older than the last zxid, "
-                f"{core.last_zxid:#x}"
+                f"the current epoch, {current_epoch}, is older than the last zxid, {last_logged:#x}"
             )
         if accepted_epoch is None:
             accepted_epoch = current_epoch
@@ -189,15 +189,7 @@ class QuorumPeer:
             raise StartupError(
                 f"the current epoch, {current_epoch}, is after the accepted epoch, {accepted_epoch}"
             )
-        return cls(
-            config,
-            core,
-            now_ms,
-            accepted_epoch,
-            current_epoch,
-            (snapshot, list(txns)),
-            committed,
-        )
+        return cls(config, core, now_ms, accepted_epoch, current_epoch, logged)
 
     # --- effects -------------------------------------------------------------------------
 
@@ -263,58 +255,24 @@ class QuorumPeer:
                 self.observer.applied(self.config.my_id, txn, previous)
 
     def truncate(self, zxid: int) -> None:
-        """The leader's TRUNC: drop the log after ``zxid``; roll the tree back if a restart
-        had applied txns past it.
+        """The leader's TRUNC: drop the logged txns after ``zxid``.
 
-        A TRUNC past the end of our log, or one we cannot carry out, gives up before
-        anything is persisted (Apache's learner exits when ``truncateLog`` fails): a log
-        said to end where it does not would be voted with.
+        Only ``pending`` can be cut: the tree holds committed txns, which no leader may take
+        back. A TRUNC past the end of our log, below what we applied, or to a zxid our log
+        does not hold, gives up before anything is persisted (Apache's learner exits when
+        ``truncateLog`` fails): a log said to end where it does not would be voted with.
         """
         if not 0 <= zxid <= self.log_last:
             raise GiveUp(f"TRUNC to {zxid:#x} but our log ends at {self.log_last:#x}")
-        rebuilt: QuorumPeer | None = None
-        if self.core.last_zxid > zxid:
-            if self.restart_image is None or self.core.last_zxid > self.image_zxid:
-                # Only what a restart applied from the log can be rolled back (Apache reloads
-                # the database from disk): below anything a leader had us commit since, the
-                # TRUNC would undo committed txns.
-                raise GiveUp(f"TRUNC to {zxid:#x} below what we applied, {self.core.last_zxid:#x}")
-            snapshot, txns = self.restart_image
-            kept_blobs = [b for b in txns if decode_txn(b).header.zxid <= zxid]
-            rebuilt = QuorumPeer.restore(
-                self.config,
-                self.core.config,
-                self.now,
-                snapshot,
-                kept_blobs,
-                self.accepted_epoch,
-                self.current_epoch,
-            )
-            if rebuilt.core.last_zxid != zxid:
-                # Below our snapshot, or a zxid our log (as we restarted with it) never had.
-                raise GiveUp(f"TRUNC to {zxid:#x}, which our log cannot end at")
-            self.restart_image = (snapshot, kept_blobs)
-            self.image_zxid = zxid
+        if zxid < self.core.last_zxid:
+            raise GiveUp(f"TRUNC to {zxid:#x} below what we applied, {self.core.last_zxid:#x}")
         kept = [t for t in self.pending if t.header.zxid <= zxid]
-        if rebuilt is None and max([self.core.last_zxid, *(t.header.zxid for t in kept)]) != zxid:
+        if max([self.core.last_zxid, *(t.header.zxid for t in kept)]) != zxid:
             # Not a txn of our log (what we applied, then what we logged after it).
             raise GiveUp(f"TRUNC to {zxid:#x}, which our log cannot end at")
         self.persist(TruncateLog(zxid))
         self.pending = deque(kept)
         self.log_last = zxid
-        while self.committed_log and self.committed_log[-1].header.zxid > zxid:
-            self.committed_log.pop()
-        if rebuilt is not None:
-            self._take_core(rebuilt.core)
-            self.committed_log = rebuilt.committed_log
-        self.apply_pending(zxid)
-
-    def _take_core(self, core: ZooKeeperCore) -> None:
-        core.out = self.core.out
-        core.role = Role.NOT_SERVING
-        core.tracker.stop_deciding_expiry()
-        core.broadcast = self
-        self.core = core
 
     def install_snapshot(self, snapshot: Snapshot) -> None:
         """A leader's SNAP, at NEWLEADER: the tree becomes the snapshot, and so does the log."""
@@ -322,7 +280,6 @@ class QuorumPeer:
         self.pending.clear()
         self.committed_log.clear()
         self.log_last = snapshot.zxid
-        self.restart_image = None
         images = [SessionImage(s.session_id, s.timeout_ms) for s in snapshot.sessions]
         if plants.SNAP_NOT_PERSISTED:
             return
@@ -354,9 +311,8 @@ class QuorumPeer:
         if vote.leader == self.config.my_id:
             self.state = TRANSITIONS[ServerState.LOOKING]["elected self"]
             log.info("server %d: LEADING (election %d)", self.config.my_id, vote.election_epoch)
-            # Lead with the whole log: what we logged is in our history (loadData).
-            self.apply_pending(self.log_last)
-            self.restart_image = None
+            # Our whole log is the new epoch's history; it is applied once the epoch is
+            # established (a quorum acked NEWLEADER), not before: until then it may be cut.
             self.leader = Leader(self, now_ms)
         else:
             self.state = TRANSITIONS[ServerState.LOOKING]["elected other"]
@@ -546,14 +502,17 @@ class QuorumPeer:
     def leader_established(self) -> None:
         """A quorum acked NEWLEADER: serve clients, decide session expiry."""
         core = self.core
+        assert self.leader is not None
+        if self.observer is not None:
+            self.observer.established(self.config.my_id, self.leader.epoch)
         core.role = Role.LEADING
+        # The new epoch's history is committed: apply what we logged (before the sessions'
+        # timeouts start, so that those created in it are known).
+        self.apply_pending(self.log_last)
         core.tracker.decide_expiry(self.now)
         # startZkServer: every member reports the same vote to servers that join late
         # (ZOOKEEPER-1732).
-        assert self.leader is not None
         self.update_vote_epoch(self.leader.epoch)
-        if self.observer is not None:
-            self.observer.established(self.config.my_id, self.leader.epoch)
         for session in core.tracker.sessions.values():
             session.owner = session.owner or self.config.my_id
 

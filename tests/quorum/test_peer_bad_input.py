@@ -398,17 +398,43 @@ def test_a_proposal_during_a_snap_at_or_below_the_snapshot_makes_the_follower_gi
     assert follower.disk.snapshot is None and follower.logged_zxids() == []
 
 
-def test_commits_during_sync_in_order_apply_at_newleader(follower: FollowerConversation) -> None:
+def test_commits_during_sync_apply_at_uptodate_not_before(follower: FollowerConversation) -> None:
     follower.discovery()
     follower.leader_sends(packet(PacketType.DIFF, 0x100000002), proposal(T1), proposal(T2))
     follower.leader_sends(packet(PacketType.COMMIT, 0x100000001))
     assert follower.znodes() == set()
     follower.leader_sends(packet(PacketType.NEWLEADER, 1 << 32, b""))
-    assert follower.znodes() == {"/a"}, "the committed one; the other waits for its COMMIT"
+    assert follower.znodes() == set(), "the leader's epoch is not established before UPTODATE"
     assert follower.sent[-2:] == [
         packet(PacketType.ACK, 1 << 32),
         packet(PacketType.ACK, 0x100000002),
     ]
+    follower.leader_sends(packet(PacketType.UPTODATE, -1))
+    assert follower.znodes() == {"/a"}, "the committed one; the other waits for its COMMIT"
+    follower.leader_sends(packet(PacketType.COMMIT, 0x100000002))
+    assert follower.znodes() == {"/a", "/b"}
+
+
+def test_a_commit_between_newleader_and_uptodate_applies_at_uptodate(
+    follower: FollowerConversation,
+) -> None:
+    follower.discovery()
+    follower.leader_sends(packet(PacketType.DIFF, 0), proposal(T1))
+    follower.leader_sends(packet(PacketType.NEWLEADER, 1 << 32, b""))
+    follower.leader_sends(packet(PacketType.COMMIT, 0x100000001))
+    assert follower.znodes() == set()
+    follower.leader_sends(packet(PacketType.UPTODATE, -1))
+    assert follower.znodes() == {"/a"}
+
+
+def test_a_commit_out_of_order_before_uptodate_makes_the_follower_give_up(
+    follower: FollowerConversation,
+) -> None:
+    follower.discovery()
+    follower.leader_sends(packet(PacketType.DIFF, 0), proposal(T1), proposal(T2))
+    follower.leader_sends(packet(PacketType.NEWLEADER, 1 << 32, b""))
+    follower.leader_sends(packet(PacketType.COMMIT, 0x100000002))
+    assert follower.gave_up and follower.znodes() == set()
 
 
 def test_a_commit_of_an_unknown_zxid_makes_the_follower_give_up(
@@ -497,17 +523,20 @@ def test_a_trunc_to_a_zxid_between_two_logged_txns_makes_the_follower_give_up(
     assert follower.logged_zxids() == [0x100000001, 0x100000002, 0x100000004]
 
 
-def test_a_trunc_after_a_restart_rolls_the_tree_back_to_the_zxid() -> None:
-    # The honest TRUNC the checks above must leave alone: a restarted server applied its
-    # whole log, and the leader truncates the txn it never committed.
+def test_a_trunc_after_a_restart_cuts_the_log_and_uptodate_applies_the_rest() -> None:
+    # The honest TRUNC the checks above must leave alone: a restarted server keeps its log
+    # aside (which of it is committed, the next leader says), and the leader truncates the
+    # txn it never committed.
     follower = FollowerConversation(log=[T1, T2, T3], current_epoch=1)
-    assert follower.znodes() == {"/a", "/b", "/c"}
+    assert follower.znodes() == set()
     follower.discovery(epoch=2)
     follower.leader_sends(packet(PacketType.TRUNC, 0x100000002))
     follower.leader_sends(packet(PacketType.NEWLEADER, 2 << 32, b""))
     assert follower.sent[-1] == packet(PacketType.ACK, 2 << 32)
-    assert follower.znodes() == {"/a", "/b"}
     assert follower.logged_zxids() == [0x100000001, 0x100000002]
+    assert follower.znodes() == set()
+    follower.leader_sends(packet(PacketType.UPTODATE, -1))
+    assert follower.znodes() == {"/a", "/b"}
 
 
 def test_a_trunc_below_txns_committed_since_the_restart_makes_the_follower_give_up() -> None:
