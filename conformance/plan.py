@@ -22,6 +22,7 @@ from spec.errors import Code
 from spec.paths import parent_path
 from spec.stat import Stat
 from spec.state import State
+from spec.zxid import make_zxid, zxid_counter, zxid_epoch
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,51 @@ class ReplayPlan:
     hints_by_key: dict[str, list[int]] = field(default_factory=dict)
     claimed: frozenset[int] = frozenset()  # traces some candidate has an affinity for
     recvs: dict[int, list[int]] = field(default_factory=dict)  # per connection, notification frames
+    space: ZxidSpace = field(default_factory=lambda: ZxidSpace({}, 0))
+
+
+class ZxidSpace:
+    """The zxids an unobserved transaction can have taken.
+
+    A leader numbers its epoch's transactions densely from counter 1, so a committed
+    transaction at counter *c* of epoch *e* means transactions at every counter below *c*
+    of *e*. The unobserved ones are at most the candidates, so none lies above the highest
+    counter the history shows in its epoch plus the number of candidates; and an epoch the
+    history never shows holds at most that many. Searching beyond would only try zxids no
+    server can have issued (and, scanning one by one, never reach the plausible ones below).
+    """
+
+    def __init__(self, seen_counters: dict[int, int], unobserved_max: int) -> None:
+        self.seen_counters = seen_counters  # per epoch: the highest counter the history shows
+        self.unobserved_max = unobserved_max
+
+    def cap(self, epoch: int) -> int:
+        return self.seen_counters.get(epoch, 0) + self.unobserved_max
+
+    def plausible(self, zxid: int) -> bool:
+        counter = zxid_counter(zxid)
+        return 0 < counter <= self.cap(zxid_epoch(zxid))
+
+    def up(self, zxid: int) -> int:
+        """The smallest plausible zxid at or above ``zxid``."""
+        epoch, counter = zxid_epoch(zxid), zxid_counter(zxid)
+        if counter == 0:
+            counter = 1
+        if counter > self.cap(epoch):
+            epoch, counter = epoch + 1, 1
+        return make_zxid(epoch, counter)
+
+    def down(self, zxid: int) -> int:
+        """The largest plausible zxid at or below ``zxid`` (or 0)."""
+        epoch, counter = zxid_epoch(zxid), zxid_counter(zxid)
+        while epoch > 0:
+            if counter > self.cap(epoch):
+                counter = self.cap(epoch)
+            if counter > 0:
+                return make_zxid(epoch, counter)
+            epoch -= 1
+            counter = 0xFFFFFFFF
+        return counter if counter <= self.cap(0) else self.cap(0)
 
 
 def make_plan(index: HistoryIndex, base: State, notification_zxid: bool) -> ReplayPlan:
@@ -86,7 +132,17 @@ def make_plan(index: HistoryIndex, base: State, notification_zxid: bool) -> Repl
     traces.update(n.zxid for n in index.history.notifications)
     traces = {z for z in traces if z > base.last_zxid and z not in seen_write_zxids}
     roles = _trace_roles(index, traces)
-    hints_by_key = {c.key: _affinity(c, roles) for c in candidates if c.op is not None}
+    seen = set(traces) | seen_write_zxids
+    seen.update(op.zxid for op in observations if op.positioned)
+    seen_counters: dict[int, int] = {}
+    for zxid in seen:
+        epoch = zxid_epoch(zxid)
+        seen_counters[epoch] = max(seen_counters.get(epoch, 0), zxid_counter(zxid))
+    hints_by_key = {
+        c.key: _end_affinity(c, index, roles) if c.kind == "end" else _affinity(c, roles)
+        for c in candidates
+        if c.op is not None or c.kind == "end"
+    }
     return ReplayPlan(
         observations,
         candidates,
@@ -95,6 +151,7 @@ def make_plan(index: HistoryIndex, base: State, notification_zxid: bool) -> Repl
         sorted(traces),
         hints_by_key,
         frozenset(z for hints in hints_by_key.values() for z in hints),
+        space=ZxidSpace(seen_counters, len(candidates) + 1),
     )
 
 
@@ -160,6 +217,35 @@ def _affinity(candidate: Candidate, roles: dict[int, set[tuple[str, str]]]) -> l
                 out.append(zxid)
                 break
     return out
+
+
+def _end_affinity(
+    candidate: Candidate, index: HistoryIndex, roles: dict[int, set[tuple[str, str]]]
+) -> list[int]:
+    """Trace zxids the end of a session would explain: its ephemerals' deletion leaves the
+    pzxid of their parents, and their events."""
+    info = index.sessions.get(candidate.session)
+    if info is None:
+        return []
+    wanted: set[tuple[str, str]] = set()
+    for op in info.ops:
+        if op.reply is None or op.reply.err != Code.OK:
+            continue
+        requests = list(op.op.ops) if isinstance(op.op, rq.Multi) else [op.op]
+        bodies = (
+            list(op.reply.body.results)
+            if isinstance(op.reply.body, rq.MultiResponse)
+            else [op.reply.body]
+        )
+        for request, body in zip(requests, bodies, strict=False):
+            if not isinstance(request, rq.Create) or request.flags not in (1, 3):
+                continue
+            path = getattr(body, "path", None)
+            if not isinstance(path, str) or path == "/":
+                continue
+            parent = parent_path(path)
+            wanted |= {("pzxid", parent), ("event", path), ("event", parent)}
+    return [zxid for zxid, seen in sorted(roles.items()) if seen & wanted]
 
 
 def _candidates(index: HistoryIndex, base: State) -> list[Candidate]:

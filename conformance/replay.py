@@ -347,13 +347,9 @@ class Replay:
         below = slot - 1
         for earlier in reversed(chain):
             low = max(earlier.lower, self.floor)
-            while below > low and (
-                below in taken
-                or below in self.used_zxids
-                or below in reserved
-                or zxid_counter(below) == 0
-            ):
-                below -= 1
+            below = self.plan.space.down(below)
+            while below > low and (below in taken or below in self.used_zxids or below in reserved):
+                below = self.plan.space.down(below - 1)
             if below <= low:
                 return None
             placed.append((earlier, below))
@@ -428,16 +424,14 @@ class Replay:
             for h in hints
             if low < h <= high and h not in taken and h not in self.used_zxids and h > 0
         ]
-        slot = low + 1
+        space = self.plan.space
+        slot = space.up(low + 1)
         scanned = 0
         while slot <= high and len(out) < SLOTS_PER_CANDIDATE_MAX and scanned < 4096:
             scanned += 1
-            if zxid_counter(slot) == 0:
-                slot += 1
-                continue
             if slot not in taken and slot not in self.used_zxids and slot not in out:
                 out.append(slot)
-            slot += 1
+            slot = space.up(slot + 1)
         return out[:SLOTS_PER_CANDIDATE_MAX]
 
     def _slots_down(self, candidate: Candidate, high: int) -> list[int]:
@@ -446,14 +440,20 @@ class Replay:
         if candidate.upper is not None:
             high = min(high, candidate.upper - 1)
         taken = self.plan.write_zxids
-        out: list[int] = []
-        slot = high
+        # Traces this candidate would explain first (an expiry: its ephemerals' parents).
+        out = [
+            h
+            for h in self.plan.hints_by_key.get(candidate.key, [])
+            if low < h <= high and h not in taken and h not in self.used_zxids
+        ][:SLOTS_PER_CANDIDATE_MAX]
+        space = self.plan.space
+        slot = space.down(high)
         scanned = 0
         while slot > low and len(out) < SLOTS_PER_CANDIDATE_MAX and scanned < 4096:
             scanned += 1
-            if zxid_counter(slot) != 0 and slot not in taken and slot not in self.used_zxids:
+            if slot not in taken and slot not in self.used_zxids and slot not in out:
                 out.append(slot)
-            slot -= 1
+            slot = space.down(slot - 1)
         return out
 
     def _latest(self, candidate: Candidate) -> int | None:
@@ -461,7 +461,7 @@ class Replay:
         if candidate.deadline is None:
             return None
         slots = self._slots_down(candidate, candidate.deadline)
-        return slots[0] if slots else None
+        return max(slots) if slots else None
 
     def _hints_for(self, candidate: Candidate, hints: list[int]) -> list[int]:
         """``candidate``'s own hints, then the others no other candidate explains better."""
@@ -808,11 +808,12 @@ class Replay:
         high = limit if candidate.upper is None else min(limit, candidate.upper - 1)
         taken = self.plan.write_zxids
         free: list[int] = []
-        slot = low + 1
+        space = self.plan.space
+        slot = space.up(low + 1)
         while slot <= high and len(free) < 4 * SLOTS_PER_CANDIDATE_MAX:
-            if slot not in taken and zxid_counter(slot) != 0:
+            if slot not in taken:
                 free.append(slot)
-            slot += 1
+            slot = space.up(slot + 1)
         size = len(chain)
         starts: list[int] = []
         for hint in hints:
@@ -843,12 +844,13 @@ class Replay:
             moved = self.by_key.get(key)
             if moved is None:
                 return False
-            slot = zxid + 1
+            space = self.plan.space
+            slot = space.up(zxid + 1)
             bound = moved.upper if moved.upper is not None else zxid + 4 * SLOTS_PER_CANDIDATE_MAX
             if moved.deadline is not None:
                 bound = min(bound, moved.deadline + 1)
             while slot < bound and (slot in used or slot in self.plan.write_zxids):
-                slot += 1
+                slot = space.up(slot + 1)
             if slot >= bound:
                 return False
             schedule[key] = slot
