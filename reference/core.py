@@ -408,7 +408,9 @@ class ZooKeeperCore:
             self.tracker.sessions[session.session_id] = Session(
                 session.session_id, session.timeout_ms
             )
-        self.tracker.next_session_id = max(self.tracker.next_session_id, image.next_session_id)
+        if self.tracker.created_here(image.next_session_id):
+            # Our own snapshot (a leader's SNAP carries the leader's counter, not ours).
+            self.tracker.next_session_id = max(self.tracker.next_session_id, image.next_session_id)
         self.last_proposed = max(self.last_proposed, self.tree.last_processed_zxid)
         del now_ms
 
@@ -430,10 +432,7 @@ class ZooKeeperCore:
         if self.tracker.decides_expiry:
             for live in self.tracker.sessions.values():
                 self.tracker.touch(live, now_ms)
-        if self.tracker.sessions:
-            self.tracker.next_session_id = max(
-                self.tracker.next_session_id, max(self.tracker.sessions) + 1
-            )
+        self.tracker.advance_past(self.tracker.sessions)
 
     # --- connections ---------------------------------------------------------------------
 

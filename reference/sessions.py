@@ -22,6 +22,7 @@ Source: ``SessionTrackerImpl`` (``initializeNextSessionId``, ``touchSession``,
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from enum import IntEnum
 
 from spec.sessions import initial_session_id, password_for, signed64
@@ -75,6 +76,7 @@ class SessionTracker:
     ) -> None:
         assert tick_time_ms > 0
         self.tick_time_ms = tick_time_ms
+        self.server_id = server_id
         self.decides_expiry = decides_expiry
         self.sessions: dict[int, Session] = {}
         self._buckets: dict[int, set[int]] = {}
@@ -87,6 +89,20 @@ class SessionTracker:
 
     def get(self, session_id: int) -> Session | None:
         return self.sessions.get(session_id)
+
+    def created_here(self, session_id: int) -> bool:
+        """Whether ``session_id`` is of this server's id space (its top byte is our id)."""
+        return ((session_id & 0xFFFF_FFFF_FFFF_FFFF) >> 56) == self.server_id & 0xFF
+
+    def advance_past(self, session_ids: Iterable[int]) -> None:
+        """Never hand out an id this server handed out before (a restart within the same
+        millisecond, a clock that went back). Only ids of our own space count: another
+        server's sessions say nothing about our counter, and following them would hand out
+        ids in its space (SessionTrackerImpl keeps to its own: the server id is the top byte).
+        """
+        own = [s for s in session_ids if self.created_here(s)]
+        if own:
+            self.next_session_id = max(self.next_session_id, max(own) + 1)
 
     def new_session_id(self) -> int:
         """The next id of a session created here (ids carry the server id: never shared)."""
