@@ -593,6 +593,14 @@ class Replay:
                 return Mismatch("refused", at, detail=str(error))
             events = list(outcome.events)
         elif candidate.kind == "end":
+            if candidate.session not in self.known_sessions:
+                # A session that never asked anything: it exists from its handshake on.
+                info = self.index.sessions.get(candidate.session)
+                if info is not None and info.conns:
+                    problem = self._ensure_connection(candidate.session, info.conns[0])
+                    if problem is not None:
+                        problem.op = at
+                        return problem
             state = self.m.state
             if candidate.session not in state.sessions:
                 return Mismatch("refused", at, detail="the session is already gone")
