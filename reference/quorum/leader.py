@@ -535,7 +535,7 @@ class Leader:
                 self.epoch,
                 sorted(self.newleader_acks),
             )
-            self.peer.leader_established()
+            self.peer.leader_established(self.epoch)
             self.last_committed = self.peer.core.last_zxid
             for handler in list(self.handlers.values()):
                 if handler.phase == LearnerPhase.NEWLEADER_WAIT and handler.newleader_acked:

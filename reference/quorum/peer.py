@@ -499,12 +499,11 @@ class QuorumPeer:
 
     # --- roles, called by the leader and the follower ------------------------------------
 
-    def leader_established(self) -> None:
+    def leader_established(self, epoch: int) -> None:
         """A quorum acked NEWLEADER: serve clients, decide session expiry."""
         core = self.core
-        assert self.leader is not None
         if self.observer is not None:
-            self.observer.established(self.config.my_id, self.leader.epoch)
+            self.observer.established(self.config.my_id, epoch)
         core.role = Role.LEADING
         # The new epoch's history is committed: apply what we logged (before the sessions'
         # timeouts start, so that those created in it are known).
@@ -512,7 +511,7 @@ class QuorumPeer:
         core.tracker.decide_expiry(self.now)
         # startZkServer: every member reports the same vote to servers that join late
         # (ZOOKEEPER-1732).
-        self.update_vote_epoch(self.leader.epoch)
+        self.update_vote_epoch(epoch)
         for session in core.tracker.sessions.values():
             session.owner = session.owner or self.config.my_id
 
