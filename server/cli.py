@@ -7,7 +7,8 @@ the command line by name (``Command.entry``, ``"module:function"``), imported on
 for, so the server does not depend on them: ``zkref ensemble`` (N ``serve`` processes on
 loopback, ``server.ensemble.main``), ``zkref conformance --hosts ...`` (the conformance
 suite, ``conformance.cli.run_command``), ``zkref check history.jsonl`` (the history checker,
-``conformance.cli.check_command``) and ``zkref bench ...`` (the benchmark,
+``conformance.cli.check_command``), ``zkref sim`` (the ensemble in a deterministic
+simulation, ``simulation.cli.main``) and ``zkref bench ...`` (the benchmark,
 ``bench.cli.main``). Each entry takes ``(argv, prog)`` and calls itself ``prog`` (``zkref
 conformance``) in its usage and error lines. A new command is one more row.
 
@@ -77,6 +78,11 @@ COMMANDS = (
         "conformance",
         "run the conformance suite against any ZooKeeper server",
         "conformance.cli:run_command",
+    ),
+    Command(
+        "sim",
+        "run the ensemble in a deterministic simulation under faults (seeds, planted bugs)",
+        "simulation.cli:main",
     ),
     Command(
         "check",

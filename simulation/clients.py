@@ -35,6 +35,7 @@ from reference.jute import (
     decode_reply,
 )
 from simulation.cluster import ClientEndpoint, Cluster
+from simulation.invariants import InvariantViolation
 from spec import requests as rq
 from spec.errors import Code
 from spec.opcodes import OpCode, Xid
@@ -94,7 +95,7 @@ class SessionClient:
         self.closing = False
         self.closed = False
         self._next_server = rng.randrange(len(servers))
-        self._alive_timer = False
+        self._alive_at: int | None = None
         self.acknowledged_writes: list[tuple[rq.Operation, rq.Reply]] = []
         self._connect()
 
@@ -211,8 +212,16 @@ class SessionClient:
         if not pending.recorded:
             return
         op = pending.op
-        if not isinstance(op, rq.AddAuth | rq.Ping) and reply.zxid > self.last_zxid_seen:
-            self.last_zxid_seen = reply.zxid
+        if not isinstance(op, rq.AddAuth | rq.Ping):
+            if 0 <= reply.zxid < self.last_zxid_seen:
+                # MonotonicRead: a session never sees an older state than it saw, on one
+                # server or after moving (the server refuses a client ahead of it).
+                raise InvariantViolation(
+                    "a session read back in time",
+                    f"{self.name} (session {self.session_id:#x}) saw {self.last_zxid_seen:#x}, "
+                    f"then server {self.server} answered {type(op).__name__} at {reply.zxid:#x}",
+                )
+            self.last_zxid_seen = max(self.last_zxid_seen, reply.zxid)
         outcome = "ok" if reply.err == Code.OK else "error"
         self._record_op(pending, self.cluster.clock_ns(), outcome, reply)
         if outcome == "ok" and wire.opcode_of(op) in _WRITES:
@@ -277,6 +286,10 @@ class SessionClient:
             self.recorder.record(
                 SessionEvent("created", response.sessionId, self.conn, complete_ns)
             )
+        # The negotiated timeout sets the ping interval from now on (the connect's timer
+        # was armed for the requested one).
+        now = self.cluster.now
+        self._arm(now + max(int(response.timeOut * PING_FRACTION), 10))
 
     def _notification(self, data: bytes) -> None:
         try:
@@ -367,14 +380,21 @@ class SessionClient:
     # --- liveness ----------------------------------------------------------------------------
 
     def _arm(self, at_ms: int) -> None:
-        if self._alive_timer:
+        """Run ``_keep_alive`` at ``at_ms`` unless it is due to run sooner already."""
+        if self._alive_at is not None and self._alive_at <= at_ms:
             return
-        self._alive_timer = True
-        self.cluster._schedule(max(at_ms - self.cluster.now, 1), self._keep_alive)
+        at_ms = max(at_ms, self.cluster.now + 1)
+        self._alive_at = at_ms
+
+        def fire() -> None:
+            if self._alive_at == at_ms:  # else a sooner one replaced it
+                self._alive_at = None
+                self._keep_alive()
+
+        self.cluster._schedule(at_ms - self.cluster.now, fire)
 
     def _keep_alive(self) -> None:
         """Ping when idle, give up on a silent server or an overdue request."""
-        self._alive_timer = False
         if self.done or self.endpoint is None:
             return
         now = self.cluster.now

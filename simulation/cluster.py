@@ -26,12 +26,13 @@ import itertools
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from reference.core import Role
 from reference.persistence import encode_txn
 from reference.quorum.apache_snapshot import ApacheSnapshot, encode_snapshot_transfer
-from reference.quorum.election_wire import decode_notification, encode_notification
+from reference.quorum.election_wire import ServerState, decode_notification, encode_notification
+from reference.quorum.follower import FollowerPhase
 from reference.quorum.messages import (
     ElectionSend,
     QuorumClose,
@@ -199,6 +200,7 @@ class Replica:
     clients: dict[int, ClientEndpoint] = field(default_factory=dict)
     restarts: int = 0
     incarnation: int = 0
+    syncing: bool = False  # following, between ACKEPOCH and UPTODATE (for a coverage count)
 
 
 class Cluster:
@@ -287,7 +289,9 @@ class Cluster:
         disk = replica.disk
         replica.peer = QuorumPeer.restore(
             self.peer_configs[sid],
-            self.core_config[sid],
+            # Session ids start from the start time (SessionTrackerImpl.initializeNextSessionId):
+            # a restarted server must not hand out the ids of sessions it closed before.
+            replace(self.core_config[sid], start_time_ms=self.now),
             self.now,
             disk.snapshot,
             [blob for _, blob in disk.log],
@@ -313,6 +317,7 @@ class Cluster:
         replica.held = []
         replica.backlog = []
         replica.paused = False
+        replica.syncing = False
         replica.disk.crash()
         replica.restarts += 1
         self.count("crash")
@@ -496,6 +501,11 @@ class Cluster:
             data = encode_packet(packet)
             if packet.type in (PacketType.TRUNC, PacketType.SNAP, PacketType.DIFF):
                 self.count(f"{PacketType(packet.type).name} sent")
+                leader = replica.peer.leader if replica.peer is not None else None
+                if packet.type == PacketType.DIFF and leader is not None and leader.outstanding:
+                    # The learner joins while proposals are in flight: they must reach it
+                    # between the DIFF and NEWLEADER (the gap Remix found).
+                    self.count("DIFF with proposals in flight")
             elif packet.type == PacketType.REVALIDATE and replica.sid == link.leader:
                 self.count("REVALIDATE answered")
         else:
@@ -589,6 +599,7 @@ class Cluster:
         peer = replica.peer
         if peer is None:
             return
+        self._note_sync_interrupted(replica, peer)
         ready = peer.ready()
         disk = replica.disk
         if ready.persist:
@@ -621,6 +632,18 @@ class Cluster:
             self._client_outputs(replica, ready.clients)
         self._release(replica)
         self._arm(replica)
+
+    def _note_sync_interrupted(self, replica: Replica, peer: QuorumPeer) -> None:
+        """Count a follower that went back to looking in the middle of synchronizing (an
+        election during sync: the leader died, or the link broke, between DIFF/TRUNC/SNAP
+        and UPTODATE)."""
+        follower = peer.follower
+        syncing = follower is not None and (
+            FollowerPhase.SYNC_WAIT <= follower.phase <= FollowerPhase.UPTODATE_WAIT
+        )
+        if replica.syncing and follower is None and peer.state == ServerState.LOOKING:
+            self.count("election during sync")
+        replica.syncing = syncing
 
     def _release(self, replica: Replica) -> None:
         disk = replica.disk

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import random
 
+from hypothesis import strategies as st
+
 from spec import requests as rq
 from spec.acl import OPEN_ACL_UNSAFE
 from spec.opcodes import OpCode
@@ -54,3 +56,51 @@ def _sub_op(rng: random.Random) -> rq.Operation:
     if kind < 0.8:
         return rq.Delete(path, rng.choice((-1, 0)))
     return rq.Check(path, rng.choice((-1, 0, 1)))
+
+
+def operations() -> st.SearchStrategy[rq.Operation]:
+    """The operations of ``random_op`` as a Hypothesis strategy (so that a failing story
+    shrinks to simpler requests): creates (ephemeral, sequential), setData and delete with
+    versions, multi, reads with and without watches, sync."""
+    paths = st.sampled_from(PATHS)
+    values = st.sampled_from(VALUES)
+    opcodes = st.sampled_from((OpCode.create, OpCode.create2))
+    creates = st.one_of(
+        st.builds(
+            lambda path, data, flags, opcode: rq.Create(path, data, OPEN_ACL_UNSAFE, flags, opcode),
+            paths,
+            values,
+            st.sampled_from((0, 1)),
+            opcodes,
+        ),
+        st.builds(
+            lambda parent, data, flags, opcode: rq.Create(
+                parent + "/n-", data, OPEN_ACL_UNSAFE, flags, opcode
+            ),
+            st.sampled_from(CHILD_PARENTS),
+            values,
+            st.sampled_from((2, 3)),
+            opcodes,
+        ),
+    )
+    sub_ops = st.one_of(
+        st.builds(
+            lambda p, d, f: rq.Create(p, d, OPEN_ACL_UNSAFE, f),
+            paths,
+            values,
+            st.sampled_from((0, 1)),
+        ),
+        st.builds(rq.SetData, paths, values, st.sampled_from((-1, 0, 1))),
+        st.builds(rq.Delete, paths, st.sampled_from((-1, 0))),
+        st.builds(rq.Check, paths, st.sampled_from((-1, 0, 1))),
+    )
+    return st.one_of(
+        creates,
+        st.builds(rq.SetData, paths, values, st.sampled_from((-1, 0, 1, 2))),
+        st.builds(rq.Delete, paths, st.sampled_from((-1, 0, 1))),
+        st.builds(lambda ops: rq.Multi(tuple(ops)), st.lists(sub_ops, min_size=1, max_size=3)),
+        st.builds(rq.GetData, paths, st.booleans()),
+        st.builds(rq.Exists, paths, st.booleans()),
+        st.builds(rq.GetChildren, st.sampled_from(("/", *CHILD_PARENTS)), st.booleans()),
+        st.builds(rq.Sync, paths),
+    )
