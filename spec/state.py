@@ -55,7 +55,7 @@ class Config:
     * no super user, ``reconfigEnabled`` false, ``jute.maxbuffer`` 0xfffff;
     * ``quorumSync`` false: zkref's own setting, which Apache ZooKeeper does not have. In an
       ensemble it makes sync a quorum round, so that sync-then-read is linearizable
-      (``spec.ensemble``); one server is unchanged by it.
+      (``spec.ensemble``); one server is unchanged by it;
     * the ``ip`` and ``digest`` authentication providers only, and no SASL: a SASL token is
       answered OK with a null token (``spec.acl``: ``AuthProviders``, ``SaslSettings``).
     """
