@@ -47,7 +47,7 @@ from tests.support.certificates import (
     write_stores,
 )
 from tests.support.digest_md5 import digest_response
-from tests.support.rawclient import ConnectionClosed, RawClient
+from tests.support.rawclient import ConnectionClosed, RawClient, four_letter_word
 
 pytestmark = [pytest.mark.slow]
 
@@ -472,3 +472,9 @@ def test_add_auth_x509_is_ok_over_tls_with_a_certificate_and_fails_elsewhere(
         seen.append((over_tls, plain))
     assert seen[0] == seen[1]
     assert seen[1][0][0] == 0 and seen[1][1] == (-115, None)
+
+
+def test_conf_reports_the_secure_port_as_apache_does(apache: Any, zkref: Any) -> None:
+    for node in (apache, zkref):
+        lines = four_letter_word("127.0.0.1", node.port, "conf").splitlines()
+        assert f"secureClientPort={node.secure_port}" in lines
