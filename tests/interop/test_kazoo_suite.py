@@ -249,27 +249,10 @@ def test_the_launcher_runs_zkref_with_the_harness_s_settings_as_the_pid_it_was_g
     assert "zkref serving on" in (run_dir / "tmp" / "server" / "zookeeper.log").read_text()
 
 
-# Tests kazoo's suite passes against Apache ZooKeeper 3.8 and not against zkref, and why.
-_NULL_ACL_ID = (
-    "kazoo's CREATOR_ALL_ACL is Id(scheme='auth', id=null); zkref's jute codec answers "
-    "MARSHALLINGERROR where Apache reads the null id (issue 10, item 1: null fields)"
-)
-_NO_SASL = "zkref offers no SASL (spec/DIVERGENCES.md §4): the SASL request closes the connection"
-_NO_TLS = "zkref serves no TLS: zoo.cfg's secureClientPort is accepted and nothing listens there"
-KNOWN_GAPS = {
-    "test_client.py::TestClient::test_create_makepath_incompatible_acls": _NULL_ACL_ID,
-    "test_gevent_handler.py::TestGeventClient::test_create_makepath_incompatible_acls": (
-        _NULL_ACL_ID
-    ),
-    "test_eventlet_handler.py::TestEventletClient::test_create_makepath_incompatible_acls": (
-        _NULL_ACL_ID
-    ),
-    "test_sasl.py::TestLegacySASLDigestAuthentication::test_connect_sasl_auth": _NO_SASL,
-    "test_sasl.py::TestLegacySASLDigestAuthentication::test_invalid_sasl_auth": _NO_SASL,
-    "test_sasl.py::TestSASLDigestAuthentication::test_connect_sasl_auth": _NO_SASL,
-    "test_sasl.py::TestSASLDigestAuthentication::test_invalid_sasl_auth": _NO_SASL,
-    "test_client.py::TestSSLClient::test_create": _NO_TLS,
-}
+# Tests kazoo's suite passes against Apache ZooKeeper 3.8 and not against zkref, and why
+# (test id -> reason). None are left: the null ACL fields (issue 10), SASL with DIGEST-MD5
+# and TLS on secureClientPort closed the last ones.
+KNOWN_GAPS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
