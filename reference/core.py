@@ -66,6 +66,7 @@ from reference.persistence import (
 from reference.prep import Caller, Preparer
 from reference.quorum import plants
 from reference.ready import Output, Ready
+from reference.sasl import DigestMD5Server, SaslAbort, SaslFailure, nonce_for
 from reference.sessions import Session, SessionState, SessionTracker
 from reference.txn import (
     CloseSessionTxn,
@@ -76,7 +77,8 @@ from reference.txn import (
     TxnHeader,
 )
 from reference.watchmanager import PERSISTENT_RECURSIVE
-from spec.acl import READ, Id, acl_permits, generate_digest
+from reference.x509 import CertificateError, certificate_subject
+from spec.acl import READ, Id, acl_permits, generate_digest, sasl_ids, x509_ids
 from spec.ensemble import moved_session_request
 from spec.errors import Code, MalformedRequest, ZooKeeperError
 from spec.events import KeeperState
@@ -156,17 +158,20 @@ class Connection:
     """A client connection: its address, its session once handshaken, and its auth ids.
 
     ``waiting`` holds frames that arrived while the handshake waits for the leader (a
-    session re-attaching at a follower is revalidated first).
+    session re-attaching at a follower is revalidated first). ``sasl`` is its SASL login,
+    once it sent a token to a server that runs SASL (``ServerCnxn.zooKeeperSaslServer``).
     """
 
     __slots__ = (
         "address",
         "auth_ids",
+        "certificate_ids",
         "conn_id",
         "handshaken",
         "null_path_keyed",
         "null_path_listed",
         "read_only",
+        "sasl",
         "session_id",
         "waiting",
     )
@@ -179,6 +184,9 @@ class Connection:
         self.read_only: bool | None = None
         self.auth_ids: list[Id] = [Id("ip", address)]
         self.waiting: list[bytes] | None = None
+        self.sasl: DigestMD5Server | None = None
+        # The ids of the TLS client certificate it presented (``authenticate_certificate``).
+        self.certificate_ids: tuple[Id, ...] = ()
         # 3.8's watches on the null path, per watch table (``ZooKeeperCore.watch_null_path``):
         # whether the table lists the null path for this connection, and whether its mode
         # map holds a (connection, null) key, which no removal ever takes out.
@@ -285,7 +293,10 @@ class ZooKeeperCore:
         self.profile = config.profile
         self.tree = DataTree(keep_all_watch_modes=config.profile.watch_mode_set)
         self.tree.last_processed_zxid = epoch << 32
-        self.preparer = Preparer(self.tree, config.profile, config.extended_types_enabled)
+        self.providers = config.auth_providers
+        self.preparer = Preparer(
+            self.tree, config.profile, config.extended_types_enabled, self.providers
+        )
         self.now = now_ms
         self.connections: dict[int, Connection] = {}
         self.tracker = SessionTracker(config.server_id, now_ms, config.tick_time_ms, True)
@@ -439,6 +450,25 @@ class ZooKeeperCore:
     def connection_made(self, conn_id: int, address: str) -> None:
         self.connections[conn_id] = Connection(conn_id, address)
 
+    def authenticate_certificate(self, conn_id: int, certificate: bytes) -> bool:
+        """The TLS client on ``conn_id`` presented ``certificate`` (DER), which the TLS layer
+        verified against the trust store: the connection holds ``x509:<subject DN>``, and
+        super too if the DN is the x509 super user (``X509AuthenticationProvider``, called by
+        ``NettyServerCnxnFactory.CertificateVerifier`` before the connection reads a frame).
+        False if the certificate's subject cannot be read: the driver closes the connection.
+        """
+        conn = self.connections.get(conn_id)
+        if conn is None:
+            return True
+        assert not conn.handshaken, "a certificate is presented before any frame"
+        try:
+            subject = certificate_subject(certificate)
+        except CertificateError:
+            return False
+        conn.certificate_ids = x509_ids(subject, self.providers.x509_super_user)
+        self._add_ids(conn, conn.certificate_ids)
+        return True
+
     def connection_lost(self, conn_id: int) -> None:
         """The client or the network closed the connection; the session lives on."""
         conn = self.connections.pop(conn_id, None)
@@ -545,6 +575,13 @@ class ZooKeeperCore:
             record = request.record
             assert isinstance(record, AuthPacket)
             self._add_auth(conn, session, request.header.xid, record)
+        elif (
+            opcode_value == OpCode.sasl
+            and self.config.sasl is not None
+            and isinstance(request.record, GetSASLRequest)
+            and request.record.token is not None
+        ):
+            self._sasl(conn, session, request.header.xid, request.record.token)
         elif opcode_value == OpCode.sync and (
             self.role == Role.FOLLOWING or (self.role == Role.LEADING and self.config.quorum_sync)
         ):
@@ -652,7 +689,9 @@ class ZooKeeperCore:
         except UnicodeDecodeError:
             return False
         node = self.tree.nodes.get(path or "/")
-        if node is None or not acl_permits(node.acl, READ, conn.auth_ids, self.profile.ipv6_acl):
+        if node is None or not acl_permits(
+            node.acl, READ, conn.auth_ids, self.profile.ipv6_acl, self.providers
+        ):
             return False
         if payload[end]:
             self.tree.add_data_watch(path, conn.conn_id)
@@ -1029,12 +1068,13 @@ class ZooKeeperCore:
         """Send each event to the connections that fired and may READ the node."""
         wire_zxid = zxid if self.profile.notification_zxid else -1
         ipv6 = self.profile.ipv6_acl
+        providers = self.providers
         clients = self.out.clients
         for conn_ids, event_type, path, acl in events:
             frame: bytes | None = None
             for conn_id in sorted(conn_ids):
                 conn = self.connections.get(conn_id)
-                if conn is None or not acl_permits(acl, READ, conn.auth_ids, ipv6):
+                if conn is None or not acl_permits(acl, READ, conn.auth_ids, ipv6, providers):
                     continue
                 if frame is None:
                     event = WatcherEvent(event_type, KeeperState.SyncConnected, path)
@@ -1056,7 +1096,8 @@ class ZooKeeperCore:
             if record.token is None:
                 self._close(conn.conn_id)  # processSasl: clientToken.length
                 return
-            # No SASL server: processSasl answers OK with no token and keeps the connection.
+            # No SASL server: processSasl answers OK with no token and keeps the connection
+            # (a server that runs SASL takes tokens in ``_sasl``).
             self._reply(conn.conn_id, xid, 0, 0, SetSASLResponse(None))
             return
         handler = READ_HANDLERS.get(opcode)
@@ -1087,14 +1128,58 @@ class ZooKeeperCore:
             new_ids.append(Id("digest", digest))
         elif packet.scheme == "ip":
             new_ids.append(Id("ip", conn.address))
+        elif packet.scheme == "x509" and conn.certificate_ids:
+            # X509AuthenticationProvider.handleAuthentication checks the connection's
+            # certificate again, whatever the packet holds: the same ids, OK.
+            new_ids.extend(conn.certificate_ids)
         else:
             self._answer(conn, session, xid, 0, Code.AUTHFAILED, close=True)
             return
+        self._add_ids(conn, new_ids)
+        self._answer(conn, session, xid, 0, 0)
+
+    @staticmethod
+    def _add_ids(conn: Connection, new_ids: Iterable[Id]) -> None:
+        """The connection holds ``new_ids`` from now on (a set: each id once)."""
         added = [ident for ident in new_ids if ident not in conn.auth_ids]
         if added:
             # A new list, never changed in place: requests queued earlier keep theirs.
             conn.auth_ids = [*conn.auth_ids, *added]
-        self._answer(conn, session, xid, 0, 0)
+
+    def _sasl(self, conn: Connection, session: Session, xid: int, token: bytes) -> None:
+        """A SASL token to a server that runs SASL (``ZooKeeperServer.processSasl``).
+
+        Like addAuth it takes effect at once: a completed login adds its ids for the requests
+        after it, and its reply keeps the session's order (DIVERGENCES 9). The reply's zxid
+        is 0. A failed step is AUTHFAILED with a null token and the connection closed, or,
+        with ``zookeeper.allowSaslFailedClients``, OK with a null token and the connection
+        kept; a step that fails outside SASL's error path closes the connection at once,
+        without a reply (``reference.sasl``).
+        """
+        settings = self.config.sasl
+        assert settings is not None, "only a server that runs SASL takes tokens here"
+        login = conn.sasl
+        if login is None:
+            # One login per connection, and connection ids are never reused by a driver: the
+            # nonce is unique for the server's secret even across cores (a peer's new role).
+            login = DigestMD5Server(settings, nonce_for(settings.nonce_secret, conn.conn_id))
+            conn.sasl = login
+        try:
+            challenge = login.evaluate_response(token)
+        except SaslAbort:
+            self._close(conn.conn_id)
+            return
+        except SaslFailure:
+            if settings.allow_failed_clients:
+                self._answer(conn, session, xid, 0, 0, body=SetSASLResponse(None))
+                return
+            self._answer(
+                conn, session, xid, 0, Code.AUTHFAILED, close=True, body=SetSASLResponse(None)
+            )
+            return
+        if login.authorization_id is not None:
+            self._add_ids(conn, sasl_ids(login.authorization_id, settings.super_users))
+        self._answer(conn, session, xid, 0, 0, body=SetSASLResponse(challenge))
 
     def add_recursive_watch(self, path: str | None, conn_id: int) -> None:
         """The data table; in 3.8 the child table too (``spec.profiles``)."""

@@ -52,7 +52,7 @@ from reference.jute import (
 from reference.jute.messages import ReplyRecord
 from reference.jute.primitives import write_stat
 from reference.watchmanager import PERSISTENT, PERSISTENT_RECURSIVE, STANDARD
-from spec.acl import ADMIN, READ, acl_permits, held_id_order, redact_acl
+from spec.acl import ADMIN, READ, acl_permits, held_id_order, redact_acl, user_name
 from spec.errors import Code, MalformedRequest, ZooKeeperError
 from spec.events import EventType, KeeperState, WatcherType
 from spec.opcodes import OpCode, Xid
@@ -79,7 +79,7 @@ def readable(core: ZooKeeperCore, conn: Connection, path: str | None, perm: int 
     node = core.tree.get(path)
     if node is None:
         raise ZooKeeperError(Code.NONODE, path)
-    if not acl_permits(node.acl, perm, conn.auth_ids, core.profile.ipv6_acl):
+    if not acl_permits(node.acl, perm, conn.auth_ids, core.profile.ipv6_acl, core.providers):
         raise ZooKeeperError(Code.NOAUTH, path)
     return node
 
@@ -92,7 +92,9 @@ def _exists(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecor
     if "\0" in path:
         raise ZooKeeperError(Code.BADARGUMENTS, path)
     node = core.tree.get(path)
-    readable = node is None or acl_permits(node.acl, READ, conn.auth_ids, core.profile.ipv6_acl)
+    readable = node is None or acl_permits(
+        node.acl, READ, conn.auth_ids, core.profile.ipv6_acl, core.providers
+    )
     if core.profile.exists_checks_read and not readable:
         raise ZooKeeperError(Code.NOAUTH, path)
     if record.watch:
@@ -141,7 +143,7 @@ class _Encoded:
 def _get_acl(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
     assert isinstance(record, GetACLRequest)
     node = readable(core, conn, record.path, READ | ADMIN)
-    if acl_permits(node.acl, ADMIN, conn.auth_ids, core.profile.ipv6_acl):
+    if acl_permits(node.acl, ADMIN, conn.auth_ids, core.profile.ipv6_acl, core.providers):
         return GetACLResponse(node.acl, node.stat())
     return GetACLResponse(redact_acl(node.acl), node.stat())
 
@@ -170,9 +172,8 @@ def _sync(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
 def _who_am_i(core: ZooKeeperCore, conn: Connection, record: object) -> ReplyRecord:
     infos: list[ClientInfo] = []
     for held in held_id_order(conn.auth_ids):
-        assert held.scheme is not None and held.id is not None, "held ids are never null"
-        user = held.id.split(":", 1)[0] if held.scheme == "digest" else held.id
-        infos.append(ClientInfo(held.scheme, user))
+        assert held.scheme is not None, "held ids are never null"
+        infos.append(ClientInfo(held.scheme, user_name(held, core.providers)))
     return WhoAmIResponse(tuple(infos))
 
 

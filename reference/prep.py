@@ -44,7 +44,19 @@ from reference.txn import (
     SetDataTxn,
     SubTxn,
 )
-from spec.acl import ACL, ADMIN, CREATE, DELETE, READ, WRITE, Id, acl_permits, fixup_acl
+from spec.acl import (
+    ACL,
+    ADMIN,
+    CREATE,
+    DEFAULT_AUTH_PROVIDERS,
+    DELETE,
+    READ,
+    WRITE,
+    AuthProviders,
+    Id,
+    acl_permits,
+    fixup_acl,
+)
 from spec.errors import Code, MalformedRequest, ZooKeeperError
 from spec.modes import CreateMode, sequence_suffix, ttl_is_valid
 from spec.opcodes import OpCode
@@ -107,10 +119,17 @@ class Caller:
 class Preparer:
     """Prepares writes against ``tree`` under the rules of ``profile``."""
 
-    def __init__(self, tree: DataTree, profile: Profile, extended_types_enabled: bool) -> None:
+    def __init__(
+        self,
+        tree: DataTree,
+        profile: Profile,
+        extended_types_enabled: bool,
+        providers: AuthProviders = DEFAULT_AUTH_PROVIDERS,
+    ) -> None:
         self.tree = tree
         self.profile = profile
         self.extended_types_enabled = extended_types_enabled
+        self.providers = providers
         # The request being prepared: its own changes (None: deleted).
         self._overlay: dict[str, _Record | None] = {}
         # Changes prepared and not committed: path -> (record or None, zxid of the change),
@@ -207,7 +226,7 @@ class Preparer:
         return sorted(paths)
 
     def _check_acl(self, acl: tuple[ACL, ...], perm: int, caller: Caller) -> None:
-        if not acl_permits(acl, perm, caller.auth_ids, self.profile.ipv6_acl):
+        if not acl_permits(acl, perm, caller.auth_ids, self.profile.ipv6_acl, self.providers):
             raise ZooKeeperError(Code.NOAUTH)
 
     def _fixup(self, acl: tuple[ACL, ...] | None, caller: Caller) -> tuple[ACL, ...]:
@@ -224,7 +243,7 @@ class Preparer:
             if known is not None and known[0] is acl:
                 return known[1]
         try:
-            fixed = fixup_acl(acl, caller.auth_ids, self.profile.ipv6_acl)
+            fixed = fixup_acl(acl, caller.auth_ids, self.profile.ipv6_acl, self.providers)
         except ValueError as error:
             raise ZooKeeperError(Code.INVALIDACL, str(error)) from None
         if acl is not None and all(entry.id.scheme != "auth" for entry in acl):

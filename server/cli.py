@@ -34,12 +34,16 @@ from typing import Any
 from server.config import (
     ConfigError,
     ServerConfig,
+    apply_system_properties,
     parse_four_letter_whitelist,
     parse_profile,
+    parse_system_property,
+    read_sasl_users,
     read_zoo_cfg,
 )
 from server.server import ZooKeeperServer
 from server.sqlite_storage import StorageCorrupt
+from server.tls import TlsError, server_context
 from server.version import ZOOKEEPER_VERSION, version_for
 from spec.profiles import PROFILES
 
@@ -121,6 +125,15 @@ def _parser() -> argparse.ArgumentParser:
         "myid in its dataDir), a member of that ensemble. Flags override the values of --config.",
     )
     serve.add_argument("--config", type=Path, help="a zoo.cfg to read (Java properties)")
+    serve.add_argument(
+        "-D",
+        dest="system_properties",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a system property, as java -D: zookeeper.* settings, "
+        "java.security.auth.login.config (the JAAS file for SASL)",
+    )
     serve.add_argument("--host", help="address to listen on (clientPortAddress; 127.0.0.1)")
     serve.add_argument("--port", type=int, help="client port (clientPort; 2181; 0 = any free)")
     serve.add_argument("--data-dir", type=Path, help="data directory (dataDir)")
@@ -214,12 +227,16 @@ def run_on(event_loop: str, main: Coroutine[Any, Any, int]) -> int:
 
 
 def build_config(args: argparse.Namespace) -> ServerConfig:
-    """The configuration ``serve`` runs with: zoo.cfg (if any), then the flags."""
+    """The configuration ``serve`` runs with: zoo.cfg (if any), the system properties
+    (``-D``), then the flags; the JAAS file's SASL users read, the secure port's settings
+    checked and its key and trust stores loaded once (a ``ConfigError`` if they cannot be)."""
     config = read_zoo_cfg(args.config) if args.config is not None else ServerConfig()
+    properties = [parse_system_property(text) for text in args.system_properties]
+    config = read_sasl_users(apply_system_properties(config, properties))
     whitelist = None
     if args.four_letter_whitelist is not None:
         whitelist = parse_four_letter_whitelist(args.four_letter_whitelist)
-    return config.with_overrides(
+    config = config.with_overrides(
         host=args.host,
         port=args.port,
         data_dir=args.data_dir,
@@ -235,6 +252,13 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
         container_check_interval_ms=args.container_check_interval,
         profile=None if args.profile is None else parse_profile(args.profile),
     )
+    config.check_secure_port()
+    if config.secure_port is not None:
+        try:
+            server_context(config.tls)
+        except TlsError as error:
+            raise ConfigError(str(error)) from None
+    return config
 
 
 async def serve(config: ServerConfig, event_loop: str = "asyncio") -> int:
@@ -264,6 +288,9 @@ async def serve(config: ServerConfig, event_loop: str = "asyncio") -> int:
             server.core.last_zxid,
             config.snap_count,
         )
+    if server.secure_port is not None:
+        host = config.secure_host_effective
+        log.info("secure client port (TLS): %s:%d", host, server.secure_port)
     print(f"zkref serving on {server.host}:{server.port}", flush=True)
     stopped = asyncio.ensure_future(server.wait_stopped())
     signalled = asyncio.ensure_future(stop.wait())

@@ -336,7 +336,20 @@ class ClientConnections:
         self.connections_per_ip[conn.ip] = count + 1
         self.connections[conn.conn_id] = conn
         transport.set_write_buffer_limits(high=self.config.client_send_buffer_bytes_high)
-        self.host.node.connection_made(conn.conn_id, conn.ip)
+        node = self.host.node
+        node.connection_made(conn.conn_id, conn.ip)
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            # A secure port's connection: the handshake is over (asyncio calls
+            # connection_made after it) and the certificate, if the client sent one, is
+            # verified against the trust store.
+            certificate = ssl_object.getpeercert(binary_form=True)
+            core = node if isinstance(node, ZooKeeperCore) else node.core
+            if certificate is not None and not core.authenticate_certificate(
+                conn.conn_id, certificate
+            ):
+                log.warning("closing %s: its certificate's subject cannot be read", conn.address)
+                self.abort(conn)
 
     def connection_lost(self, conn: ClientConnection) -> None:
         conn.state = _CLOSED

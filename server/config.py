@@ -14,18 +14,33 @@ A zoo.cfg that describes an ensemble is refused, naming its ``server.N`` lines, 
 runs ensembles: started from it, every server would run standalone and accept writes the
 others never see (``_check_standalone`` states the rules, Apache's where they apply).
 
-Must not open sockets or read clocks: this module turns text into values.
+Security settings are read under Apache's names, from zoo.cfg or as system properties
+(``apply_system_properties``, ``zkref serve -D``): ``authProvider.N`` (the ``sasl`` and
+``x509`` providers), the JAAS file of ``java.security.auth.login.config`` and its section
+(``zookeeper.sasl.serverconfig``; ``read_sasl_users`` reads it: ``server.jaas``), the
+properties of SASL logins (``zookeeper.superUser``, ``allowSaslFailedClients``, ...), and
+``secureClientPort`` with the ``ssl.*`` settings (``server.tls``). A security setting zkref
+cannot honour is refused with an error naming it, never accepted and ignored: a server that
+looks protected and is not is worse than one that does not start.
+
+Must not open sockets or read clocks: this module turns text into values (and reads the
+files zoo.cfg names: ``myid``, the JAAS file).
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from reference.jute import JUTE_MAXBUFFER
 from reference.quorum.peer import PeerConfig
+from server.jaas import JaasError, parse_jaas, server_users
+from server.tls import DEFAULT_TLS, TlsError, TlsSettings, parse_client_auth
+from spec.acl import PROVIDER_SCHEMES, AuthProviders, SaslSettings
 from spec.profiles import PROFILES, V3_9, Profile
 from spec.state import Config
 
@@ -67,6 +82,19 @@ CLIENT_SEND_BUFFER_BYTES_MAX = 64 << 20
 # clientPortListenBacklog unset (-1) or not positive: the listen backlog Java's
 # ServerSocket.bind picks, as Apache ZooKeeper binds (NIOServerCnxnFactory.configure).
 LISTEN_BACKLOG_DEFAULT = 50
+# serverCnxnFactory: Apache's NIO factory (the default) cannot serve TLS; Netty's can.
+NIO_CONNECTION_FACTORY = "org.apache.zookeeper.server.NIOServerCnxnFactory"
+NETTY_CONNECTION_FACTORY = "org.apache.zookeeper.server.NettyServerCnxnFactory"
+# authProvider.N: the provider classes zkref has, by the scheme each one serves.
+AUTH_PROVIDER_CLASSES = {
+    "org.apache.zookeeper.server.auth.IPAuthenticationProvider": "ip",
+    "org.apache.zookeeper.server.auth.DigestAuthenticationProvider": "digest",
+    "org.apache.zookeeper.server.auth.SASLAuthenticationProvider": "sasl",
+    "org.apache.zookeeper.server.auth.X509AuthenticationProvider": "x509",
+}
+JAAS_CONFIG_PROPERTY = "java.security.auth.login.config"
+DEFAULT_SASL_LOGIN_CONTEXT = "Server"  # ZooKeeperSaslServer.DEFAULT_LOGIN_CONTEXT_NAME
+SASL_NONCE_SECRET_BYTES = 32
 
 
 class ConfigError(ValueError):
@@ -120,10 +148,36 @@ class ServerConfig:
     my_id: int = 0
     init_limit: int = 0
     sync_limit: int = 0
+    # TLS: secureClientPort (None: no secure port; 0: any free port), its address (default:
+    # the client port's), the ssl.* settings, and the connection factory, which must be
+    # Netty's for a secure port (serverCnxnFactory).
+    secure_port: int | None = None
+    secure_host: str | None = None
+    tls: TlsSettings = DEFAULT_TLS
+    connection_factory: str = NIO_CONNECTION_FACTORY
+    # Authentication providers added by authProvider.N (by scheme), and their settings:
+    # zookeeper.X509AuthenticationProvider.superUser, zookeeper.letAnySaslUserDoX.
+    auth_provider_schemes: frozenset[str] = frozenset()
+    x509_super_user: str | None = None
+    sasl_any_user: str | None = None
+    # SASL: the JAAS file (java.security.auth.login.config) and its section
+    # (zookeeper.sasl.serverconfig); the DIGEST-MD5 users read from it (None: no SASL;
+    # read_sasl_users fills them in); the properties of a login.
+    jaas_config: Path | None = None
+    sasl_login_context: str = DEFAULT_SASL_LOGIN_CONTEXT
+    sasl_users: tuple[tuple[str, str], ...] | None = field(default=None, repr=False)
+    # zookeeper.SASLAuthenticationProvider.superPassword
+    sasl_super_password: str | None = field(default=None, repr=False)
+    sasl_super_users: frozenset[str] = frozenset()  # zookeeper.superUser[.*]
+    allow_sasl_failed_clients: bool = False  # zookeeper.allowSaslFailedClients
+    kerberos_remove_host: bool = False  # zookeeper.kerberos.removeHostFromPrincipal
+    kerberos_remove_realm: bool = False  # zookeeper.kerberos.removeRealmFromPrincipal
     unknown_keys: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         _check(0 <= self.port <= 65535, "clientPort", self.port, "0..65535")
+        if self.secure_port is not None:
+            _check(0 <= self.secure_port <= 65535, "secureClientPort", self.secure_port, "0..65535")
         _check(self.tick_time_ms > 0, "tickTime", self.tick_time_ms, "a positive number of ms")
         _check(
             self.max_client_connections_per_ip >= 0,
@@ -193,6 +247,35 @@ class ServerConfig:
         return f"{self.host}:{self.port}"
 
     @property
+    def secure_host_effective(self) -> str:
+        """Where the secure port listens: ``secureClientPortAddress``, else where the client
+        port does."""
+        return self.host if self.secure_host is None else self.secure_host
+
+    @property
+    def auth_providers(self) -> AuthProviders:
+        """The providers the server runs: ip and digest, those ``authProvider.N`` adds, and
+        x509 when there is a secure port (``QuorumPeerConfig.configureSSLAuth``)."""
+        schemes = PROVIDER_SCHEMES | self.auth_provider_schemes
+        if self.secure_port is not None:
+            schemes |= {"x509"}
+        return AuthProviders(schemes, self.sasl_any_user, self.x509_super_user)
+
+    def sasl_settings(self) -> SaslSettings | None:
+        """The SASL the server runs (None: no JAAS section), with a fresh nonce secret."""
+        if self.sasl_users is None:
+            return None
+        return SaslSettings(
+            users=self.sasl_users,
+            nonce_secret=secrets.token_bytes(SASL_NONCE_SECRET_BYTES),
+            super_password=self.sasl_super_password,
+            super_users=self.sasl_super_users,
+            allow_failed_clients=self.allow_sasl_failed_clients,
+            remove_host_from_principal=self.kerberos_remove_host,
+            remove_realm_from_principal=self.kerberos_remove_realm,
+        )
+
+    @property
     def is_ensemble(self) -> bool:
         return bool(self.servers)
 
@@ -201,6 +284,21 @@ class ServerConfig:
             if server.sid == sid:
                 return server
         raise KeyError(sid)
+
+    def check_secure_port(self) -> None:
+        """A secure port's settings agree (``QuorumPeerConfig.parse``, and the connection
+        factory Apache ZooKeeper would start): checked once every source has been read,
+        since zoo.cfg and system properties each set some of them."""
+        if self.secure_port is None:
+            if self.secure_host is not None:
+                raise ConfigError("secureClientPortAddress is set but secureClientPort is not set")
+            return
+        if self.connection_factory != NETTY_CONNECTION_FACTORY:
+            # NIOServerCnxnFactory.configure: "SSL isn't supported in NIOServerCnxn".
+            raise ConfigError(
+                f"secureClientPort needs serverCnxnFactory={NETTY_CONNECTION_FACTORY}, as in "
+                "Apache ZooKeeper, whose NIO connection factory cannot serve TLS"
+            )
 
     def check_ensemble(self) -> None:
         """An ensemble's configuration is whole: a data directory, this server's id among the
@@ -251,6 +349,8 @@ class ServerConfig:
             jute_max_buffer=self.jute_max_buffer,
             quorum_sync=self.quorum_sync,
             profile=self.profile,
+            auth_providers=self.auth_providers,
+            sasl=self.sasl_settings(),
         )
 
     def with_overrides(self, **changes: Any) -> ServerConfig:
@@ -379,8 +479,6 @@ _IGNORED_KEYS = frozenset(
         "admin.serverPort",
         "autopurge.purgeInterval",
         "preAllocSize",
-        "secureClientPort",
-        "secureClientPortAddress",
         "metricsProvider.className",
         "metricsProvider.httpPort",
         "quorumListenOnAllIPs",
@@ -389,7 +487,6 @@ _IGNORED_KEYS = frozenset(
         "localSessionsUpgradingEnabled",
         "clientPortAddress.reuse",
         "readonlymode.enabled",
-        "serverCnxnFactory",
     }
 )
 
@@ -562,6 +659,166 @@ def _check_ensemble(
     return False
 
 
+# --- security settings -----------------------------------------------------------------
+
+# ssl.keyStore.* / ssl.trustStore.* suffixes and the StoreSettings field each sets.
+_STORE_FIELDS = {
+    "location": "location",
+    "password": "password",
+    "passwordPath": "password_path",
+    "type": "type_name",
+}
+# Settings Apache reads that have no effect on a server's client port (or without a
+# setting zkref refuses): accepted, with an info line saying so.
+_NO_EFFECT = {
+    "ssl.hostnameVerification": "a server never verifies client host names",
+    "ssl.handshakeDetectionTimeoutMillis": "used only with client.portUnification",
+}
+
+
+def _is_true(value: str) -> bool:
+    """``Boolean.parseBoolean``/``getBoolean``: "true" in any case; anything else is false."""
+    return value.strip().lower() == "true"
+
+
+def _refuse_if_true(key: str, value: str, line: int, what: str) -> None:
+    if _is_true(value):
+        raise ConfigError(f"line {line}: {key}={value}: {what} is not supported by zkref")
+
+
+class _Security:
+    """The security settings of one zoo.cfg (or set of system properties), collected key
+    by key and applied over a base configuration at the end."""
+
+    def __init__(self) -> None:
+        self.changes: dict[str, Any] = {}
+        self.tls: dict[str, Any] = {}
+        self.stores: dict[str, dict[str, Any]] = {"key_store": {}, "trust_store": {}}
+        self.super_users: set[str] = set()
+        self.schemes: set[str] = set()
+
+    def read(self, key: str, value: str, line: int) -> bool:
+        """Take ``key`` if it is a security setting; False if it is not one."""
+        changes = self.changes
+        if key == "secureClientPort":
+            port = _integer(key, value, line)
+            changes["secure_port"] = None if port == 0 else port  # 0: not set (Apache)
+        elif key == "secureClientPortAddress":
+            changes["secure_host"] = value
+        elif key == "serverCnxnFactory":
+            if value not in (NIO_CONNECTION_FACTORY, NETTY_CONNECTION_FACTORY):
+                raise ConfigError(f"line {line}: serverCnxnFactory={value} is not supported")
+            changes["connection_factory"] = value
+        elif key.startswith("authProvider."):
+            scheme = AUTH_PROVIDER_CLASSES.get(value)
+            if scheme is None:
+                known = ", ".join(AUTH_PROVIDER_CLASSES)
+                raise ConfigError(
+                    f"line {line}: {key}={value}: zkref has no such authentication provider "
+                    f"(it has {known})"
+                )
+            self.schemes.add(scheme)
+        elif key.startswith(("ssl.keyStore.", "ssl.trustStore.")):
+            store, _, name = key[len("ssl.") :].partition(".")
+            if name not in _STORE_FIELDS:
+                return False
+            field_name = _STORE_FIELDS[name]
+            stored: Any = value
+            if field_name in ("location", "password_path"):
+                stored = Path(value) if value else None
+            elif field_name == "type_name":
+                stored = value or None
+            self.stores["key_store" if store == "keyStore" else "trust_store"][field_name] = stored
+        elif key == "ssl.clientAuth":
+            try:
+                self.tls["client_auth"] = parse_client_auth(value)
+            except TlsError as error:
+                raise ConfigError(f"line {line}: {error}") from None
+        elif key == "ssl.protocol":
+            self.tls["protocol"] = value
+        elif key == "ssl.enabledProtocols":
+            self.tls["enabled_protocols"] = tuple(value.split(","))
+        elif key == "ssl.ciphersuites":
+            self.tls["cipher_suites"] = tuple(value.split(","))
+        elif key in _NO_EFFECT:
+            log.info("zoo.cfg line %d: %s has no effect here: %s", line, key, _NO_EFFECT[key])
+        elif key in ("ssl.crl", "ssl.ocsp"):
+            _refuse_if_true(key, value, line, "certificate revocation checking")
+        elif key == "ssl.context.supplier.class":
+            raise ConfigError(f"line {line}: {key}: a Java SSLContext supplier cannot run in zkref")
+        elif key == "ssl.authProvider":
+            if value != "x509":
+                raise ConfigError(
+                    f"line {line}: {key}={value}: zkref authenticates TLS clients with the "
+                    "x509 provider only"
+                )
+        elif key == "client.portUnification":
+            _refuse_if_true(key, value, line, "TLS and plaintext on one port")
+        elif key == "sslQuorum":
+            _refuse_if_true(key, value, line, "TLS between ensemble servers")
+        elif key.startswith("ssl.quorum.") or key == "sslQuorumReloadCertFiles":
+            log.info("zoo.cfg line %d: %s is used only with sslQuorum", line, key)
+        elif key == "sasl.serverconfig":
+            changes["sasl_login_context"] = value
+        elif key == "superUser" or key.startswith("superUser."):
+            self.super_users.add(value)
+        elif key == "SASLAuthenticationProvider.superPassword":
+            changes["sasl_super_password"] = value
+        elif key == "letAnySaslUserDoX":
+            changes["sasl_any_user"] = value
+        elif key == "X509AuthenticationProvider.superUser":
+            changes["x509_super_user"] = value
+        elif key == "allowSaslFailedClients":
+            changes["allow_sasl_failed_clients"] = _is_true(value)
+        elif key == "kerberos.removeHostFromPrincipal":
+            changes["kerberos_remove_host"] = value == "true"
+        elif key == "kerberos.removeRealmFromPrincipal":
+            changes["kerberos_remove_realm"] = value == "true"
+        elif key == "sessionRequireClientSASLAuth":
+            _refuse_if_true(key, value, line, "requiring SASL of every session")
+        elif key == "enforce.auth.enabled":
+            _refuse_if_true(key, value, line, "enforcing authentication")
+        elif key == "requireKerberosConfig":
+            _refuse_if_true(key, value, line, "Kerberos")
+        elif key == "DigestAuthenticationProvider.enabled":
+            if not _is_true(value):
+                raise ConfigError(
+                    f"line {line}: {key}={value}: turning the digest provider off is not "
+                    "supported by zkref"
+                )
+        elif key == "DigestAuthenticationProvider.digestAlg":
+            if value.strip().upper() not in ("SHA1", "SHA-1"):
+                raise ConfigError(
+                    f"line {line}: {key}={value}: zkref computes digest ids with SHA1 only"
+                )
+        elif key == "security.auth_to_local":
+            if value.strip() != "DEFAULT":
+                raise ConfigError(
+                    f"line {line}: {key}: Kerberos name rules are not supported by zkref "
+                    "(only DEFAULT)"
+                )
+        else:
+            return False
+        return True
+
+    def apply(self, config: ServerConfig) -> dict[str, Any]:
+        """The changes to make to ``config``: the settings read, merged over its own."""
+        changes = dict(self.changes)
+        tls = config.tls
+        stores = {
+            name: replace(getattr(tls, name), **fields)
+            for name, fields in self.stores.items()
+            if fields
+        }
+        if self.tls or stores:
+            changes["tls"] = replace(tls, **self.tls, **stores)
+        if self.schemes:
+            changes["auth_provider_schemes"] = config.auth_provider_schemes | self.schemes
+        if self.super_users:
+            changes["sasl_super_users"] = config.sasl_super_users | self.super_users
+        return changes
+
+
 def parse_zoo_cfg(text: str, base: ServerConfig | None = None) -> ServerConfig:
     """``zoo.cfg`` text over ``base`` (default ``ServerConfig()``): the keys it sets win.
 
@@ -572,6 +829,7 @@ def parse_zoo_cfg(text: str, base: ServerConfig | None = None) -> ServerConfig:
     unknown: list[str] = []
     servers: list[QuorumServer] = []
     standalone_enabled: tuple[int, bool] | None = None
+    security = _Security()
     for line, raw_key, value in parse_properties(text):
         if raw_key.startswith("server."):
             # Not "zookeeper.server.N": Apache takes that for a system property, not a server.
@@ -619,12 +877,15 @@ def parse_zoo_cfg(text: str, base: ServerConfig | None = None) -> ServerConfig:
                 raise ConfigError(f"line {line}: electionAlg={value}: only 3 (fast) exists")
         elif key in _IGNORED_KEYS or key.startswith("group.") or key.startswith("weight."):
             log.info("zoo.cfg line %d: %s is not used by a standalone zkref server", line, key)
+        elif security.read(key, value, line):
+            pass
         else:
             log.warning("zoo.cfg line %d: unknown key %s accepted and ignored", line, raw_key)
             unknown.append(raw_key)
     if _check_ensemble(servers, standalone_enabled):
         changes["servers"] = tuple(sorted(servers, key=lambda s: s.sid))
     changes["unknown_keys"] = tuple(unknown)
+    changes.update(security.apply(config))
     try:
         return replace(config, **changes)
     except ConfigError as error:
@@ -647,6 +908,111 @@ def read_zoo_cfg(path: Path, base: ServerConfig | None = None) -> ServerConfig:
     if config.servers and config.data_dir is not None:
         config = replace(config, my_id=read_myid(config.data_dir))
     return config
+
+
+# Zoo.cfg keys that QuorumPeerConfig reads itself: as ``-Dzookeeper.<key>`` Apache ZooKeeper
+# never reads them (only keys it does not know become system properties).
+_ZOO_CFG_ONLY_KEYS = frozenset(
+    {
+        "dataDir",
+        "dataLogDir",
+        "clientPort",
+        "clientPortAddress",
+        "secureClientPort",
+        "secureClientPortAddress",
+        "tickTime",
+        "maxClientCnxns",
+        "minSessionTimeout",
+        "maxSessionTimeout",
+        "initLimit",
+        "syncLimit",
+        "electionAlg",
+        "standaloneEnabled",
+        "reconfigEnabled",
+        "dynamicConfigFile",
+        "autopurge.snapRetainCount",
+        "autopurge.purgeInterval",
+        "clientPortListenBacklog",
+        "localSessionsEnabled",
+        "localSessionsUpgradingEnabled",
+        "peerType",
+        "sslQuorum",
+        "quorumListenOnAllIPs",
+        "metricsProvider.className",
+    }
+)
+# System properties that are settings without the "zookeeper." prefix.
+_UNPREFIXED_SETTINGS = ("jute.maxbuffer", "readonlymode.enabled", "znode.container.")
+
+
+def parse_system_property(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` of ``-DNAME=VALUE`` (a bare ``NAME`` is the empty value, as in Java)."""
+    name, _, value = text.partition("=")
+    if not name:
+        raise ConfigError(f"-D{text}: expected NAME=VALUE")
+    return name, value
+
+
+def apply_system_properties(
+    config: ServerConfig, properties: Sequence[tuple[str, str]]
+) -> ServerConfig:
+    """``config`` with the Java system properties a server started with ``-D`` would read.
+
+    ``java.security.auth.login.config`` names the JAAS file; ``zookeeper.<key>`` (and the
+    unprefixed ``jute.maxbuffer``, ``readonlymode.enabled``, ``znode.container.*``) are the
+    settings zoo.cfg also takes, read the same way. A ``zookeeper.`` property that Apache
+    only reads from zoo.cfg (``zookeeper.clientPort``) is a ``ConfigError``, as is a
+    property that is no ZooKeeper setting: zkref runs no JVM to hand it to.
+    """
+    lines: list[str] = []
+    for name, value in properties:
+        if name == JAAS_CONFIG_PROPERTY:
+            config = replace(config, jaas_config=Path(value) if value else None)
+            continue
+        if name.startswith("zookeeper."):
+            if name[len("zookeeper.") :] in _ZOO_CFG_ONLY_KEYS:
+                raise ConfigError(
+                    f"-D{name}: Apache ZooKeeper reads {name[len('zookeeper.') :]} from zoo.cfg "
+                    "only; put it there"
+                )
+        elif not name.startswith(_UNPREFIXED_SETTINGS):
+            raise ConfigError(f"-D{name}: not a ZooKeeper server setting zkref knows")
+        escaped = value.replace("\\", "\\\\")
+        lines.append(f"{name}={escaped}")
+    if not lines:
+        return config
+    try:
+        return parse_zoo_cfg("\n".join(lines) + "\n", config)
+    except ConfigError as error:
+        raise ConfigError(f"system properties: {error}") from None
+
+
+def read_sasl_users(config: ServerConfig) -> ServerConfig:
+    """``config`` with the SASL users of its JAAS file's server section
+    (``ServerCnxnFactory.configureSaslLogin``): no file named, or no such section, and the
+    server runs no SASL; a file that cannot be read or parsed, or a section zkref cannot run,
+    is a ``ConfigError``."""
+    path = config.jaas_config
+    if path is None:
+        return config
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(
+            f"{JAAS_CONFIG_PROPERTY}={path}: cannot read it ({error.strerror or error}); "
+            "Apache ZooKeeper does not start either"
+        ) from None
+    try:
+        users = server_users(parse_jaas(text), config.sasl_login_context)
+    except JaasError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    if users is None:
+        log.info(
+            "%s has no section %s: no SASL (as in Apache ZooKeeper)",
+            path,
+            config.sasl_login_context,
+        )
+    return replace(config, sasl_users=users)
 
 
 def read_myid(data_dir: Path) -> int:

@@ -197,7 +197,7 @@ def conf(status: ServerStatus) -> str:
     size = _need(status.data_dir_size, "conf")
     text = (
         f"clientPort={config.client_port}\n"
-        "secureClientPort=-1\n"
+        f"secureClientPort={config.secure_client_port}\n"
         f"dataDir={config.data_dir}\n"
         f"dataDirSize={size}\n"
         f"dataLogDir={config.data_dir}\n"

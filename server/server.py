@@ -6,7 +6,10 @@ One node for the server: a standalone ``ZooKeeperCore`` (a leader with a quorum 
 an ensemble's ``QuorumPeer`` around one. Around it, each in a module of its own:
 
 * ``server.clients``: the client connections (frames in, bounded by ``jute.maxbuffer``,
-  ``maxClientCnxns`` and backpressure; frames out; four-letter words at the first bytes);
+  ``maxClientCnxns`` and backpressure; frames out; four-letter words at the first bytes),
+  from the client port and, with ``secureClientPort``, from a second listener that serves
+  the same protocol over TLS (``server.tls``), where a client's certificate gives its
+  connection an ``x509`` id before its first frame;
 * ``server.peers``: an ensemble's election and quorum connections;
 * ``server.snapshots``: a snapshot every ``snapCount`` txns, encoded in slices, saved once
   durable;
@@ -59,6 +62,7 @@ from server.snapshots import SnapshotScheduler
 from server.sqlite_storage import SQLiteStorage
 from server.status import ServerControls
 from server.storage import GroupCommitter, MemoryStorage, Storage
+from server.tls import HANDSHAKE_TIMEOUT_S, server_context
 
 log = logging.getLogger("zkref.server")
 
@@ -93,11 +97,13 @@ class ZooKeeperServer:
         self.trace_mask = 0b100110010  # Apache ZooKeeper's default, for gtmk/stmk
         self.host = config.host
         self.port = config.port
+        self.secure_port = config.secure_port
         # Batches handed to storage and not yet durable: (last zxid, time handed, ms).
         self._submitted: deque[tuple[int, int]] = deque()
         self._latency_ms = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: asyncio.Server | None = None
+        self._secure_listener: asyncio.Server | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_deadline = 0
         self._stopped: asyncio.Event | None = None
@@ -130,19 +136,35 @@ class ZooKeeperServer:
                 backlog=self.config.listen_backlog_effective,
                 reuse_address=True,
             )
+            if self.config.secure_port is not None:
+                self._secure_listener = await self._loop.create_server(
+                    self.clients.new_connection,
+                    self.config.secure_host_effective,
+                    self.config.secure_port,
+                    ssl=server_context(self.config.tls),
+                    ssl_handshake_timeout=HANDSHAKE_TIMEOUT_S,
+                    backlog=self.config.listen_backlog_effective,
+                    reuse_address=True,
+                )
         except BaseException:
             # Not serving after all: stop the writer and close the database (its thread
             # would otherwise keep the process alive).
+            if self._listener is not None:
+                self._listener.close()
             await self.committer.close()
             raise
         sockname = self._listener.sockets[0].getsockname()
         self.host, self.port = sockname[0], sockname[1]
+        if self._secure_listener is not None:
+            self.secure_port = self._secure_listener.sockets[0].getsockname()[1]
         if isinstance(self.node, QuorumPeer):
             self.peers = PeerNetwork(self.config.my_id, self.config.servers, self)
             try:
                 await self.peers.start()
             except BaseException:
                 self._listener.close()
+                if self._secure_listener is not None:
+                    self._secure_listener.close()
                 await self.committer.close()
                 raise
         # The peer's first election notifications (and anything else recovery asked for).
@@ -205,6 +227,9 @@ class ZooKeeperServer:
         if self._listener is not None:
             self._listener.close()
             self._listener = None
+        if self._secure_listener is not None:
+            self._secure_listener.close()
+            self._secure_listener = None
         self.clients.abort_all()
         if self.snapshots is not None:
             await self.snapshots.wait()

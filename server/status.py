@@ -153,6 +153,7 @@ class ConfigStatus:
     max_session_timeout_ms: int
     listen_backlog: int
     server_id: int  # 0 for a standalone server, as Apache ZooKeeper's
+    secure_client_port: int = -1  # getSecureClientPort: the TLS listener's port, else -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +275,7 @@ class ServerControls:
             trace_mask=server.trace_mask,
             config=ConfigStatus(
                 client_port=server.port,
+                secure_client_port=-1 if server.secure_port is None else server.secure_port,
                 data_dir=str(config.data_dir.resolve()) if config.data_dir is not None else "",
                 tick_time_ms=config.tick_time_ms,
                 max_client_connections_per_ip=config.max_client_connections_per_ip,

@@ -25,7 +25,9 @@ Rules
   AUTHFAILED and the connection closed; the ``ip`` scheme ignores the credentials.
 * A SASL token is answered OK with a null token and zxid 0, the connection kept: the
   server runs no SASL (``ZooKeeperServer.processSasl`` with no SASL server); a null token
-  makes it fail and close the connection without a reply.
+  makes it fail and close the connection without a reply. A server that runs SASL
+  (``Config.sasl``) is not modelled here: its mechanism draws nonces (``reference.sasl``);
+  what a completed login adds is ``spec.acl.sasl_ids`` (DIVERGENCES 4).
 * closeSession is answered OK after the session's ephemerals are gone; then the connection
   is closed.
 * A malformed addWatch mode or removeWatches/checkWatches type is MARSHALLINGERROR; so is,
@@ -44,7 +46,7 @@ from dataclasses import replace
 from typing import Any
 
 from spec import tree
-from spec.acl import Id, generate_digest, held_id_order
+from spec.acl import Id, generate_digest, held_id_order, user_name
 from spec.ensemble import connect_refused
 from spec.errors import Code, MalformedRequest, ZooKeeperError
 from spec.events import AddWatchMode, WatcherType, WatchEvent
@@ -296,6 +298,8 @@ def _add_auth(ctx: _Context, op: AddAuth) -> Reply:
 
 
 def _sasl(ctx: _Context, op: Sasl) -> Reply:
+    if ctx.state.config.sasl is not None:
+        raise InputError("a server that runs SASL is not modelled (DIVERGENCES 4)")
     if op.token is None:
         raise _Close(None)
     return Reply(0, Code.OK, SaslResponse(None))
@@ -369,8 +373,8 @@ def _check_watches(ctx: _Context, op: CheckWatches) -> Reply:
 def _who_am_i(ctx: _Context, _op: WhoAmI) -> Reply:
     info: list[tuple[str, str]] = []
     for held in held_id_order(ctx.session.auth_ids):
-        assert held.scheme is not None and held.id is not None, "held ids are never null"
-        info.append((held.scheme, held.id.split(":", 1)[0] if held.scheme == "digest" else held.id))
+        assert held.scheme is not None, "held ids are never null"
+        info.append((held.scheme, user_name(held, ctx.state.config.auth_providers)))
     return Reply(ctx.state.last_zxid, Code.OK, WhoAmIResponse(tuple(info)))
 
 

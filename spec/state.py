@@ -21,7 +21,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from spec.acl import ACL, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, Id
+from spec.acl import (
+    ACL,
+    DEFAULT_AUTH_PROVIDERS,
+    OPEN_ACL_UNSAFE,
+    READ_ACL_UNSAFE,
+    AuthProviders,
+    Id,
+    SaslSettings,
+)
 from spec.modes import NodeKind
 from spec.paths import CONFIG, QUOTA, ROOT, ZOOKEEPER
 from spec.profiles import V3_9, Profile
@@ -47,7 +55,9 @@ class Config:
     * no super user, ``reconfigEnabled`` false, ``jute.maxbuffer`` 0xfffff;
     * ``quorumSync`` false: zkref's own setting, which Apache ZooKeeper does not have. In an
       ensemble it makes sync a quorum round, so that sync-then-read is linearizable
-      (``spec.ensemble``); one server is unchanged by it.
+      (``spec.ensemble``); one server is unchanged by it;
+    * the ``ip`` and ``digest`` authentication providers only, and no SASL: a SASL token is
+      answered OK with a null token (``spec.acl``: ``AuthProviders``, ``SaslSettings``).
     """
 
     tick_time_ms: int = 3000  # tickTime
@@ -64,6 +74,10 @@ class Config:
     jute_max_buffer: int = 0xFFFFF  # jute.maxbuffer
     quorum_sync: bool = False  # quorumSync (zkref only; spec.ensemble, DIVERGENCES.md)
     profile: Profile = V3_9
+    # authProvider.N, a secure client port, and the settings of the sasl and x509 providers
+    auth_providers: AuthProviders = DEFAULT_AUTH_PROVIDERS
+    # A JAAS Server section (java.security.auth.login.config): the server runs SASL.
+    sasl: SaslSettings | None = None
 
     @property
     def min_timeout(self) -> int:

@@ -98,7 +98,8 @@ def _node(state: State, path: str) -> Znode:
 
 
 def _check_acl(state: State, acl: tuple[ACL, ...], perm: int, session: Session) -> None:
-    if not acl_permits(acl, perm, session.auth_ids, state.config.profile.ipv6_acl):
+    config = state.config
+    if not acl_permits(acl, perm, session.auth_ids, config.profile.ipv6_acl, config.auth_providers):
         raise ZooKeeperError(Code.NOAUTH)
 
 
@@ -112,7 +113,8 @@ def _check_version(current: int, expected: int, path: str) -> int:
 def _fixup(state: State, acl: tuple[ACL, ...] | None, session: Session) -> tuple[ACL, ...]:
     """``fixupACL``: INVALIDACL, or ``MalformedRequest`` for a null field (``spec.acl``)."""
     try:
-        return fixup_acl(acl, session.auth_ids, state.config.profile.ipv6_acl)
+        config = state.config
+        return fixup_acl(acl, session.auth_ids, config.profile.ipv6_acl, config.auth_providers)
     except ValueError as error:
         raise ZooKeeperError(Code.INVALIDACL, str(error)) from None
 
@@ -285,7 +287,7 @@ def get_children(state: State, session: Session, op: GetChildren) -> tuple[tuple
 def get_acl(state: State, session: Session, op: GetACL) -> tuple[tuple[ACL, ...], Stat]:
     node = _readable(state, session, op.path, Perms.READ | Perms.ADMIN)
     ipv6 = state.config.profile.ipv6_acl
-    if acl_permits(node.acl, Perms.ADMIN, session.auth_ids, ipv6):
+    if acl_permits(node.acl, Perms.ADMIN, session.auth_ids, ipv6, state.config.auth_providers):
         return node.acl, node.stat()
     return redact_acl(node.acl), node.stat()
 

@@ -126,11 +126,12 @@ def deliver(
 ) -> None:
     """Queue the event for each session whose connection may READ a node with ``acl``."""
     ipv6 = state.config.profile.ipv6_acl
+    providers = state.config.auth_providers
     for session_id in sessions:
         session = state.sessions.get(session_id)
         if session is None or not session.connected:
             continue
-        if not acl_permits(acl, Perms.READ, session.auth_ids, ipv6):
+        if not acl_permits(acl, Perms.READ, session.auth_ids, ipv6, providers):
             continue
         events.append(WatchEvent(session_id, event_type, path, zxid))
 

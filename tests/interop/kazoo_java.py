@@ -9,10 +9,10 @@ harness's ``terminate()`` reaches the server itself:
 * ``apache``: the real ``java`` with the harness's arguments, on a ``zoo.cfg`` that also binds
   every listener to 127.0.0.1 (the harness leaves them on all interfaces).
 * ``zkref``: ``python -m server serve --config`` a ``zoo.cfg`` made of the harness's one,
-  the same loopback lines, ``zkref.profile``, and the ZooKeeper settings the harness gave as
-  ``-D`` system properties (Apache ZooKeeper reads ``zookeeper.<key>`` properties as the
-  settings ``<key>``, and zoo.cfg keys it does not know become such properties:
-  ``QuorumPeerConfig.parseProperties``; zkref's zoo.cfg reader takes both spellings).
+  the same loopback lines and ``zkref.profile``, and ``-D`` with the system properties the
+  harness gave that are server settings: ``zookeeper.*`` ones (the super digest) and
+  ``java.security.auth.login.config`` (the JAAS file that turns SASL on); the JVM's own and
+  its logging's are left out.
 
 The process's output goes to ``zookeeper.log`` in the harness's working directory (where
 the harness's ``get_logs`` reads a failing test's server log), and its PID is written to the
@@ -38,7 +38,7 @@ LOOPBACK_LINES = (
 )
 # System properties that are server settings (the rest configure the JVM or its logging).
 _SETTING_PREFIXES = ("zookeeper.", "znode.")
-_SETTING_NAMES = frozenset({"readonlymode.enabled"})
+_SETTING_NAMES = frozenset({"readonlymode.enabled", "java.security.auth.login.config"})
 _NOT_SETTINGS = frozenset({"zookeeper.log.dir", "zookeeper.root.logger"})
 
 
@@ -69,9 +69,10 @@ def parse_java_command(arguments: Sequence[str]) -> JavaCommand:
 
 
 def settings_from_properties(properties: Sequence[tuple[str, str]]) -> list[str]:
-    """The ``-D`` system properties that are ZooKeeper server settings, as zoo.cfg lines."""
+    """The ``-D`` system properties that are ZooKeeper server settings, as ``zkref serve``
+    arguments (``-DNAME=VALUE``, as java takes them)."""
     return [
-        f"{key}={value}"
+        f"-D{key}={value}"
         for key, value in properties
         if key not in _NOT_SETTINGS and (key.startswith(_SETTING_PREFIXES) or key in _SETTING_NAMES)
     ]
@@ -83,11 +84,16 @@ def apache_config(harness_config: str) -> str:
     return harness_config.rstrip("\n") + "\n" + "\n".join(LOOPBACK_LINES) + "\n"
 
 
-def zkref_config(harness_config: str, command: JavaCommand, profile: str) -> str:
-    """The zoo.cfg ``zkref serve`` reads: the harness's, loopback, profile, -D settings."""
+def zkref_config(harness_config: str, profile: str) -> str:
+    """The zoo.cfg ``zkref serve`` reads: the harness's, loopback, profile."""
     lines = [*LOOPBACK_LINES, f"zkref.profile={profile}"]
-    lines += settings_from_properties(command.system_properties)
     return harness_config.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
+
+
+def zkref_command(command: JavaCommand, config_path: Path) -> list[str]:
+    """``python -m server serve`` on ``config_path`` with the harness's settings."""
+    settings = settings_from_properties(command.system_properties)
+    return [sys.executable, "-m", "server", "serve", "--config", str(config_path), *settings]
 
 
 def _redirect_output(path: Path) -> None:
@@ -115,10 +121,10 @@ def main(argv: Sequence[str]) -> int:
     if server == "zkref":
         profile = os.environ.get("ZKREF_KAZOO_PROFILE", "3.8")
         config_path = working / "zoo-zkref.cfg"
-        config_path.write_text(zkref_config(harness_config, command, profile), encoding="utf-8")
+        config_path.write_text(zkref_config(harness_config, profile), encoding="utf-8")
         _redirect_output(working / "zookeeper.log")
-        python = sys.executable
-        os.execv(python, [python, "-m", "server", "serve", "--config", str(config_path)])
+        arguments = zkref_command(command, config_path)
+        os.execv(arguments[0], arguments)
     raise LaunchError(f"ZKREF_KAZOO_SERVER={server!r}: expected apache or zkref")
 
 

@@ -103,3 +103,20 @@ def test_auto_picks_uvloop_only_when_installed(monkeypatch: pytest.MonkeyPatch) 
     assert choose_event_loop("auto") == "asyncio"
     with pytest.raises(ConfigError, match="uvloop is not installed"):
         choose_event_loop("uvloop")
+
+
+def test_serve_refuses_a_secure_port_or_a_jaas_file_it_cannot_use_and_says_why(
+    tmp_path: Path,
+) -> None:
+    cfg = tmp_path / "zoo.cfg"
+    cfg.write_text(
+        "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n"
+        "secureClientPort=2281\nssl.keyStore.location=/nowhere.jks\n"
+    )
+    result = run_cli("serve", "--port", "0", "--config", str(cfg))
+    assert result.returncode == 2
+    assert "configuration error" in result.stderr and "/nowhere.jks" in result.stderr
+    result = run_cli("serve", "--port", "0", "-Djava.security.auth.login.config=/nowhere/jaas")
+    assert result.returncode == 2 and "/nowhere/jaas" in result.stderr
+    result = run_cli("serve", "--port", "0", "-Dzookeeper.clientPort=1")
+    assert result.returncode == 2 and "zoo.cfg only" in result.stderr
