@@ -22,7 +22,7 @@ from spec.errors import Code
 from spec.paths import parent_path
 from spec.stat import Stat
 from spec.state import State
-from spec.zxid import make_zxid, zxid_counter, zxid_epoch
+from spec.zxid import zxid_counter, zxid_epoch
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +63,10 @@ class ReplayPlan:
     claimed: frozenset[int] = frozenset()  # traces some candidate has an affinity for
     recvs: dict[int, list[int]] = field(default_factory=dict)  # per connection, notification frames
     space: ZxidSpace = field(default_factory=lambda: ZxidSpace({}, 0))
+    # Runs of observed writes at consecutive plausible zxids, for searches to jump over:
+    # each write's zxid -> the lowest and the highest zxid of its run.
+    run_floor: dict[int, int] = field(default_factory=dict)
+    run_ceiling: dict[int, int] = field(default_factory=dict)
 
 
 class ZxidSpace:
@@ -84,29 +88,31 @@ class ZxidSpace:
         return self.seen_counters.get(epoch, 0) + self.unobserved_max
 
     def plausible(self, zxid: int) -> bool:
-        counter = zxid_counter(zxid)
-        return 0 < counter <= self.cap(zxid_epoch(zxid))
+        counter = zxid & 0xFFFFFFFF
+        return 0 < counter <= self.cap(zxid >> 32)
 
     def up(self, zxid: int) -> int:
         """The smallest plausible zxid at or above ``zxid``."""
-        epoch, counter = zxid_epoch(zxid), zxid_counter(zxid)
+        epoch, counter = zxid >> 32, zxid & 0xFFFFFFFF
         if counter == 0:
             counter = 1
         if counter > self.cap(epoch):
             epoch, counter = epoch + 1, 1
-        return make_zxid(epoch, counter)
+        return (epoch << 32) | counter
 
     def down(self, zxid: int) -> int:
         """The largest plausible zxid at or below ``zxid`` (or 0)."""
-        epoch, counter = zxid_epoch(zxid), zxid_counter(zxid)
+        epoch, counter = zxid >> 32, zxid & 0xFFFFFFFF
         while epoch > 0:
-            if counter > self.cap(epoch):
-                counter = self.cap(epoch)
-            if counter > 0:
-                return make_zxid(epoch, counter)
+            cap = self.cap(epoch)
+            if 0 < counter <= cap:
+                return (epoch << 32) | counter
+            if counter > cap:
+                counter = cap
+                continue
             epoch -= 1
             counter = 0xFFFFFFFF
-        return counter if counter <= self.cap(0) else self.cap(0)
+        return min(counter, self.cap(0))
 
 
 def make_plan(index: HistoryIndex, base: State, notification_zxid: bool) -> ReplayPlan:
@@ -143,6 +149,19 @@ def make_plan(index: HistoryIndex, base: State, notification_zxid: bool) -> Repl
         for c in candidates
         if c.op is not None or c.kind == "end"
     }
+    space = ZxidSpace(seen_counters, len(candidates) + 1)
+    run_floor: dict[int, int] = {}
+    previous: int | None = None
+    for zxid in sorted(seen_write_zxids):
+        adjacent = previous is not None and space.down(zxid - 1) == previous
+        run_floor[zxid] = run_floor[previous] if adjacent and previous is not None else zxid
+        previous = zxid
+    run_ceiling: dict[int, int] = {}
+    following: int | None = None
+    for zxid in sorted(seen_write_zxids, reverse=True):
+        adjacent = following is not None and space.up(zxid + 1) == following
+        run_ceiling[zxid] = run_ceiling[following] if adjacent and following is not None else zxid
+        following = zxid
     return ReplayPlan(
         observations,
         candidates,
@@ -151,7 +170,9 @@ def make_plan(index: HistoryIndex, base: State, notification_zxid: bool) -> Repl
         sorted(traces),
         hints_by_key,
         frozenset(z for hints in hints_by_key.values() for z in hints),
-        space=ZxidSpace(seen_counters, len(candidates) + 1),
+        space=space,
+        run_floor=run_floor,
+        run_ceiling=run_ceiling,
     )
 
 

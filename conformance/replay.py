@@ -425,11 +425,16 @@ class Replay:
             if low < h <= high and h not in taken and h not in self.used_zxids and h > 0
         ]
         space = self.plan.space
+        run_ceiling = self.plan.run_ceiling
         slot = space.up(low + 1)
         scanned = 0
         while slot <= high and len(out) < SLOTS_PER_CANDIDATE_MAX and scanned < 4096:
             scanned += 1
-            if slot not in taken and slot not in self.used_zxids and slot not in out:
+            ceiling = run_ceiling.get(slot)
+            if ceiling is not None:  # observed writes up to ``ceiling``: jump past them
+                slot = space.up(ceiling + 1)
+                continue
+            if slot not in self.used_zxids and slot not in out:
                 out.append(slot)
             slot = space.up(slot + 1)
         return out[:SLOTS_PER_CANDIDATE_MAX]
@@ -447,11 +452,16 @@ class Replay:
             if low < h <= high and h not in taken and h not in self.used_zxids
         ][:SLOTS_PER_CANDIDATE_MAX]
         space = self.plan.space
+        run_floor = self.plan.run_floor
         slot = space.down(high)
         scanned = 0
         while slot > low and len(out) < SLOTS_PER_CANDIDATE_MAX and scanned < 4096:
             scanned += 1
-            if slot not in taken and slot not in self.used_zxids and slot not in out:
+            floor = run_floor.get(slot)
+            if floor is not None:  # observed writes down to ``floor``: jump past them
+                slot = space.down(floor - 1)
+                continue
+            if slot not in self.used_zxids and slot not in out:
                 out.append(slot)
             slot = space.down(slot - 1)
         return out

@@ -6,6 +6,7 @@ Usage::
     zkref sim --plant NAME [--seed N] [--examples E] [--budget S]
     zkref sim --list-plants
     zkref sim --stories E [--seed N]                        the Hypothesis state machine
+    zkref sim --speed                                       how fast it runs, busy and idle
 
 Without ``--plant``, each seed is one world (``simulation.swarm``): a line per seed, and the
 whole story of any seed that violates something, ending with the command that replays it.
@@ -32,6 +33,7 @@ import time
 from collections.abc import Sequence
 
 from reference.quorum import plants
+from simulation import speed
 from simulation.machine import find
 from simulation.swarm import RARE_PATHS, RunResult, run
 
@@ -73,6 +75,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         help="run E stories of the Hypothesis state machine instead of swarm seeds",
     )
     parser.add_argument("--log", action="store_true", help="print every seed's fault log")
+    parser.add_argument(
+        "--speed", action="store_true", help="measure the simulation's speed, busy and idle"
+    )
     return parser
 
 
@@ -94,6 +99,9 @@ def main(argv: Sequence[str], prog: str = "zkref sim") -> int:
     if args.plant is not None and args.plant not in plants.PLANTS:
         print(f"{prog}: no planted bug named {args.plant!r} (see --list-plants)", file=sys.stderr)
         return EXIT_USAGE
+    if args.speed:
+        _out(speed.measure().render())
+        return EXIT_OK
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 32)
     if args.plant is not None:
         return _hunt(args.plant, seed, args.examples, args.budget, args.replicas)
