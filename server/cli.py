@@ -85,7 +85,7 @@ COMMANDS = (
     ),
     Command(
         "sim",
-        "run the ensemble in a deterministic simulation under faults (seeds, planted bugs)",
+        "simulate an ensemble under faults: seeds, planted bugs",
         "simulation.cli:main",
     ),
     Command(

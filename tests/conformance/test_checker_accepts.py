@@ -5,15 +5,23 @@ checker's own machinery (in-place replay, unknown outcomes, snapshots) is sound.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import random
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from conformance import replay as replay_module
 from conformance.checker import check
 from conformance.client import Client, SessionExpired
-from conformance.history import History, HistoryFormatError, HistoryRecorder, OpEvent
+from conformance.history import (
+    History,
+    HistoryFormatError,
+    HistoryRecorder,
+    OpEvent,
+    load_history,
+)
 from conformance.replaystate import Machine
 from conformance.snapshot import take_snapshot
 from spec import requests as rq
@@ -281,3 +289,26 @@ def test_replaying_in_place_agrees_with_plain_steps(seed: int) -> None:
         assert state.data_watches == plain.data_watches
         assert state.child_watches == plain.child_watches
         assert state.last_zxid == plain.last_zxid
+
+
+# Histories the simulator recorded that the checker once judged wrongly (tests/conformance/data).
+SIMULATED = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        # An expiry whose only trace is a pzxid just above the epoch's last observed write:
+        # the search walked down from the next epoch's start one zxid at a time and never
+        # reached it (zkref sim --seed 1021, before the fix).
+        "sim-1021-expiry-after-a-gap",
+        # Idle sessions, one of them expired, then a write: the end of a session that never
+        # asked anything was refused as "already gone" (the state machine, shrunk).
+        "sim-idle-sessions-one-expired",
+    ],
+)
+def test_a_simulated_history_once_judged_wrongly_is_allowed(name: str) -> None:
+    with gzip.open(SIMULATED / f"{name}.jsonl.gz", "rt", encoding="utf-8") as source:
+        history = load_history(source)
+    verdict = check(history)
+    assert verdict.status == "allowed", verdict.render()

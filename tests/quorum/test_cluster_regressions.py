@@ -3,9 +3,12 @@ with ``simulation.cluster``: each test is the situation a real run hit, made det
 
 from __future__ import annotations
 
+from reference import jute
 from reference.quorum.election_wire import ServerState
 from simulation.cluster import Cluster
-from tests.quorum.test_cluster import stable
+from spec.acl import OPEN_ACL_UNSAFE
+from spec.opcodes import OpCode
+from tests.quorum.test_cluster import connect, create, stable, stable_among
 
 
 def test_a_follower_that_dials_its_leader_before_it_leads_dials_again_and_follows_it() -> None:
@@ -33,3 +36,46 @@ def test_a_follower_that_dials_its_leader_before_it_leads_dials_again_and_follow
     assert leader.state == ServerState.LOOKING
     assert stable(cluster, 5_000) == 2
     assert follower.elections == elections, "the follower gave up on its leader and re-elected"
+
+
+def test_a_leader_elected_with_an_uncommitted_tail_that_never_establishes_is_truncated() -> None:
+    # The simulator's seed 1020 (before the fix): a server elected with a proposal only it
+    # had logged applied it at election; it never established its epoch (cut off before a
+    # quorum acked NEWLEADER), the others went on without the proposal, and the TRUNC that
+    # would have removed it was refused forever ("below what we applied"). Nothing is
+    # applied before an epoch is established now, so the TRUNC cuts the log and it follows.
+    cluster = Cluster(3)
+    leader = stable(cluster)
+    followers = [s for s in (1, 2, 3) if s != leader]
+    writer = connect(cluster, leader)
+    assert create(cluster, writer, "/committed")[0] == 0
+    # A proposal only the leader logs.
+    cluster.partition({leader}, set(followers))
+    writer.send(
+        jute.encode_request(
+            jute.RequestHeader(writer.next_xid, OpCode.create),
+            jute.CreateRequest("/uncommitted", b"", OPEN_ACL_UNSAFE, 0),
+        )[4:]
+    )
+    cluster.run_for(50)
+    assert cluster.peer(leader).log_last > cluster.peer(followers[0]).log_last
+    # The others crash and come back while it looks for a leader: its longer log wins.
+    for sid in followers:
+        cluster.crash(sid)
+    cluster.heal()
+    assert cluster.run_until(lambda: cluster.peer(leader).leader is None, 20_000)
+    for sid in followers:
+        cluster.start(sid)
+    assert cluster.run_until(lambda: cluster.peer(leader).leader is not None, 20_000)
+    old = cluster.peer(leader)
+    assert old.core.role.name == "NOT_SERVING"
+    assert "/uncommitted" not in old.core.tree.nodes, "applied before its epoch is established"
+    # Cut off before a quorum acks NEWLEADER: the others elect one of themselves.
+    cluster.partition({leader}, set(followers))
+    new = stable_among(cluster, followers)
+    assert create(cluster, connect(cluster, new), "/new-epoch")[0] == 0
+    cluster.heal()
+    stable(cluster)
+    old = cluster.peer(leader)
+    assert "/uncommitted" not in old.core.tree.nodes
+    assert "/committed" in old.core.tree.nodes and "/new-epoch" in old.core.tree.nodes

@@ -23,8 +23,9 @@ def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, 
     return status, captured.out, captured.err
 
 
-def test_the_commands_are_serve_ensemble_conformance_check_and_bench() -> None:
-    assert [c.name for c in COMMANDS] == ["serve", "ensemble", "conformance", "check", "bench"]
+def test_the_commands_are_serve_ensemble_conformance_sim_check_and_bench() -> None:
+    names = [c.name for c in COMMANDS]
+    assert names == ["serve", "ensemble", "conformance", "sim", "check", "bench"]
     assert all(c.summary and "\n" not in c.summary for c in COMMANDS)
 
 
