@@ -39,6 +39,7 @@ from reference.jute import (
     Reply,
     RequestHeader,
     RequestRecord,
+    SyncRequest,
     WatcherEvent,
     decode_connect_response,
     decode_reply,
@@ -541,6 +542,16 @@ async def close_call_session(session: CallSession, timeout_s: float = 5.0) -> No
         pass
     if session.transport is not None:
         session.transport.close()
+
+
+async def sync_through(host: tuple[str, int], path: str) -> None:
+    """``sync`` of ``path`` through the server at ``host``: once answered, that server has
+    applied everything the leader committed before (an ensemble's reads may lag)."""
+    session = await open_call_session(*host)
+    try:
+        check(await session.call(OpCode.sync, SyncRequest(path)), f"sync {path} at {host}")
+    finally:
+        await close_call_session(session)
 
 
 def check(reply: Reply, what: str, *allowed: int) -> Reply:
