@@ -5,6 +5,7 @@ A target is either servers already running (``host:port[,host:port...]``) or ser
 command starts itself and stops when it ends (``start:KIND[:SIZE]``: ``start:zkref:3`` is a
 three-server zkref ensemble, ``start:apache`` a standalone Apache ZooKeeper; see
 ``bench.launch``). Started servers are measured with their CPU time (all their PIDs).
+``failover`` (``bench.failover``) kills ensemble leaders and times how soon writes resume.
 
 Exit status: 0 when every workload completed operations without a problem, 1 when some
 workload reported a problem (error replies, a failed worker, leftovers it could not delete;
@@ -141,6 +142,12 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "over the wire protocol.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    # Parsed by bench.failover itself (main hands it the rest of the command line).
+    commands.add_parser(
+        "failover",
+        add_help=False,
+        help="kill ensemble leaders while a client writes; time until writes resume",
+    )
     run = commands.add_parser(
         "run",
         help="run workloads against one server or ensemble",
@@ -293,8 +300,13 @@ def _prime(bench: Bench, targets: Sequence[Target], seconds: float) -> None:
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m bench") -> int:
     """The benchmark with ``argv``, its usage and errors calling it ``prog`` (``zkref bench``)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["failover"]:
+        from bench.failover import main as failover_main
+
+        return failover_main(arguments[1:], f"{prog} failover")
     parser = _parser(prog)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     try:
         if args.command == "run":
             return _run(args)
