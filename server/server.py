@@ -59,6 +59,7 @@ from reference.jute import FrameLengthError, FrameReader
 from reference.persistence import SnapshotWriter
 from reference.quorum.apache_snapshot import ApacheSnapshot
 from reference.quorum.election_wire import Notification
+from reference.quorum.messages import Send, SendGate
 from reference.quorum.peer import QuorumPeer
 from reference.quorum.wire import QuorumPacket
 from reference.ready import InstallSnapshot, Output, TruncateLog
@@ -302,9 +303,9 @@ class ZooKeeperServer:
             config.core_config(self.started_ms), self.started_ms
         )
         self.peers: PeerNetwork | None = None
-        # Sends that wait for the persists asked before them (the Ready contract):
-        # (persists that must be done, send), in order.
-        self._held_sends: deque[tuple[int, object]] = deque()
+        # Sends held back until the persists asked before them are durable (the Ready
+        # contract), each connection's in order.
+        self._send_gate = SendGate()
         self.storage: Storage = storage if storage is not None else MemoryStorage()
         self.committer = GroupCommitter(self.storage, self._on_durable, self._on_storage_failure)
         # Snapshots (with a data dir): txns since the last one, the one being encoded a
@@ -699,10 +700,14 @@ class ZooKeeperServer:
             if any(isinstance(i, (TruncateLog, InstallSnapshot)) for i in ready.persist):
                 self._abandon_snapshot()
         if ready.send:
-            required = committer.persists_submitted
-            for message in ready.send:
-                self._held_sends.append((required, message))
-            self._release_sends()
+            now = self._send_gate.admit(
+                cast(list[Send], ready.send),
+                committer.persists_submitted,
+                committer.persists_done,
+            )
+            if self.peers is not None:
+                for message in now:
+                    self.peers.send(message)
         if self._server_closes:
             ready.clients.extend(self._server_closes)
             self._server_closes = []
@@ -723,12 +728,11 @@ class ZooKeeperServer:
         self._arm_timer()
 
     def _release_sends(self) -> None:
-        """Send what no longer waits for a persist, in the order it was asked."""
-        held = self._held_sends
-        done = self.committer.persists_done
+        """Send what no longer waits for a persist, each connection's in the order asked."""
+        if not self._send_gate.held:
+            return
         peers = self.peers
-        while held and held[0][0] <= done:
-            message = held.popleft()[1]
+        for message in self._send_gate.release(self.committer.persists_done):
             if peers is not None:
                 peers.send(message)
 

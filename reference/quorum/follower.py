@@ -21,9 +21,13 @@ epoch becomes current (``WriteCurrentEpoch``), and only then — after all of it
 the ACK of NEWLEADER and the acks of the proposals received so far go out. UPTODATE starts
 serving clients.
 
-*Broadcast.* A PROPOSAL is logged and acked once durable; a COMMIT applies the next
-proposal (commits come in zxid order); PING is answered with the sessions touched since the
-last one; SYNC answers the oldest sync forwarded; REVALIDATE answers a re-attaching session.
+*Broadcast.* A PROPOSAL is logged, and acked when the driver says it is durable
+(``persisted``, as Apache's ``SendAckRequestProcessor`` acks after ``SyncRequestProcessor``
+flushed); a COMMIT applies the next proposal (commits come in zxid order); PING is answered
+with the sessions touched since the last one; SYNC answers the oldest sync forwarded;
+REVALIDATE answers a re-attaching session. What the follower sends in broadcast claims
+nothing about a disk that is not yet durable, so none of it waits for the log
+(``QuorumSend.after_persists``): a forwarded request does not queue behind an fsync.
 
 *Liveness.* With no packet from the leader for syncLimit ticks (initLimit before NEWLEADER) the
 follower gives up on it and looks for a leader again.
@@ -108,12 +112,16 @@ class Follower:
         self.awaiting_snapshot = False
         # Syncs forwarded to the leader, oldest first: the session of each.
         self.pending_syncs: deque[int] = deque()
+        # Proposals logged in broadcast and not yet acked (acked once durable), in order.
+        self.unacked: deque[int] = deque()
         peer.send(QuorumConnect(conn, leader_id))
 
     # --- helpers -----------------------------------------------------------------------------
 
-    def _send(self, packet: QuorumPacket) -> None:
-        self.peer.send(QuorumSend(self.conn, packet))
+    def _send(self, packet: QuorumPacket, at_once: bool = False) -> None:
+        """Send ``packet`` to the leader; ``at_once`` when it claims nothing about a disk
+        not yet durable (``QuorumSend.after_persists``)."""
+        self.peer.send(QuorumSend(self.conn, packet, after_persists=not at_once))
 
     def close(self) -> None:
         self.peer.send(QuorumClose(self.conn))
@@ -311,8 +319,7 @@ class Follower:
             if txn.header.zxid <= peer.log_last:
                 raise GiveUp(f"proposal {txn.header.zxid:#x} at or below our log {expected.hex()}")
             peer.append(txn)
-            # Sent only once the txn is durable (the Ready contract).
-            self._send(QuorumPacket(PacketType.ACK, txn.header.zxid, None, None))
+            self.unacked.append(txn.header.zxid)  # acked in ``persisted``
         elif kind == PacketType.COMMIT:
             peer.apply_pending(packet.zxid, exactly=True)
         elif kind == PacketType.PING:
@@ -320,7 +327,9 @@ class Follower:
             data = SessionTouches(
                 tuple(SessionTouch(sid, timeout) for sid, timeout in touches.items())
             ).encode()
-            self._send(QuorumPacket(PacketType.PING, packet.zxid, data, packet.authinfo))
+            self._send(
+                QuorumPacket(PacketType.PING, packet.zxid, data, packet.authinfo), at_once=True
+            )
         elif kind == PacketType.SYNC:
             if not self.pending_syncs:
                 raise GiveUp("SYNC from the leader with no sync outstanding")
@@ -345,8 +354,14 @@ class Follower:
         if opcode == OpCode.sync:
             self.pending_syncs.append(session_id)
         data = ForwardedRequest(session_id, cxid, opcode, body).encode()
-        self._send(QuorumPacket(PacketType.REQUEST, -1, data, tuple(auth_ids)))
+        self._send(QuorumPacket(PacketType.REQUEST, -1, data, tuple(auth_ids)), at_once=True)
 
     def revalidate(self, session_id: int, timeout_ms: int) -> None:
         data = RevalidateRequest(session_id, timeout_ms).encode()
-        self._send(QuorumPacket(PacketType.REVALIDATE, -1, data, None))
+        self._send(QuorumPacket(PacketType.REVALIDATE, -1, data, None), at_once=True)
+
+    def persisted(self, zxid: int) -> None:
+        """Our log has every txn up to ``zxid``: ack the proposals it covers, in order."""
+        unacked = self.unacked
+        while unacked and unacked[0] <= zxid:
+            self._send(QuorumPacket(PacketType.ACK, unacked.popleft(), None, None), at_once=True)

@@ -150,8 +150,10 @@ class Leader:
 
     # --- helpers -----------------------------------------------------------------------------
 
-    def _send(self, handler: LearnerHandler, packet: QuorumPacket) -> None:
-        self.peer.send(QuorumSend(handler.conn, packet))
+    def _send(self, handler: LearnerHandler, packet: QuorumPacket, at_once: bool = False) -> None:
+        """Send ``packet`` to a learner; ``at_once`` when it claims nothing about our disk
+        (``QuorumSend.after_persists``), so it need not wait for our log."""
+        self.peer.send(QuorumSend(handler.conn, packet, after_persists=not at_once))
 
     def _packet(
         self,
@@ -460,8 +462,10 @@ class Leader:
         assert zxid > self.last_committed and zxid not in self.outstanding
         packet = self.peer.proposal_packet(txn)
         self.outstanding[zxid] = Proposal(txn, packet)
+        # Sent before our own log has it, as Apache does: our ack waits for ``persisted``,
+        # and a quorum of durable acks is what commits.
         for handler in self.forwarding():
-            self._send(handler, packet)
+            self._send(handler, packet, at_once=True)
         self.peer.append(txn)
 
     def persisted(self, zxid: int) -> None:
@@ -489,13 +493,14 @@ class Leader:
             del self.outstanding[zxid]
             self.last_committed = zxid
             commit = self._packet(PacketType.COMMIT, zxid)
+            # A quorum has it durable: that does not depend on our own log.
             for handler in self.forwarding():
-                self._send(handler, commit)
+                self._send(handler, commit, at_once=True)
             self.peer.commit(proposal.txn)
             for conn in self.pending_syncs.pop(zxid, []):
                 waiting = self.handlers.get(conn)
                 if waiting is not None:
-                    self._send(waiting, self._packet(PacketType.SYNC, 0))
+                    self._send(waiting, self._packet(PacketType.SYNC, 0), at_once=True)
 
     def _forwarded(
         self, handler: LearnerHandler, request: ForwardedRequest, auth: tuple[Id, ...]
@@ -509,7 +514,7 @@ class Leader:
                 last = max(self.outstanding)
                 self.pending_syncs.setdefault(last, []).append(handler.conn)
             else:
-                self._send(handler, self._packet(PacketType.SYNC, 0))
+                self._send(handler, self._packet(PacketType.SYNC, 0), at_once=True)
             return
         session = core.tracker.get(session_id)
         if kind == OpCode.createSession:
@@ -548,7 +553,7 @@ class Leader:
             assert session is not None
             session.owner = handler.sid
         data = RevalidateResponse(request.sessionId, valid).encode()
-        self._send(handler, self._packet(PacketType.REVALIDATE, -1, data))
+        self._send(handler, self._packet(PacketType.REVALIDATE, -1, data), at_once=True)
 
     # --- time --------------------------------------------------------------------------------
 
@@ -580,7 +585,7 @@ class Leader:
                 ping = self._packet(PacketType.PING, self.peer.core.last_proposed)
                 for handler in list(self.handlers.values()):
                     if handler.phase == LearnerPhase.BROADCAST:
-                        self._send(handler, ping)
+                        self._send(handler, ping, at_once=True)
             else:
                 self.tick_skip = not self.tick_skip
                 if not self.tick_skip:
