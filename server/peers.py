@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Final, Protocol, cast
 
 from reference.jute import JuteError
@@ -69,7 +69,9 @@ class PeerHost(Protocol):
 
     def quorum_closed(self, conn: int) -> None: ...
 
-    def quorum_received(self, conn: int, event: QuorumPacket | ApacheSnapshot) -> None: ...
+    def quorum_received(
+        self, conn: int, events: Sequence[QuorumPacket | ApacheSnapshot]
+    ) -> None: ...
 
 
 def _address(host: str, port: int) -> str:
@@ -153,10 +155,10 @@ class _QuorumConnection(asyncio.Protocol):
             log.warning("quorum connection %d: %s; closing", self.conn, error)
             self.close()
             return
-        for event in events:
-            if self.closed:
-                return
-            self.network.host.quorum_received(self.conn, event)
+        if events and not self.closed:
+            # All the packets of one read at once: the server answers what they release
+            # with one write per client, not one per packet.
+            self.network.host.quorum_received(self.conn, events)
 
     def connection_lost(self, exc: Exception | None) -> None:
         was_closed = self.closed

@@ -50,7 +50,7 @@ import gc
 import logging
 import struct
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -782,10 +782,20 @@ class ZooKeeperServer:
         assert isinstance(peer, QuorumPeer)
         self._peer_input(lambda: peer.quorum_closed(self.clock.now_ms(), conn))
 
-    def quorum_received(self, conn: int, event: QuorumPacket | ApacheSnapshot) -> None:
+    def quorum_received(self, conn: int, events: Sequence[QuorumPacket | ApacheSnapshot]) -> None:
+        """Packets read together on one connection, then one flush for all of them."""
         peer = self.node
         assert isinstance(peer, QuorumPeer)
-        self._peer_input(lambda: peer.quorum_received(self.clock.now_ms(), conn, event))
+
+        now = self.clock.now_ms()
+        for event in events:
+            try:
+                peer.quorum_received(now, conn, event)
+            except Exception:
+                # A bug: keep the server up; the peer's timeouts bring it back to an election.
+                self.internal_errors += 1
+                log.exception("internal error in the quorum peer")
+        self._flush()
 
     def _peer_input(self, action: Callable[[], None]) -> None:
         try:
