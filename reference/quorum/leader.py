@@ -134,7 +134,7 @@ class Leader:
         # Synchronization: who acked NEWLEADER.
         self.quorum_formed = False
         self.newleader_acks: set[int] = set()
-        # Broadcast.
+        # Broadcast: proposals not yet committed, in zxid order (the order they were made).
         self.outstanding: dict[int, Proposal] = {}
         self.last_committed = peer.core.last_zxid
         self.pending_syncs: dict[int, list[int]] = {}
@@ -460,6 +460,7 @@ class Leader:
         assert self.established, "a leader proposes only once established"
         zxid = txn.header.zxid
         assert zxid > self.last_committed and zxid not in self.outstanding
+        assert not self.outstanding or zxid > next(reversed(self.outstanding)), "zxid order"
         packet = self.peer.proposal_packet(txn)
         self.outstanding[zxid] = Proposal(txn, packet)
         # Sent before our own log has it, as Apache does: our ack waits for ``persisted``,
@@ -469,9 +470,12 @@ class Leader:
         self.peer.append(txn)
 
     def persisted(self, zxid: int) -> None:
-        """Our own log has everything up to ``zxid``: our ack."""
-        for proposal_zxid in sorted(z for z in self.outstanding if z <= zxid):
-            self._ack(self.my_id, proposal_zxid)
+        """Our own log has everything up to ``zxid``: our ack of each proposal it covers."""
+        for proposal_zxid, proposal in self.outstanding.items():
+            if proposal_zxid > zxid:
+                break
+            proposal.acks.add(self.my_id)
+        self._try_to_commit()
 
     def _ack(self, sid: int, zxid: int) -> None:
         """``processAck``: acks of epoch starts, of committed or unknown zxids are ignored."""
@@ -486,7 +490,7 @@ class Leader:
     def _try_to_commit(self) -> None:
         """``tryToCommit``: strictly in zxid order, each once a quorum acked it."""
         while self.outstanding:
-            zxid = min(self.outstanding)
+            zxid = next(iter(self.outstanding))  # the oldest: they are kept in zxid order
             proposal = self.outstanding[zxid]
             if not self.quorum.contains_quorum(proposal.acks):
                 return
@@ -511,7 +515,7 @@ class Leader:
         if kind == OpCode.sync:
             # processSync: answered once everything proposed so far has committed.
             if self.outstanding:
-                last = max(self.outstanding)
+                last = next(reversed(self.outstanding))
                 self.pending_syncs.setdefault(last, []).append(handler.conn)
             else:
                 self._send(handler, self._packet(PacketType.SYNC, 0), at_once=True)
