@@ -521,6 +521,13 @@ def main(argv: Sequence[str], prog: str) -> int:
     parser.add_argument("--rounds", type=int, default=3, metavar="N", help="kills (3)")
     parser.add_argument("--size", type=int, default=3, metavar="N", help="servers (3)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="keep the servers' data directories and logs in DIR (by default they are in a "
+        "temporary directory, removed at the end)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(list(argv))
     if args.rounds < 1 or args.size < 3:
@@ -532,8 +539,15 @@ def main(argv: Sequence[str], prog: str) -> int:
             parser.exit(2, f"{prog}: Apache ZooKeeper cannot run here: {missing}\n")
     progress = Progress(args.quiet)
     try:
-        with signals_raise(), tempfile.TemporaryDirectory(prefix="zkref-failover-") as home:
-            report = asyncio.run(run(kinds, args.rounds, args.size, Path(home), progress))
+        with signals_raise(), contextlib.ExitStack() as stack:
+            if args.keep is not None:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                home = Path(tempfile.mkdtemp(prefix="zkref-failover-", dir=args.keep))
+            else:
+                home = Path(
+                    stack.enter_context(tempfile.TemporaryDirectory(prefix="zkref-failover-"))
+                )
+            report = asyncio.run(run(kinds, args.rounds, args.size, home, progress))
     except FailoverError as error:
         print(f"{prog}: {error}", file=sys.stderr)
         return 1
