@@ -18,10 +18,11 @@ a leader's SNAP the snapshot); a malformed stream closes the connection. A conne
 send buffer grows past ``QUORUM_SEND_BUFFER_BYTES_MAX`` (a learner that does not read) is
 closed rather than buffered without bound.
 
-Writes are corked: the packets sent on a quorum connection during one pass of the event loop
-go out in one ``writelines`` at the end of it (a leader sends a PROPOSAL and a COMMIT per
-write to every learner; one system call per packet was a quarter of a busy leader's time).
-A packet sent to several learners (the same ``QuorumPacket``) is encoded once.
+Writes are corked: the packets sent on a quorum connection while the server carries out one
+Ready go out in one ``writelines`` when it is done (``flush``; at the latest at the end of
+the loop pass): a leader sends a PROPOSAL and a COMMIT per write to every learner, and one
+system call per packet was a quarter of a busy leader's time. A packet sent to several
+learners (the same ``QuorumPacket``) is encoded once.
 
 Must not decide anything about the protocol: it moves bytes and reports connection events.
 """
@@ -282,12 +283,16 @@ class PeerNetwork:
             raise AssertionError(f"unknown send {message!r}")
 
     def _cork(self, connection: _QuorumConnection) -> None:
-        """``connection`` has output: write it at the end of this pass of the loop."""
+        """``connection`` has output: it is written at the next ``flush``, at the latest at
+        the end of this pass of the loop."""
         if not self._corked:
-            asyncio.get_running_loop().call_soon(self._uncork)
+            asyncio.get_running_loop().call_soon(self.flush)
         self._corked.append(connection)
 
-    def _uncork(self) -> None:
+    def flush(self) -> None:
+        """Write what was sent since the last flush, one call per connection. The server
+        calls this once it has carried out a Ready, so a packet does not wait for the end of
+        the loop pass (a hop each way of every write)."""
         corked, self._corked = self._corked, []
         self._last_packet = None
         for connection in corked:

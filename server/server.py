@@ -708,6 +708,7 @@ class ZooKeeperServer:
             if self.peers is not None:
                 for message in now:
                     self.peers.send(message)
+                self.peers.flush()
         if self._server_closes:
             ready.clients.extend(self._server_closes)
             self._server_closes = []
@@ -732,9 +733,11 @@ class ZooKeeperServer:
         if not self._send_gate.held:
             return
         peers = self.peers
+        if peers is None:
+            return
         for message in self._send_gate.release(self.committer.persists_done):
-            if peers is not None:
-                peers.send(message)
+            peers.send(message)
+        peers.flush()
 
     def _on_durable(self, zxid: int) -> None:
         """The committer made more durable (txns up to ``zxid``, or another change): the
