@@ -138,14 +138,23 @@ class Follower:
         self._send(QuorumPacket(PacketType.FOLLOWERINFO, accepted, info, None))
 
     def connection_failed(self, now_ms: int) -> None:
-        """The dial failed, or the connection closed: retry while we may, else give up."""
-        if self.phase != FollowerPhase.CONNECTING:
+        """The dial failed, or the connection closed: retry while we may, else give up.
+
+        A connection that closes before the leader said anything counts as a failed dial:
+        a server that has not yet finished its own election accepts on its quorum port and
+        closes at once, where Apache's is not listening yet and refuses the connection, and
+        the learner retries (``Learner.LeaderConnector``). Giving up instead started a new
+        election round that the new leader, still in the old one, could not join: both
+        waited initLimit ticks. A leader that closes once it has spoken is gone.
+        """
+        if self.phase > FollowerPhase.LEADERINFO_WAIT:
             raise GiveUp("the leader closed the connection")
         if (
             self.tries >= CONNECT_TRIES_MAX
             or now_ms + CONNECT_RETRY_DELAY_MS >= self.connect_deadline_ms
         ):
             raise GiveUp(f"cannot connect to leader {self.leader_id}")
+        self.phase = FollowerPhase.CONNECTING
         self.retry_at_ms = now_ms + CONNECT_RETRY_DELAY_MS
 
     def next_deadline(self) -> int:
