@@ -68,7 +68,11 @@ def run_document(
         "tool": "zkref bench run",
         "machine": started,
         "settings": settings_json(settings),
-        "target": {"name": target.name, "hosts": target.hosts_text},
+        "target": {
+            "name": target.name,
+            "hosts": target.hosts_text,
+            "server_pids": list(target.server_pids),
+        },
         "results": [result.to_json() for result in results],
     }
 

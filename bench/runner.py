@@ -26,13 +26,19 @@ import multiprocessing.connection
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
 from typing import Any, Final, TextIO
 
 from bench.histogram import LatencyHistogram
-from bench.wire import BenchProtocolError, close_call_session, error_name, open_call_session
+from bench.wire import (
+    BenchProtocolError,
+    close_call_session,
+    error_name,
+    open_call_session,
+    sync_through,
+)
 from bench.worker import (
     CLEANUP_TIMEOUT_S,
     COUNT_RUN_TIMEOUT_S,
@@ -79,11 +85,12 @@ def parse_hosts(text: str) -> tuple[tuple[str, int], ...]:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A server (or ensemble) to measure: its name in reports, its hosts, maybe its PID."""
+    """A server (or ensemble) to measure: its name in reports, its hosts, and the PIDs of its
+    server processes on this machine when known (their CPU time is summed)."""
 
     name: str
     hosts: tuple[tuple[str, int], ...]
-    server_pid: int | None = None
+    server_pids: tuple[int, ...] = ()
 
     @property
     def hosts_text(self) -> str:
@@ -413,8 +420,14 @@ class Bench:
     def __exit__(self, *exc: object) -> None:
         self.pool.stop()
 
-    def run_workload(self, target: Target, workload: str, label: str = "") -> WorkloadResult:
+    def run_workload(
+        self, target: Target, workload: str, label: str = "", duration_s: float | None = None
+    ) -> WorkloadResult:
+        """One run of ``workload`` against ``target`` (``duration_s``: instead of the
+        settings' duration or count, this long with no warm-up)."""
         settings = self.settings
+        if duration_s is not None:
+            settings = replace(settings, duration_s=duration_s, count=None, warmup_s=0.0)
         started_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         tag = f"{workload:<12} {target.name:<10}{(' ' + label) if label else ''}"
         try:
@@ -438,7 +451,7 @@ class Bench:
                 count=settings.count,
                 value_size=settings.value_size,
                 watchers=settings.watchers,
-                server_pid=target.server_pid,
+                server_pids=target.server_pids,
             )
             for index in range(settings.processes)
         ]
@@ -499,6 +512,9 @@ class Bench:
                 )
             finally:
                 await close_call_session(session)
+            # An ensemble's other servers may not have applied the setup yet (reads may
+            # lag): a sync through each makes it catch up before any worker reads there.
+            await asyncio.gather(*(sync_through(host, root) for host in set(target.hosts[1:])))
         return root
 
     async def _remove(self, target: Target, root: str) -> Any:

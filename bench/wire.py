@@ -39,6 +39,7 @@ from reference.jute import (
     Reply,
     RequestHeader,
     RequestRecord,
+    SyncRequest,
     WatcherEvent,
     decode_connect_response,
     decode_reply,
@@ -72,19 +73,30 @@ class BenchProtocolError(Exception):
     """The server broke the protocol (reply out of order, refused session, bad frame)."""
 
 
-def connect_frame() -> bytes:
-    """The handshake frame of a new session."""
-    return encode_connect_request(ConnectRequest(0, 0, SESSION_TIMEOUT_MS, 0, bytes(16), False))
+class SessionRefused(BenchProtocolError):
+    """The server answered the handshake with an invalid session (timeOut 0): the session
+    asked for has expired, or the password is wrong."""
+
+
+def connect_frame(
+    session_id: int = 0,
+    password: bytes = bytes(16),
+    last_zxid_seen: int = 0,
+    timeout_ms: int = SESSION_TIMEOUT_MS,
+) -> bytes:
+    """The handshake frame of a new session, or of re-attaching ``session_id``."""
+    request = ConnectRequest(0, last_zxid_seen, timeout_ms, session_id, password, False)
+    return encode_connect_request(request)
 
 
 def accept_connect_response(payload: bytes) -> ConnectResponse:
-    """Decode the server's handshake reply; ``BenchProtocolError`` if it refused the session."""
+    """Decode the server's handshake reply; ``SessionRefused`` if it refused the session."""
     try:
         response = decode_connect_response(payload)
     except JuteError as error:
         raise BenchProtocolError(f"unreadable ConnectResponse: {error}") from None
     if response.timeOut <= 0 or response.sessionId == 0:
-        raise BenchProtocolError("the server refused the session (ConnectResponse timeOut 0)")
+        raise SessionRefused("the server refused the session (ConnectResponse timeOut 0)")
     return response
 
 
@@ -409,8 +421,11 @@ NotificationHandler = Callable[[WatcherEvent, int], None]
 class CallSession(asyncio.Protocol):
     """A session whose every request returns a future of its decoded ``Reply``."""
 
-    def __init__(self, on_notification: NotificationHandler | None = None) -> None:
+    def __init__(
+        self, on_notification: NotificationHandler | None = None, connect: bytes | None = None
+    ) -> None:
         loop = asyncio.get_running_loop()
+        self.connect = connect if connect is not None else connect_frame()
         self.transport: asyncio.Transport | None = None
         self.reader = FrameReader(REPLY_FRAME_BYTES_MAX)
         self.handshake: asyncio.Future[ConnectResponse] = loop.create_future()
@@ -454,7 +469,7 @@ class CallSession(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        self.transport.write(connect_frame())
+        self.transport.write(self.connect)
 
     def connection_lost(self, exc: Exception | None) -> None:
         reason = self.failure or f"connection lost ({exc or 'closed by the server'})"
@@ -480,6 +495,7 @@ class CallSession(asyncio.Protocol):
                 try:
                     response = accept_connect_response(payload)
                 except BenchProtocolError as error:
+                    self.handshake.set_exception(error)
                     self._fail(str(error))
                     return
                 self.session_id = response.sessionId
@@ -513,13 +529,25 @@ class CallSession(asyncio.Protocol):
 
 
 async def open_call_session(
-    host: str, port: int, on_notification: NotificationHandler | None = None
+    host: str,
+    port: int,
+    on_notification: NotificationHandler | None = None,
+    *,
+    connect: bytes | None = None,
+    timeout_s: float = CONNECT_TIMEOUT_S,
 ) -> CallSession:
-    """Connect and complete the handshake (bounded by ``CONNECT_TIMEOUT_S``)."""
+    """Connect and complete the handshake (bounded by ``timeout_s``): a new session, or the
+    one ``connect`` (a ``connect_frame``) asks for. ``SessionRefused`` if it is refused."""
     loop = asyncio.get_running_loop()
-    async with asyncio.timeout(CONNECT_TIMEOUT_S):
-        _, session = await loop.create_connection(lambda: CallSession(on_notification), host, port)
-        await session.handshake
+    async with asyncio.timeout(timeout_s):
+        _, session = await loop.create_connection(
+            lambda: CallSession(on_notification, connect), host, port
+        )
+        try:
+            await session.handshake
+        except BaseException:
+            session.abort()
+            raise
     return session
 
 
@@ -541,6 +569,16 @@ async def close_call_session(session: CallSession, timeout_s: float = 5.0) -> No
         pass
     if session.transport is not None:
         session.transport.close()
+
+
+async def sync_through(host: tuple[str, int], path: str) -> None:
+    """``sync`` of ``path`` through the server at ``host``: once answered, that server has
+    applied everything the leader committed before (an ensemble's reads may lag)."""
+    session = await open_call_session(*host)
+    try:
+        check(await session.call(OpCode.sync, SyncRequest(path)), f"sync {path} at {host}")
+    finally:
+        await close_call_session(session)
 
 
 def check(reply: Reply, what: str, *allowed: int) -> Reply:

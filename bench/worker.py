@@ -86,7 +86,7 @@ class WorkerPlan:
     count: int | None
     value_size: int
     watchers: int
-    server_pid: int | None
+    server_pids: tuple[int, ...]
 
     def connections(self) -> list[int]:
         """The global indices of the connections this worker owns."""
@@ -116,6 +116,17 @@ class WorkerResult:
     server_cpu_s: float | None = None
     notifications: int = 0
     problems: list[str] = field(default_factory=list)
+
+
+def read_processes_cpu_s(pids: tuple[int, ...]) -> float | None:
+    """The CPU seconds of all of ``pids`` together; None if any cannot be read."""
+    total = 0.0
+    for pid in pids:
+        cpu_s = read_process_cpu_s(pid)
+        if cpu_s is None:
+            return None
+        total += cpu_s
+    return total
 
 
 def read_process_cpu_s(pid: int) -> float | None:
@@ -152,16 +163,16 @@ class Window:
 
     def open(self) -> None:
         self.cpu_start_s = time.process_time()
-        if self.plan.server_pid is not None and self.plan.worker_index == 0:
-            self.server_cpu_start_s = read_process_cpu_s(self.plan.server_pid)
+        if self.plan.server_pids and self.plan.worker_index == 0:
+            self.server_cpu_start_s = read_processes_cpu_s(self.plan.server_pids)
 
     def close(self) -> None:
         if self.cpu_end_s is not None:
             return
         self.closed_ns = perf_counter_ns()
         self.cpu_end_s = time.process_time()
-        if self.server_cpu_start_s is not None and self.plan.server_pid is not None:
-            self.server_cpu_end_s = read_process_cpu_s(self.plan.server_pid)
+        if self.server_cpu_start_s is not None:
+            self.server_cpu_end_s = read_processes_cpu_s(self.plan.server_pids)
 
     def schedule(self, loop: asyncio.AbstractEventLoop) -> list[asyncio.TimerHandle]:
         """Read the CPU clocks when the window opens and closes (a timed run)."""

@@ -12,7 +12,10 @@ contract, the same for all of them:
 2. ``send``, in order, only once everything this Ready and every earlier Ready asked to
    persist is durable, and never before an earlier Ready's sends. Messages that promise
    something about the disk (an ACK of a proposal, ACKEPOCH, the ACK of NEWLEADER) are
-   therefore never sent early, and sends on a connection keep their order.
+   therefore never sent early, and sends on a connection keep their order. A send marked as
+   promising nothing about the disk (``QuorumSend.after_persists`` False) may go at once,
+   but never before an earlier send on the same connection; a driver that holds it like
+   the others is still correct, only slower.
 3. ``clients``: frames for client connections, to write (or connections to close) now. They
    describe committed state only, so they need not wait for anything.
 

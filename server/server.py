@@ -43,12 +43,14 @@ import asyncio
 import gc
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 from reference.core import ZooKeeperCore
 from reference.quorum.apache_snapshot import ApacheSnapshot
 from reference.quorum.election_wire import Notification
+from reference.quorum.messages import Send, SendGate
 from reference.quorum.peer import QuorumPeer
 from reference.quorum.wire import QuorumPacket
 from reference.ready import InstallSnapshot, TruncateLog
@@ -84,9 +86,9 @@ class ZooKeeperServer:
             config.core_config(self.started_ms), self.started_ms
         )
         self.peers: PeerNetwork | None = None
-        # Sends that wait for the persists asked before them (the Ready contract):
-        # (persists that must be done, send), in order.
-        self._held_sends: deque[tuple[int, object]] = deque()
+        # Sends held back until the persists asked before them are durable (the Ready
+        # contract), each connection's in order.
+        self._send_gate = SendGate()
         self.storage: Storage = storage if storage is not None else MemoryStorage()
         self.committer = GroupCommitter(self.storage, self._on_durable, self._on_storage_failure)
         # Snapshots: only with a data dir (``_recover`` starts them).
@@ -290,10 +292,15 @@ class ZooKeeperServer:
             ):
                 self.snapshots.abandon()
         if ready.send:
-            required = committer.persists_submitted
-            for message in ready.send:
-                self._held_sends.append((required, message))
-            self._release_sends()
+            now = self._send_gate.admit(
+                cast(list[Send], ready.send),
+                committer.persists_submitted,
+                committer.persists_done,
+            )
+            if self.peers is not None:
+                for message in now:
+                    self.peers.send(message)
+                self.peers.flush()
         clients = self.clients
         closes = clients.take_closes()
         if closes:
@@ -305,14 +312,15 @@ class ZooKeeperServer:
         self._arm_timer()
 
     def _release_sends(self) -> None:
-        """Send what no longer waits for a persist, in the order it was asked."""
-        held = self._held_sends
-        done = self.committer.persists_done
+        """Send what no longer waits for a persist, each connection's in the order asked."""
+        if not self._send_gate.held:
+            return
         peers = self.peers
-        while held and held[0][0] <= done:
-            message = held.popleft()[1]
-            if peers is not None:
-                peers.send(message)
+        if peers is None:
+            return
+        for message in self._send_gate.release(self.committer.persists_done):
+            peers.send(message)
+        peers.flush()
 
     def _on_durable(self, zxid: int) -> None:
         """The committer made more durable (txns up to ``zxid``, or another change): the
@@ -360,10 +368,20 @@ class ZooKeeperServer:
         assert isinstance(peer, QuorumPeer)
         self._peer_input(lambda: peer.quorum_closed(self.clock.now_ms(), conn))
 
-    def quorum_received(self, conn: int, event: QuorumPacket | ApacheSnapshot) -> None:
+    def quorum_received(self, conn: int, events: Sequence[QuorumPacket | ApacheSnapshot]) -> None:
+        """Packets read together on one connection, then one flush for all of them."""
         peer = self.node
         assert isinstance(peer, QuorumPeer)
-        self._peer_input(lambda: peer.quorum_received(self.clock.now_ms(), conn, event))
+
+        now = self.clock.now_ms()
+        for event in events:
+            try:
+                peer.quorum_received(now, conn, event)
+            except Exception:
+                # A bug: keep the server up; the peer's timeouts bring it back to an election.
+                self.internal_errors += 1
+                log.exception("internal error in the quorum peer")
+        self._flush()
 
     def _peer_input(self, action: Callable[[], None]) -> None:
         try:

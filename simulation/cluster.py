@@ -27,6 +27,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 from reference.core import Role
 from reference.persistence import encode_txn
@@ -38,6 +39,8 @@ from reference.quorum.messages import (
     QuorumClose,
     QuorumConnect,
     QuorumSend,
+    Send,
+    SendGate,
 )
 from reference.quorum.peer import PeerConfig, QuorumPeer
 from reference.quorum.wire import PacketSender, PacketType, QuorumPacket, encode_packet
@@ -194,7 +197,7 @@ class Replica:
     sid: int
     disk: Disk
     peer: QuorumPeer | None = None
-    held: list[tuple[int, object]] = field(default_factory=list)  # (persists needed, send)
+    held: SendGate = field(default_factory=SendGate)  # sends waiting for the disk
     paused: bool = False
     backlog: list[Callable[[], None]] = field(default_factory=list)  # deliveries while paused
     clients: dict[int, ClientEndpoint] = field(default_factory=dict)
@@ -314,7 +317,7 @@ class Cluster:
         if replica.peer is None:
             return
         replica.peer = None
-        replica.held = []
+        replica.held = SendGate()
         replica.backlog = []
         replica.paused = False
         replica.syncing = False
@@ -631,8 +634,12 @@ class Cluster:
                 self._after_input(replica)
 
             self._schedule(delay - self.now, flush)
-        for message in ready.send:
-            replica.held.append((disk.persists_asked, message))
+        if ready.send:
+            # The server's contract (``SendGate``): a send that claims something about the
+            # disk waits for the persists asked before it, none overtakes its connection's.
+            sends = cast(list[Send], ready.send)
+            for message in replica.held.admit(sends, disk.persists_asked, disk.persists_done):
+                self._send(replica, message)
         if ready.clients:
             self._client_outputs(replica, ready.clients)
         self._release(replica)
@@ -652,9 +659,9 @@ class Cluster:
 
     def _release(self, replica: Replica) -> None:
         disk = replica.disk
-        while replica.held and replica.held[0][0] <= disk.persists_done:
-            _, message = replica.held.pop(0)
-            self._send(replica, message)
+        if replica.held.held:
+            for message in replica.held.release(disk.persists_done):
+                self._send(replica, message)
 
     def _arm(self, replica: Replica) -> None:
         peer = replica.peer

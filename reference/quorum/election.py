@@ -30,6 +30,14 @@ Rules that keep this safe, each from Apache's code:
   logical clock forward and restarts our tally with the better of its vote and our own.
 * Without news for ``notification_timeout`` the notifications are sent again, and the wait
   doubles up to ``max_notification_interval_ms`` (60 s).
+* Beyond Apache (timing only, never the outcome): a server that answered our proposal as
+  FOLLOWING or LEADING had not taken it into a round of its own; if it later shows up
+  LOOKING in our round with a worse vote, it gets our proposal at once rather than at our
+  next resend. When a leader dies, the follower that notices first sends its vote to the
+  other, which still follows and answers so; Apache's server then waits out its
+  notification timeout (200 ms, then 400 ms, restarted by every vote it hears) before the
+  better vote reaches the other: an election of 0.6 s instead of 0.2 s, about every other
+  failover.
 
 Who answers whom (``WorkerReceiver``) depends on the server's state, which the quorum peer
 owns; ``reply_to`` says what a server answers in each case.
@@ -154,6 +162,9 @@ class Election:
         self._init_epoch = -1
         self.recvset: dict[int, Vote] = {}
         self.outofelection: dict[int, Vote] = {}
+        # Servers that answered this round as FOLLOWING or LEADING: our proposal reached
+        # them outside a round of theirs (see the module docstring).
+        self._answered_elsewhere: set[int] = set()
         self._notification_timeout_ms = MIN_NOTIFICATION_INTERVAL_MS
         self._resend_at = 0
         self._finalize_at: int | None = None
@@ -168,6 +179,7 @@ class Election:
         self._init_epoch = current_epoch
         self.recvset = {}
         self.outofelection = {}
+        self._answered_elsewhere = set()
         self._finalize_at = None
         self._notification_timeout_ms = MIN_NOTIFICATION_INTERVAL_MS
         self._resend_at = now_ms + self._notification_timeout_ms
@@ -266,6 +278,10 @@ class Election:
         ):
             self._propose(n.leader, n.zxid, n.peerEpoch)
             self._send_notifications(step, now_ms)
+        elif sender in self._answered_elsewhere and n.leader != self.proposed_leader:
+            # It missed our proposal while it followed: tell it now (module docstring).
+            self._answered_elsewhere.discard(sender)
+            step.sends.append(Outgoing(sender, self.current_notification()))
         self.recvset[sender] = Vote(n.leader, n.zxid, n.electionEpoch, n.peerEpoch)
         if step.elected is None and self._has_quorum(self.recvset, self.proposal()):
             self._finalize_at = now_ms + FINALIZE_WAIT_MS
@@ -273,6 +289,7 @@ class Election:
     def _following_or_leading(self, step: Step, sender: int, n: Notification) -> None:
         """``receivedFollowingNotification`` (LEADING adds only the two-node oracle, which
         zkref does not implement)."""
+        self._answered_elsewhere.add(sender)
         if n.electionEpoch == self.logical_clock:
             self.recvset[sender] = Vote(n.leader, n.zxid, n.electionEpoch, n.peerEpoch, n.state)
             vote = Vote(n.leader, n.zxid, n.electionEpoch, n.peerEpoch, n.state, n.version)

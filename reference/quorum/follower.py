@@ -28,11 +28,15 @@ last commit and starts serving clients. (Apache applies the commits it receives 
 NEWLEADER at once and rolls its tree back by reloading it from disk should a TRUNC come
 later; zkref applies nothing it may have to take back.)
 
-*Broadcast.* A PROPOSAL is logged and acked once durable; a COMMIT applies the next
-proposal (commits come in zxid order); PING is answered with the sessions touched since the
-last one; SYNC answers the oldest sync forwarded — every COMMIT the leader sent before it is
-applied by then, as commits are applied on arrival (with the leader's quorumSync, this is
-what makes sync-then-read linearizable); REVALIDATE answers a re-attaching session.
+*Broadcast.* A PROPOSAL is logged, and acked when the driver says it is durable
+(``persisted``, as Apache's ``SendAckRequestProcessor`` acks after ``SyncRequestProcessor``
+flushed); a COMMIT applies the next proposal (commits come in zxid order); PING is answered
+with the sessions touched since the last one; SYNC answers the oldest sync forwarded — every
+COMMIT the leader sent before it is applied by then, as commits are applied on arrival (with
+the leader's quorumSync, this is what makes sync-then-read linearizable); REVALIDATE answers
+a re-attaching session. What the follower sends in broadcast claims nothing about a disk
+that is not yet durable, so none of it waits for the log (``QuorumSend.after_persists``): a
+forwarded request does not queue behind an fsync.
 
 *Liveness.* With no packet from the leader for syncLimit ticks (initLimit before NEWLEADER) the
 follower gives up on it and looks for a leader again.
@@ -120,12 +124,16 @@ class Follower:
         self.commit_point = -1
         # Syncs forwarded to the leader, oldest first: the session of each.
         self.pending_syncs: deque[int] = deque()
+        # Proposals logged in broadcast and not yet acked (acked once durable), in order.
+        self.unacked: deque[int] = deque()
         peer.send(QuorumConnect(conn, leader_id))
 
     # --- helpers -----------------------------------------------------------------------------
 
-    def _send(self, packet: QuorumPacket) -> None:
-        self.peer.send(QuorumSend(self.conn, packet))
+    def _send(self, packet: QuorumPacket, at_once: bool = False) -> None:
+        """Send ``packet`` to the leader; ``at_once`` when it claims nothing about a disk
+        not yet durable (``QuorumSend.after_persists``)."""
+        self.peer.send(QuorumSend(self.conn, packet, after_persists=not at_once))
 
     def close(self) -> None:
         self.peer.send(QuorumClose(self.conn))
@@ -144,11 +152,12 @@ class Follower:
     def connection_failed(self, now_ms: int) -> None:
         """The dial failed, or the connection closed: retry while we may, else give up.
 
-        A connection closed before the leader sent anything counts as a refused dial: a
-        server that does not lead yet has no quorum listener in Apache ZooKeeper, so a
-        follower that ended the election round a moment before its leader did is refused and
-        tries again (``Learner.connectToLeader``); every zkref server listens, and one that
-        does not lead closes the connection at once (``QuorumPeer.quorum_accepted``).
+        A connection that closes before the leader said anything counts as a failed dial:
+        a server that has not yet finished its own election accepts on its quorum port and
+        closes at once, where Apache's is not listening yet and refuses the connection, and
+        the learner retries (``Learner.LeaderConnector``). Giving up instead started a new
+        election round that the new leader, still in the old one, could not join: both
+        waited initLimit ticks. A leader that closes once it has spoken is gone.
         """
         if self.phase not in (FollowerPhase.CONNECTING, FollowerPhase.LEADERINFO_WAIT):
             raise GiveUp("the leader closed the connection")
@@ -158,6 +167,7 @@ class Follower:
             or now_ms + CONNECT_RETRY_DELAY_MS >= self.connect_deadline_ms
         ):
             raise GiveUp(f"cannot connect to leader {self.leader_id}")
+        self.phase = FollowerPhase.CONNECTING
         self.retry_at_ms = now_ms + CONNECT_RETRY_DELAY_MS
 
     def next_deadline(self) -> int:
@@ -377,12 +387,11 @@ class Follower:
             if txn.header.zxid <= peer.log_last:
                 raise GiveUp(f"proposal {txn.header.zxid:#x} at or below our log {expected.hex()}")
             if plants.ACK_BEFORE_LOG:
-                self._send(QuorumPacket(PacketType.ACK, txn.header.zxid, None, None))
+                self._send(QuorumPacket(PacketType.ACK, txn.header.zxid, None, None), at_once=True)
                 peer.append(txn, log=False)
                 return
             peer.append(txn)
-            # Sent only once the txn is durable (the Ready contract).
-            self._send(QuorumPacket(PacketType.ACK, txn.header.zxid, None, None))
+            self.unacked.append(txn.header.zxid)  # acked in ``persisted``
         elif kind == PacketType.COMMIT:
             if (
                 plants.ACK_BEFORE_LOG
@@ -396,7 +405,9 @@ class Follower:
             data = SessionTouches(
                 tuple(SessionTouch(sid, timeout) for sid, timeout in touches.items())
             ).encode()
-            self._send(QuorumPacket(PacketType.PING, packet.zxid, data, packet.authinfo))
+            self._send(
+                QuorumPacket(PacketType.PING, packet.zxid, data, packet.authinfo), at_once=True
+            )
         elif kind == PacketType.SYNC:
             if not self.pending_syncs:
                 raise GiveUp("SYNC from the leader with no sync outstanding")
@@ -421,8 +432,14 @@ class Follower:
         if opcode == OpCode.sync:
             self.pending_syncs.append(session_id)
         data = ForwardedRequest(session_id, cxid, opcode, body).encode()
-        self._send(QuorumPacket(PacketType.REQUEST, -1, data, tuple(auth_ids)))
+        self._send(QuorumPacket(PacketType.REQUEST, -1, data, tuple(auth_ids)), at_once=True)
 
     def revalidate(self, session_id: int, timeout_ms: int) -> None:
         data = RevalidateRequest(session_id, timeout_ms).encode()
-        self._send(QuorumPacket(PacketType.REVALIDATE, -1, data, None))
+        self._send(QuorumPacket(PacketType.REVALIDATE, -1, data, None), at_once=True)
+
+    def persisted(self, zxid: int) -> None:
+        """Our log has every txn up to ``zxid``: ack the proposals it covers, in order."""
+        unacked = self.unacked
+        while unacked and unacked[0] <= zxid:
+            self._send(QuorumPacket(PacketType.ACK, unacked.popleft(), None, None), at_once=True)

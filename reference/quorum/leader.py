@@ -190,7 +190,7 @@ class Leader:
         # Synchronization: who acked NEWLEADER.
         self.quorum_formed = False
         self.newleader_acks: set[int] = set()
-        # Broadcast.
+        # Broadcast: proposals not yet committed, in zxid order (the order they were made).
         self.outstanding: dict[int, Proposal] = {}
         self.last_committed = peer.core.last_zxid
         self.pending_syncs: dict[int, list[int]] = {}
@@ -213,8 +213,10 @@ class Leader:
 
     # --- helpers -----------------------------------------------------------------------------
 
-    def _send(self, handler: LearnerHandler, packet: QuorumPacket) -> None:
-        self.peer.send(QuorumSend(handler.conn, packet))
+    def _send(self, handler: LearnerHandler, packet: QuorumPacket, at_once: bool = False) -> None:
+        """Send ``packet`` to a learner; ``at_once`` when it claims nothing about our disk
+        (``QuorumSend.after_persists``), so it need not wait for our log."""
+        self.peer.send(QuorumSend(handler.conn, packet, after_persists=not at_once))
 
     def _packet(
         self,
@@ -553,17 +555,23 @@ class Leader:
         assert self.established, "a leader proposes only once established"
         zxid = txn.header.zxid
         assert zxid > self.last_committed and zxid not in self.outstanding
+        assert not self.outstanding or zxid > next(reversed(self.outstanding)), "zxid order"
         packet = self.peer.proposal_packet(txn)
         self.proposal_sizes.record(len(packet.data or b""))
         self.outstanding[zxid] = Proposal(txn, packet)
+        # Sent before our own log has it, as Apache does: our ack waits for ``persisted``,
+        # and a quorum of durable acks is what commits.
         for handler in self.forwarding():
-            self._send(handler, packet)
+            self._send(handler, packet, at_once=True)
         self.peer.append(txn)
 
     def persisted(self, zxid: int) -> None:
-        """Our own log has everything up to ``zxid``: our ack."""
-        for proposal_zxid in sorted(z for z in self.outstanding if z <= zxid):
-            self._ack(self.my_id, proposal_zxid)
+        """Our own log has everything up to ``zxid``: our ack of each proposal it covers."""
+        for proposal_zxid, proposal in self.outstanding.items():
+            if proposal_zxid > zxid:
+                break
+            proposal.acks.add(self.my_id)
+        self._try_to_commit()
 
     def _ack(self, sid: int, zxid: int) -> None:
         """``processAck``: acks of epoch starts, of committed or unknown zxids are ignored."""
@@ -578,20 +586,21 @@ class Leader:
     def _try_to_commit(self) -> None:
         """``tryToCommit``: strictly in zxid order, each once a quorum acked it."""
         while self.outstanding:
-            zxid = min(self.outstanding)
+            zxid = next(iter(self.outstanding))  # the oldest: they are kept in zxid order
             proposal = self.outstanding[zxid]
             if not self.quorum.contains_quorum(proposal.acks):
                 break
             del self.outstanding[zxid]
             self.last_committed = zxid
             commit = self._packet(PacketType.COMMIT, zxid)
+            # A quorum has it durable: that does not depend on our own log.
             for handler in self.forwarding():
-                self._send(handler, commit)
+                self._send(handler, commit, at_once=True)
             self.peer.commit(proposal.txn)
             for conn in self.pending_syncs.pop(zxid, []):
                 waiting = self.handlers.get(conn)
                 if waiting is not None:
-                    self._send(waiting, self._packet(PacketType.SYNC, 0))
+                    self._send(waiting, self._packet(PacketType.SYNC, 0), at_once=True)
         if self.quorum_syncs:
             self._answer_quorum_syncs()
 
@@ -607,10 +616,10 @@ class Leader:
                 return
             # processSync: answered once everything proposed so far has committed.
             if self.outstanding:
-                last = max(self.outstanding)
+                last = next(reversed(self.outstanding))
                 self.pending_syncs.setdefault(last, []).append(handler.conn)
             else:
-                self._send(handler, self._packet(PacketType.SYNC, 0))
+                self._send(handler, self._packet(PacketType.SYNC, 0), at_once=True)
             return
         session = core.tracker.get(session_id)
         if kind == OpCode.createSession:
@@ -690,7 +699,7 @@ class Leader:
                 continue
             waiting = self.handlers.get(wait.conn)
             if waiting is not None:
-                self._send(waiting, self._packet(PacketType.SYNC, 0))
+                self._send(waiting, self._packet(PacketType.SYNC, 0), at_once=True)
 
     def _revalidate(self, handler: LearnerHandler, request: RevalidateRequest, now_ms: int) -> None:
         """``revalidateSession``: is the session alive? If so it now belongs to that learner."""
@@ -701,7 +710,7 @@ class Leader:
             assert session is not None
             session.owner = handler.sid
         data = RevalidateResponse(request.sessionId, valid).encode()
-        self._send(handler, self._packet(PacketType.REVALIDATE, -1, data))
+        self._send(handler, self._packet(PacketType.REVALIDATE, -1, data), at_once=True)
 
     # --- time --------------------------------------------------------------------------------
 
@@ -746,7 +755,9 @@ class Leader:
     def _ping(self, handler: LearnerHandler) -> None:
         """PING a synchronized learner (``LearnerHandler.ping``: the last proposed zxid)."""
         handler.pings_sent += 1
-        self._send(handler, self._packet(PacketType.PING, self.peer.core.last_proposed))
+        self._send(
+            handler, self._packet(PacketType.PING, self.peer.core.last_proposed), at_once=True
+        )
 
     def _stage_set(self) -> set[int]:
         if self.waiting_for_new_epoch:

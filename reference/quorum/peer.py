@@ -430,6 +430,8 @@ class QuorumPeer:
                 self.leader.persisted(zxid)
             except CounterExhausted as why:
                 self._stop_role(f"zxid counter exhausted: {why}", self.now)
+        elif self.follower is not None:
+            self.follower.persisted(zxid)
 
     def tick(self, now_ms: int) -> bool:
         """Time passed: election timers, leader pings and quorum checks, follower timeouts,

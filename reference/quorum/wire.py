@@ -52,6 +52,9 @@ QUORUM_BUFFER_BYTES_MAX: Final = JUTE_MAXBUFFER_BYTES + JUTE_MAXBUFFER_BYTES
 extraMaxBuffer (``zookeeper.jute.maxbuffer.extrasize`` defaults to maxBuffer)."""
 
 _PACKET_HEAD: Final = struct.Struct(">iq")
+_PACKET_START: Final = struct.Struct(">iqi")  # type, zxid, data length
+_PACKET_START_BYTES: Final = _PACKET_START.size
+_NULL_IDS: Final = INT.pack(NULL_LENGTH)
 
 
 class PacketType(IntEnum):
@@ -219,12 +222,51 @@ def write_packet(out: bytearray, packet: QuorumPacket) -> None:
 
 def encode_packet(packet: QuorumPacket) -> bytes:
     """``packet``'s bytes on the quorum port (there is no frame around it)."""
-    out = bytearray()
     try:
+        if packet.authinfo is None:
+            # Every packet but a forwarded REQUEST: one pack and a concatenation.
+            data = packet.data
+            if data is None:
+                return _PACKET_START.pack(packet.type, packet.zxid, NULL_LENGTH) + _NULL_IDS
+            return _PACKET_START.pack(packet.type, packet.zxid, len(data)) + data + _NULL_IDS
+        out = bytearray()
         write_packet(out, packet)
     except (struct.error, UnicodeEncodeError) as error:
         raise JuteEncodeError(f"QuorumPacket: {error}") from None
     return bytes(out)
+
+
+def read_packet_at(
+    buffer: bytes | bytearray, position: int, max_buffer_bytes: int = QUORUM_BUFFER_BYTES_MAX
+) -> tuple[QuorumPacket, int] | None:
+    """The packet that starts at ``position`` and the position after it, or None if the
+    bytes end inside it; ``JuteError`` if it is malformed. What ``read_packet`` reads, without
+    a reader object or an exception at the end of the bytes (the common packet, with null
+    authinfo, in three unpacks: a stream of them is a quorum connection's whole traffic)."""
+    end = len(buffer)
+    if end - position < _PACKET_START_BYTES:
+        return None
+    type_, zxid, length = _PACKET_START.unpack_from(buffer, position)
+    at = position + _PACKET_START_BYTES
+    data: bytes | None = None
+    if length != NULL_LENGTH:
+        if length < NULL_LENGTH or length > max_buffer_bytes:
+            raise JuteError(f"unreasonable buffer length {length}", at - 4)
+        if end - at < length:
+            return None
+        data = bytes(buffer[at : at + length])
+        at += length
+    if end - at < 4:
+        return None
+    (count,) = INT.unpack_from(buffer, at)
+    if count == NULL_LENGTH:
+        return QuorumPacket(type_, zxid, data, None), at + 4
+    reader = QuorumReader(buffer, position, max_buffer_bytes)
+    try:
+        packet = read_packet(reader)
+    except NeedMoreBytes:
+        return None
+    return packet, reader.position
 
 
 def decode_packet(

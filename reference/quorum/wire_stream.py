@@ -20,12 +20,10 @@ from __future__ import annotations
 from reference.quorum.apache_snapshot import ApacheSnapshot, SnapshotParser
 from reference.quorum.wire import (
     QUORUM_BUFFER_BYTES_MAX,
-    NeedMoreBytes,
     PacketSender,
     PacketType,
     QuorumPacket,
-    QuorumReader,
-    read_packet,
+    read_packet_at,
 )
 
 QuorumEvent = QuorumPacket | ApacheSnapshot
@@ -84,12 +82,10 @@ class QuorumStreamReader:
                 events.append(snapshot.result())
                 self._snapshot = None
                 continue
-            reader = QuorumReader(pending, self._position, self._max_buffer_bytes)
-            try:
-                packet = read_packet(reader)
-            except NeedMoreBytes:
+            read = read_packet_at(pending, self._position, self._max_buffer_bytes)
+            if read is None:
                 return
-            self._position = reader.position
+            packet, self._position = read
             events.append(packet)
             if packet.type == PacketType.SNAP and self.sender is PacketSender.LEADER:
                 self._snapshot = SnapshotParser(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
@@ -143,6 +144,32 @@ def test_compare_alternates_targets_and_writes_ratios_and_a_chart(
     assert multiprocessing.active_children() == []
 
 
+def test_run_starts_an_ensemble_spreads_its_clients_over_it_and_stops_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "ensemble.json"
+    status = main(
+        [
+            *("run", "--hosts", "start:zkref:3", "--duration", "0.4", "--clients", "3"),
+            *("--workloads", "create,getData", "--warmup", "0.1", "--processes", "1"),
+            *("--quiet", "--json", str(out)),
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    document = json.loads(out.read_text())
+    hosts = document["target"]["hosts"].split(",")
+    pids = document["target"]["server_pids"]
+    assert len(set(hosts)) == 3 and len(set(pids)) == 3
+    for result in document["results"]:
+        # getData reads, on every server, the znodes setup created through the first one.
+        _check_result(result)
+        assert result["server_cpu_us_per_op"] is not None
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
 def test_an_unreachable_server_is_reported_not_waited_for(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -173,6 +200,9 @@ def test_an_unreachable_server_is_reported_not_waited_for(
         ["run", "--hosts", "127.0.0.1:2181", "--clients", "1", "--processes", "2"],
         ["compare", "127.0.0.1:2181", "b=127.0.0.1:2182"],
         ["compare", "a=127.0.0.1:2181", "a=127.0.0.1:2182"],
+        ["run", "--hosts", "start:nope"],
+        ["run", "--hosts", "start:zkref:x"],
+        ["compare", "a=start:zkref:0", "b=start:apache"],
     ],
 )
 def test_bad_arguments_exit_with_status_2(arguments: list[str]) -> None:

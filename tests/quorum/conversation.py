@@ -115,21 +115,25 @@ class FollowerConversation:
     # --- the follower's outputs ----------------------------------------------------------
 
     def _drain(self) -> list[object]:
-        """Handle the peer's Ready: persist (durable at once), then its sends."""
-        ready = self.peer.ready()
-        if ready.persist:
+        """Handle the peer's Ready: persist (durable at once), then its sends; what the
+        durability releases (a proposal's ACK) comes in the next Ready, handled too."""
+        sends: list[object] = []
+        while True:
+            ready = self.peer.ready()
+            for message in ready.send:
+                if isinstance(message, QuorumSend) and message.conn == self.conn:
+                    assert isinstance(message.packet, QuorumPacket), "a follower sends no snapshot"
+                    self.sent.append(message.packet)
+                elif isinstance(message, QuorumClose) and message.conn == self.conn:
+                    self.closed = True
+            sends.extend(ready.send)
+            if not ready.persist:
+                return sends
             self.disk.pending.extend(ready.persist)
             self.disk.persists_asked += len(ready.persist)
             last = self.disk.make_durable(len(ready.persist))
             if last:
                 self.peer.persisted(last)
-        for message in ready.send:
-            if isinstance(message, QuorumSend) and message.conn == self.conn:
-                assert isinstance(message.packet, QuorumPacket), "a follower sends no snapshot"
-                self.sent.append(message.packet)
-            elif isinstance(message, QuorumClose) and message.conn == self.conn:
-                self.closed = True
-        return list(ready.send)
 
     # --- the leader's side -----------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -254,7 +254,9 @@ def test_a_quorum_connection_that_does_not_read_is_closed_and_the_peer_told(
         def quorum_closed(self, conn: int) -> None:
             told.append(conn)
 
-        def quorum_received(self, conn: int, event: QuorumPacket | ApacheSnapshot) -> None: ...
+        def quorum_received(
+            self, conn: int, events: Sequence[QuorumPacket | ApacheSnapshot]
+        ) -> None: ...
 
     class Stalled(asyncio.Transport):
         """A transport whose other end never reads: everything written stays buffered."""
@@ -281,13 +283,16 @@ def test_a_quorum_connection_that_does_not_read_is_closed_and_the_peer_told(
         transport = Stalled()
         connection = peers._QuorumConnection(network, 7, PacketSender.LEARNER)
         connection.connection_made(transport)
-        network.send(QuorumSend(7, ping))
-        network.send(QuorumSend(7, ping))
+        for _ in range(2):
+            network.send(QuorumSend(7, ping))
+            network.flush()
         assert not transport.closed and told == []
         network.send(QuorumSend(7, ping))
+        network.flush()
         assert transport.closed
         written = transport.buffered
         network.send(QuorumSend(7, ping))
+        network.flush()
         assert transport.buffered == written, "nothing more is written"
         await asyncio.sleep(0)
         connection.connection_lost(None)

@@ -4,7 +4,7 @@ quorum peer in an order the peer can rely on."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from reference.quorum.apache_snapshot import ApacheSnapshot
@@ -39,8 +39,8 @@ class RecordingHost:
     def quorum_closed(self, conn: int) -> None:
         self.events.append(("closed", conn))
 
-    def quorum_received(self, conn: int, event: QuorumPacket | ApacheSnapshot) -> None:
-        self.events.append(("received", conn))
+    def quorum_received(self, conn: int, events: Sequence[QuorumPacket | ApacheSnapshot]) -> None:
+        self.events.extend(("received", conn) for _ in events)
 
 
 class ClosedTransport(asyncio.Transport):
