@@ -20,17 +20,19 @@ import argparse
 import json
 import signal
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from conformance.checker import MODES, check
-from conformance.ensemble import KINDS, SIZES, apache_missing
+from conformance.ensemble import KINDS, SIZES, EnsembleSettings, LocalEnsemble, apache_missing
 from conformance.history import HistoryFormatError, load_history
+from conformance.model import run_model
 from conformance.nemesis import NodeError
 from conformance.nemesisreport import analyse
 from conformance.nemesisrun import NemesisOptions, run_nemesis
 from conformance.proxy import ProxyError
-from conformance.scenarios.base import CONTAINER_CHECK_INTERVAL_MS, REAP_WAIT_MAX_S
+from conformance.scenarios.base import CONTAINER_CHECK_INTERVAL_MS, REAP_WAIT_MAX_S, Target
 from conformance.schedule import FAULTS
 from conformance.suite import (
     DEFAULT_DURATION_S,
@@ -38,8 +40,9 @@ from conformance.suite import (
     SuiteError,
     SuiteOptions,
     run_suite,
+    server_version,
 )
-from spec.profiles import PROFILES
+from spec.profiles import PROFILES, profile_for_version
 
 EXIT_ALLOWED = 0
 EXIT_VIOLATION = 1
@@ -195,6 +198,13 @@ def _parser(check_prog: str | None = None, run_prog: str | None = None) -> argpa
         help="keep the servers' directories, logs and the history here (default: a temporary "
         "directory, removed; the history is kept and its path printed)",
     )
+    nemesis.add_argument(
+        "--model",
+        action="store_true",
+        help="instead of the clients' workload, run the Hypothesis model checker (up to "
+        "--examples examples for --duration seconds) with the nemesis as rules: kill -9, "
+        "restart, pause, resume, partition and heal interleaved with several sessions' requests",
+    )
     # Test-only: start zkref servers with a planted ZAB bug (zkref serve --plant NAME).
     nemesis.add_argument("--plant", action="append", default=[], help=argparse.SUPPRESS)
     run_cmd.add_argument("--chapter", action="append", default=[], help="only these chapters")
@@ -271,6 +281,17 @@ def _run_nemesis(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, terminate)
+    if args.model:
+        try:
+            return _run_model_under_nemesis(args, options, progress)
+        except KeyboardInterrupt:
+            print("interrupted: every server was stopped", file=sys.stderr)
+            return 130
+        except (NodeError, ProxyError, ValueError, OSError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     try:
         record = run_nemesis(options, progress)
         progress(f"judging the history ({record.history_path})")
@@ -295,6 +316,52 @@ def _run_nemesis(args: argparse.Namespace) -> int:
     if report.status == "VALID":
         return EXIT_ALLOWED
     return EXIT_UNDECIDED if report.status == "UNDECIDED" else EXIT_VIOLATION
+
+
+def _run_model_under_nemesis(
+    args: argparse.Namespace, options: NemesisOptions, progress: Callable[[str], None]
+) -> int:
+    """``--ensemble KIND --model``: the model checker with the nemesis as rules."""
+    with (
+        tempfile.TemporaryDirectory(prefix="zkref-model-") as home,
+        LocalEnsemble(
+            options.kind,
+            options.size,
+            Path(home),
+            EnsembleSettings(tick_time_ms=options.tick_time_ms),
+            options.plants,
+        ) as ensemble,
+    ):
+        progress(f"starting {options.size} {options.kind} servers in {home}")
+        leader = ensemble.start()
+        progress(f"formed in {ensemble.formed_in_s:.1f} s, server {leader} leads")
+        hosts = tuple(ensemble.hosts)
+        target = Target(
+            hosts,
+            profile_for_version(server_version(hosts)),
+            session_timeout_ms=options.session_timeout_ms,
+            request_timeout_s=options.request_timeout_s,
+            mode=options.mode,
+        )
+        result = run_model(
+            target, args.examples, options.duration_s, progress, options.seed, ensemble
+        )
+    faults = sum(1 for step in result.trace if step.startswith("nemesis:"))
+    print(
+        f"model checker under the nemesis against {options.size} {options.kind} servers: "
+        f"{result.examples} examples, {result.steps} steps ({faults} nemesis steps), "
+        f"{result.operations} operations, seed {result.seed}: "
+        + ("PASSED" if result.passed else "FAILED")
+    )
+    if not result.passed:
+        print(result.evidence)
+    for note in result.log:
+        print(f"  {note}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump({**result.to_json(), "nemesis_steps": faults}, out, indent=2)
+            out.write("\n")
+    return EXIT_ALLOWED if result.passed else EXIT_VIOLATION
 
 
 def check_command(argv: Sequence[str], prog: str) -> int:
