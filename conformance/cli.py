@@ -30,7 +30,7 @@ from conformance.history import HistoryFormatError, load_history
 from conformance.model import run_model
 from conformance.nemesis import NodeError
 from conformance.nemesisreport import analyse
-from conformance.nemesisrun import NemesisOptions, run_nemesis
+from conformance.nemesisrun import LIVENESS_TIMEOUT_S, NemesisOptions, run_nemesis
 from conformance.proxy import ProxyError
 from conformance.scenarios.base import CONTAINER_CHECK_INTERVAL_MS, REAP_WAIT_MAX_S, Target
 from conformance.schedule import FAULTS
@@ -193,6 +193,14 @@ def _parser(check_prog: str | None = None, run_prog: str | None = None) -> argpa
         help="a client's mean pause between two requests: bounds the load (%(default)s)",
     )
     nemesis.add_argument(
+        "--liveness-timeout",
+        type=float,
+        default=LIVENESS_TIMEOUT_S,
+        metavar="S",
+        help="after healing, how long one leader followed by all and an answered write may "
+        "take (%(default)s)",
+    )
+    nemesis.add_argument(
         "--keep",
         metavar="DIR",
         help="keep the servers' directories, logs and the history here (default: a temporary "
@@ -272,6 +280,7 @@ def _run_nemesis(args: argparse.Namespace) -> int:
         keep=None if args.keep is None else Path(args.keep),
         think_ms=args.think,
         mode=args.mode,
+        liveness_timeout_s=args.liveness_timeout,
     )
 
     def progress(line: str) -> None:

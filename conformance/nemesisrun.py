@@ -78,6 +78,7 @@ class NemesisOptions:
     session_timeout_ms: int = 8000
     request_timeout_s: float = 4.0
     mode: str = "zookeeper"  # the checker's guarantee
+    liveness_timeout_s: float = LIVENESS_TIMEOUT_S
 
 
 @dataclass
@@ -178,7 +179,8 @@ def run_nemesis(options: NemesisOptions, progress: Progress = lambda _: None) ->
         leader = ensemble.start()
         progress(
             f"formed in {ensemble.formed_in_s:.1f} s, server {leader} leads; "
-            f"connect string {ensemble.connect_string}"
+            f"connect string {ensemble.connect_string}; PIDs "
+            + ", ".join(f"{sid}:{ensemble.members[sid].pid}" for sid in ensemble.sids)
         )
         hosts = ensemble.hosts
         version = server_version(tuple(hosts))
@@ -413,7 +415,7 @@ async def _liveness(
         ensemble.restart(sid)
     progress("liveness: healed, resumed, restarted every server")
     try:
-        leader = await asyncio.to_thread(ensemble.wait_formed, LIVENESS_TIMEOUT_S)
+        leader = await asyncio.to_thread(ensemble.wait_formed, record.options.liveness_timeout_s)
     except NodeError as error:
         record.liveness = f"no leader followed by every server after healing: {error}"
         progress(f"liveness: {record.liveness}")
@@ -428,7 +430,7 @@ async def _liveness(
         request_timeout_s=record.options.request_timeout_s,
         reconnect_attempts_max=1000,
     )
-    deadline = time.monotonic() + LIVENESS_TIMEOUT_S
+    deadline = time.monotonic() + record.options.liveness_timeout_s
     try:
         while time.monotonic() < deadline:
             try:
@@ -444,7 +446,9 @@ async def _liveness(
                     f"liveness: a write answered {record.liveness_write_s:.1f} s after healing"
                 )
                 return
-        record.liveness = f"no write answered within {LIVENESS_TIMEOUT_S:.0f} s of healing"
+        record.liveness = (
+            f"no write answered within {record.options.liveness_timeout_s:.0f} s of healing"
+        )
     finally:
         with contextlib.suppress(ClientError):
             await writer.close()

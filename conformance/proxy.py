@@ -123,6 +123,7 @@ class PeerProxies:
         self._changed: asyncio.Event | None = None
         self.connections_accepted = 0
         self.connections_refused = 0  # the destination did not take the dial
+        self.connections_abandoned = 0  # the dialer hung up before a heal let it through
 
     # --- control, from any thread --------------------------------------------------------
 
@@ -264,6 +265,7 @@ class PeerProxies:
         source, destination = connection.source, connection.destination
         held = await self._hold(source, destination, reader)
         if held is None:  # the dialer hung up before the connection could be set up
+            self.connections_abandoned += 1
             connection.dialer.transport.abort()
             return
         quorum_port, election_port = self.targets[destination]
