@@ -18,20 +18,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from conformance.checker import MODES, check
+from conformance.ensemble import KINDS, SIZES, EnsembleSettings, LocalEnsemble, apache_missing
 from conformance.history import HistoryFormatError, load_history
-from conformance.scenarios.base import CONTAINER_CHECK_INTERVAL_MS, REAP_WAIT_MAX_S
+from conformance.model import run_model
+from conformance.nemesis import NodeError
+from conformance.nemesisreport import analyse
+from conformance.nemesisrun import LIVENESS_TIMEOUT_S, NemesisOptions, run_nemesis
+from conformance.proxy import ProxyError
+from conformance.scenarios.base import CONTAINER_CHECK_INTERVAL_MS, REAP_WAIT_MAX_S, Target
+from conformance.schedule import FAULTS
 from conformance.suite import (
     DEFAULT_DURATION_S,
     DEFAULT_EXAMPLES,
     SuiteError,
     SuiteOptions,
     run_suite,
+    server_version,
 )
-from spec.profiles import PROFILES
+from spec.profiles import PROFILES, profile_for_version
 
 EXIT_ALLOWED = 0
 EXIT_VIOLATION = 1
@@ -81,7 +92,15 @@ def _parser(check_prog: str | None = None, run_prog: str | None = None) -> argpa
             "Exit 0: everything passed; 1: a failure; 2: the suite could not run."
         ),
     )
-    run_cmd.add_argument("--hosts", required=True, help="host:port[,host:port...]")
+    target = run_cmd.add_mutually_exclusive_group(required=True)
+    target.add_argument("--hosts", help="host:port[,host:port...]: the servers under test")
+    target.add_argument(
+        "--ensemble",
+        choices=KINDS,
+        help="start an ensemble of this kind here (127.0.0.1, free ports, data in a temporary "
+        "directory) and run clients against it while a nemesis kills, pauses and partitions "
+        "its servers; the history is judged and every acknowledged write read back",
+    )
     run_cmd.add_argument(
         "--profile",
         choices=sorted(PROFILES),
@@ -146,6 +165,56 @@ def _parser(check_prog: str | None = None, run_prog: str | None = None) -> argpa
         help="the longest the suite waits for a reaping (%(default)s s): a reaping scenario "
         "that the container check interval makes longer is reported not checked",
     )
+    nemesis = run_cmd.add_argument_group(
+        "nemesis run (with --ensemble)",
+        "--duration is how long the clients work under faults, --seed draws the schedule "
+        "(printed first; the same seed replays it).",
+    )
+    nemesis.add_argument("--size", type=int, choices=SIZES, default=3, help="servers (%(default)s)")
+    nemesis.add_argument(
+        "--nemesis",
+        default=",".join(FAULTS),
+        metavar="FAULTS",
+        help="comma-separated faults among kill (kill -9, restart on the same data), pause "
+        "(SIGSTOP/SIGCONT), partition (proxied peer links cut, also one-way), or none "
+        "(%(default)s)",
+    )
+    nemesis.add_argument(
+        "--clients", type=int, default=8, help="concurrent client sessions (%(default)s)"
+    )
+    nemesis.add_argument(
+        "--tick-time", type=int, default=1000, metavar="MS", help="tickTime (%(default)s)"
+    )
+    nemesis.add_argument(
+        "--think",
+        type=float,
+        default=50.0,
+        metavar="MS",
+        help="a client's mean pause between two requests: bounds the load (%(default)s)",
+    )
+    nemesis.add_argument(
+        "--liveness-timeout",
+        type=float,
+        default=LIVENESS_TIMEOUT_S,
+        metavar="S",
+        help="after healing, how long one leader followed by all and an answered write may "
+        "take (%(default)s)",
+    )
+    nemesis.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep the servers' directories, logs and the history here (default: a temporary "
+        "directory, removed; the history is kept and its path printed)",
+    )
+    nemesis.add_argument(
+        "--model",
+        action="store_true",
+        help="instead of the clients' workload, run the Hypothesis model checker (up to "
+        "--examples examples for --duration seconds) with the nemesis as rules: kill -9, "
+        "restart, pause, resume, partition and heal interleaved with several sessions' requests",
+    )
+    # Test-only: start zkref servers with a planted ZAB bug (zkref serve --plant NAME).
+    nemesis.add_argument("--plant", action="append", default=[], help=argparse.SUPPRESS)
     run_cmd.add_argument("--chapter", action="append", default=[], help="only these chapters")
     run_cmd.add_argument("--no-model", action="store_true", help="skip the model checker")
     run_cmd.add_argument("--json", metavar="FILE", help="also write the report as JSON here")
@@ -153,6 +222,8 @@ def _parser(check_prog: str | None = None, run_prog: str | None = None) -> argpa
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.ensemble is not None:
+        return _run_nemesis(args)
     options = SuiteOptions(
         hosts=tuple(h.strip() for h in args.hosts.split(",") if h.strip()),
         profile=args.profile,
@@ -183,6 +254,123 @@ def _run(args: argparse.Namespace) -> int:
             print(f"error: cannot write {args.json}: {error}", file=sys.stderr)
             return EXIT_BAD_INPUT
     return EXIT_ALLOWED if report.passed else EXIT_VIOLATION
+
+
+def _run_nemesis(args: argparse.Namespace) -> int:
+    """``--ensemble KIND``: a nemesis run (``conformance.nemesisrun``); exit 0 valid,
+    1 a violation, 2 it could not run, 3 undecided. SIGTERM is handled as Ctrl-C: every
+    server is stopped before the command exits."""
+    faults = tuple(f for f in args.nemesis.split(",") if f and f != "none")
+    unknown = sorted(set(faults) - set(FAULTS))
+    if unknown:
+        print(f"error: unknown faults {unknown}; known: {', '.join(FAULTS)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.ensemble == "apache" and (missing := apache_missing()) is not None:
+        print(f"error: Apache ZooKeeper cannot run here: {missing}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    options = NemesisOptions(
+        kind=args.ensemble,
+        size=args.size,
+        faults=faults,
+        duration_s=args.duration,
+        clients=args.clients,
+        seed=args.seed,
+        tick_time_ms=args.tick_time,
+        plants=tuple(args.plant),
+        keep=None if args.keep is None else Path(args.keep),
+        think_ms=args.think,
+        mode=args.mode,
+        liveness_timeout_s=args.liveness_timeout,
+    )
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    def terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    if args.model:
+        try:
+            return _run_model_under_nemesis(args, options, progress)
+        except KeyboardInterrupt:
+            print("interrupted: every server was stopped", file=sys.stderr)
+            return 130
+        except (NodeError, ProxyError, ValueError, OSError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    try:
+        record = run_nemesis(options, progress)
+        progress(f"judging the history ({record.history_path})")
+        report = analyse(record)
+    except KeyboardInterrupt:
+        print("interrupted: every server was stopped", file=sys.stderr)
+        return 130
+    except (NodeError, ProxyError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(report.render())
+    if args.json:
+        try:
+            with open(args.json, "w", encoding="utf-8") as out:
+                json.dump(report.to_json(), out, indent=2)
+                out.write("\n")
+        except OSError as error:
+            print(f"error: cannot write {args.json}: {error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    if report.status == "VALID":
+        return EXIT_ALLOWED
+    return EXIT_UNDECIDED if report.status == "UNDECIDED" else EXIT_VIOLATION
+
+
+def _run_model_under_nemesis(
+    args: argparse.Namespace, options: NemesisOptions, progress: Callable[[str], None]
+) -> int:
+    """``--ensemble KIND --model``: the model checker with the nemesis as rules."""
+    with (
+        tempfile.TemporaryDirectory(prefix="zkref-model-") as home,
+        LocalEnsemble(
+            options.kind,
+            options.size,
+            Path(home),
+            EnsembleSettings(tick_time_ms=options.tick_time_ms),
+            options.plants,
+        ) as ensemble,
+    ):
+        progress(f"starting {options.size} {options.kind} servers in {home}")
+        leader = ensemble.start()
+        progress(f"formed in {ensemble.formed_in_s:.1f} s, server {leader} leads")
+        hosts = tuple(ensemble.hosts)
+        target = Target(
+            hosts,
+            profile_for_version(server_version(hosts)),
+            session_timeout_ms=options.session_timeout_ms,
+            request_timeout_s=options.request_timeout_s,
+            mode=options.mode,
+        )
+        result = run_model(
+            target, args.examples, options.duration_s, progress, options.seed, ensemble
+        )
+    faults = sum(1 for step in result.trace if step.startswith("nemesis:"))
+    print(
+        f"model checker under the nemesis against {options.size} {options.kind} servers: "
+        f"{result.examples} examples, {result.steps} steps ({faults} nemesis steps), "
+        f"{result.operations} operations, seed {result.seed}: "
+        + ("PASSED" if result.passed else "FAILED")
+    )
+    if not result.passed:
+        print(result.evidence)
+    for note in result.log:
+        print(f"  {note}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump({**result.to_json(), "nemesis_steps": faults}, out, indent=2)
+            out.write("\n")
+    return EXIT_ALLOWED if result.passed else EXIT_VIOLATION
 
 
 def check_command(argv: Sequence[str], prog: str) -> int:

@@ -14,6 +14,16 @@ spec by ``conformance.checker.check`` under the server's profile, so a reply or 
 spec does not give fails the step that showed it, and the whole history is checked once more
 at the end of each example.
 
+When the suite controls the ensemble (``run_model(..., nemesis=ensemble)``, a
+``conformance.ensemble.LocalEnsemble``: ``zkref conformance --ensemble KIND --model``), the
+nemesis is a rule like any other, interleaved with the sessions' requests: kill -9 of a
+server, its restart on the same data directory, SIGSTOP and SIGCONT, a partition of a random
+minority from the majority (the proxies between the servers), and healing. At most a minority
+of the servers is hurt at once (killed, paused or cut off), so requests go on being answered;
+a request that meets a fault is recorded with an unknown outcome and the session re-attaches
+elsewhere. Each example ends with everything healed, resumed and restarted, and waits until
+one leader is followed by every server, so the next example starts on a whole ensemble.
+
 Not generated: setACL (a race in Apache ZooKeeper, ``spec/DIVERGENCES.md`` §8), addAuth
 (§9), checkWatches under profile 3.8 (§7), session expiry (slow; the ``sessions`` scenarios
 cover it).
@@ -32,20 +42,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import itertools
 import random
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky, FlakyStrategyDefinition
-from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    get_state_machine_test,
+    precondition,
+    rule,
+)
 
 from conformance.checker import check
-from conformance.client import Client, ClientError
+from conformance.client import Client, ClientError, ConnectionLoss
 from conformance.history import HistoryRecorder
 from conformance.scenarios.base import Target, delete_tree, helper, recorded_start
 from spec import requests as rq
@@ -61,7 +78,35 @@ VERSIONS = [-1, -1, 0, 1, 2]
 TTL_MS = 600_000
 PICKS = 64
 
+SERVERS_MAX = 5  # the nemesis rules draw a server index below this (modulo the size)
+HEAL_TIMEOUT_S = 120.0  # after an example: one leader followed by every server
+NEW_SESSION_WAIT_S = 10.0  # under the nemesis: how long a new session may take
+
 T = TypeVar("T")
+
+
+class EnsembleControl(Protocol):
+    """What the nemesis rules need of an ensemble the suite started
+    (``conformance.ensemble.LocalEnsemble`` has it)."""
+
+    sids: list[int]
+    paused: set[int]
+
+    def running(self) -> list[int]: ...
+
+    def kill(self, sid: int) -> None: ...
+
+    def restart(self, sid: int) -> None: ...
+
+    def pause(self, sid: int) -> None: ...
+
+    def resume(self, sid: int) -> None: ...
+
+    def partition(self, *groups: Iterable[int]) -> None: ...
+
+    def heal(self) -> None: ...
+
+    def wait_formed(self, timeout_s: float = ...) -> int: ...
 
 
 @dataclass
@@ -102,6 +147,8 @@ class ModelMachine(RuleBasedStateMachine):
     TARGET: ClassVar[Target]
     DEADLINE: ClassVar[float]
     RESULT: ClassVar[ModelResult]
+    # The ensemble, when the suite controls it: then the nemesis rules run.
+    NEMESIS: ClassVar[EnsembleControl | None] = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -114,6 +161,7 @@ class ModelMachine(RuleBasedStateMachine):
         self.known: set[str] = set()
         self.root = f"/conformance-model-{time.monotonic_ns() % 10**12}"
         self.sessions: list[Client] = []
+        self.cut_off: set[int] = set()  # the minority of the partition in force, if any
         self.recorder: HistoryRecorder = self._run(recorded_start(self.TARGET, "model checker"))
         for number in range(SESSIONS):
             self.sessions.append(self._run(self._new_session(number)))
@@ -132,8 +180,20 @@ class ModelMachine(RuleBasedStateMachine):
             session_timeout_ms=self.TARGET.session_timeout_ms,
             request_timeout_s=self.TARGET.request_timeout_s,
         )
-        await client.start()
-        return client
+        if self.NEMESIS is None:
+            await client.start()
+            return client
+        # Under the nemesis no server may take sessions for a while (the leader was just
+        # killed, and the others elect): try again, within the step's bound.
+        deadline = time.monotonic() + NEW_SESSION_WAIT_S
+        while True:
+            try:
+                await client.start()
+                return client
+            except ConnectionLoss:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
 
     def _path(self, name: str) -> str:
         return f"{self.root}/{name}"
@@ -330,10 +390,120 @@ class ModelMachine(RuleBasedStateMachine):
 
         self._step(f"m{session}: connection lost, re-attach", action)
 
+    # --- the nemesis (only when the suite controls the ensemble) --------------------------
+
+    def _ensemble(self) -> EnsembleControl:
+        assert self.NEMESIS is not None
+        return self.NEMESIS
+
+    def _server(self, index: int) -> int:
+        sids = self._ensemble().sids
+        return sids[index % len(sids)]
+
+    def _hurt(self) -> set[int]:
+        """Servers killed, paused or cut off now."""
+        ensemble = self._ensemble()
+        down = set(ensemble.sids) - set(ensemble.running())
+        return down | set(ensemble.paused) | self.cut_off
+
+    def _may_hurt(self, more: set[int]) -> bool:
+        """At most a minority hurt at once, so that a quorum goes on serving."""
+        return len(self._hurt() | more) <= (len(self._ensemble().sids) - 1) // 2
+
+    def _nemesis_step(self, text: str, action: Callable[[], None]) -> None:
+        self.steps.append(text)
+        self.result.trace.append(text)
+        self.result.steps += 1
+        action()
+        self._judge()
+
+    @precondition(lambda self: self.NEMESIS is not None)
+    @rule(kind=st.sampled_from(["kill", "pause", "partition"]), pick=st.integers(0, PICKS - 1))
+    def nemesis_fault(self, kind: str, pick: int) -> None:
+        """Hurt a server (or a minority, for a partition) among those that may be hurt now:
+        ``pick`` chooses, so the draw does not depend on the ensemble's state."""
+        ensemble = self._ensemble()
+        running = [sid for sid in ensemble.sids if sid in ensemble.running()]
+        if kind == "partition":
+            limit = (len(ensemble.sids) - 1) // 2
+            groups = [
+                set(group)
+                for size in range(1, limit + 1)
+                for group in itertools.combinations(ensemble.sids, size)
+                if not self.cut_off and self._may_hurt(set(group))
+            ]
+            if not groups:
+                self._nemesis_step("nemesis: no partition possible now", lambda: None)
+                return
+            minority = groups[pick % len(groups)]
+            rest = sorted(set(ensemble.sids) - minority)
+
+            def cut() -> None:
+                ensemble.partition(sorted(minority), rest)
+                self.cut_off = minority
+
+            names = ",".join(str(sid) for sid in sorted(minority))
+            self._nemesis_step(f"nemesis: partition {names} from the rest", cut)
+            return
+        if kind == "kill":
+            candidates = [sid for sid in running if sid in self._hurt() or self._may_hurt({sid})]
+        else:
+            candidates = [
+                sid
+                for sid in running
+                if sid not in ensemble.paused and (sid in self._hurt() or self._may_hurt({sid}))
+            ]
+        if not candidates:
+            self._nemesis_step(f"nemesis: no server to {kind} now", lambda: None)
+            return
+        sid = candidates[pick % len(candidates)]
+        if kind == "kill":
+            self._nemesis_step(f"nemesis: kill -9 server {sid}", lambda: ensemble.kill(sid))
+        else:
+            self._nemesis_step(f"nemesis: pause server {sid}", lambda: ensemble.pause(sid))
+
+    @precondition(lambda self: self.NEMESIS is not None)
+    @rule(pick=st.integers(0, PICKS - 1))
+    def nemesis_repair(self, pick: int) -> None:
+        """Undo one fault in force: restart a killed server, resume a paused one, or heal the
+        partition (``pick`` chooses)."""
+        ensemble = self._ensemble()
+        repairs: list[tuple[str, Callable[[], None]]] = []
+        for sid in ensemble.sids:
+            if sid not in ensemble.running():
+                repairs.append((f"restart server {sid}", functools.partial(ensemble.restart, sid)))
+            elif sid in ensemble.paused:
+                repairs.append((f"resume server {sid}", functools.partial(ensemble.resume, sid)))
+        if self.cut_off:
+
+            def heal() -> None:
+                ensemble.heal()
+                self.cut_off = set()
+
+            repairs.append(("heal the network", heal))
+        if not repairs:
+            self._nemesis_step("nemesis: nothing to repair", lambda: None)
+            return
+        text, action = repairs[pick % len(repairs)]
+        self._nemesis_step(f"nemesis: {text}", action)
+
+    def _heal_all(self) -> None:
+        """Everything whole again, and one leader followed by every server (bounded)."""
+        ensemble = self._ensemble()
+        ensemble.heal()
+        self.cut_off = set()
+        for sid in list(ensemble.paused):
+            ensemble.resume(sid)
+        for sid in set(ensemble.sids) - set(ensemble.running()):
+            ensemble.restart(sid)
+        ensemble.wait_formed(HEAL_TIMEOUT_S)
+
     # --- the end of an example -----------------------------------------------------------
 
     def teardown(self) -> None:
         try:
+            if self.NEMESIS is not None:
+                self._heal_all()
             for client in self.sessions:
                 with contextlib.suppress(Exception):
                     self._run(client.close())
@@ -359,9 +529,11 @@ def run_model(
     duration_s: float,
     progress: Callable[[str], None] = lambda _: None,
     seed: int | None = None,
+    nemesis: EnsembleControl | None = None,
 ) -> ModelResult:
     """Run up to ``examples`` examples of the model checker, none starting after the
-    duration, from ``seed`` (a random seed if None; either way it is in the result)."""
+    duration, from ``seed`` (a random seed if None; either way it is in the result); with
+    ``nemesis``, the ensemble the suite controls, its faults are rules too."""
     result = ModelResult(seed=random.randrange(2**32) if seed is None else seed)
     progress(f"model checker: seed {result.seed}")
     started = time.monotonic()
@@ -370,6 +542,7 @@ def run_model(
         TARGET = target
         DEADLINE = started + duration_s
         RESULT = result
+        NEMESIS = nemesis
 
     chosen = settings(
         max_examples=max(examples, 1),
@@ -392,6 +565,8 @@ def run_model(
         # Only a failure (already recorded with its evidence) or the server's answers
         # steering generation lead here; neither is a new finding.
         result.log.append(f"hypothesis: {type(error).__name__}: {error}")
+        for cause in getattr(error, "exceptions", ()):
+            result.log.append(f"  the first run raised {type(cause).__name__}: {cause}")
     except Exception as error:  # client or checker bugs
         if result.passed:
             result.passed = False

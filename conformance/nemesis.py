@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Protocol, Self
 
@@ -90,6 +91,8 @@ class ServerNode:
         self.log_path = home / "server.out"
         self._log: IO[bytes] | None = None
         self.starts = 0
+        # Told the PID of every process started (a guard that kills it should the suite die).
+        self.on_spawn: Callable[[int], None] | None = None
 
     @property
     def address(self) -> str:
@@ -108,8 +111,10 @@ class ServerNode:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def start(self) -> None:
-        """Start the process and wait (bounded) until it takes sessions."""
+    def spawn(self) -> None:
+        """Start the process without waiting for it to serve (a member of an ensemble only
+        serves once a quorum has formed). It runs in a session of its own, so a Ctrl-C at
+        the terminal reaches the suite, which stops it, and not the server directly."""
         if self.running():
             raise NodeError(f"{self.kind} on {self.address} is already running")
         self.home.mkdir(parents=True, exist_ok=True)
@@ -126,8 +131,16 @@ class ServerNode:
             stdin=subprocess.DEVNULL,
             cwd=self.home,
             env=env,
+            start_new_session=True,
         )
         self.starts += 1
+        if self.on_spawn is not None:
+            self.on_spawn(self.process.pid)
+
+    def start(self) -> None:
+        """Start the process and wait (bounded) until it takes sessions."""
+        self.spawn()
+        assert self.process is not None
         deadline = time.monotonic() + START_TIMEOUT_S
         while not (srvr(self.port) and serves_sessions(self.port)):
             if self.process.poll() is not None or time.monotonic() > deadline:

@@ -31,6 +31,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
+from reference.quorum import plants
 from server.config import (
     ConfigError,
     ServerConfig,
@@ -190,6 +191,15 @@ def _parser() -> argparse.ArgumentParser:
         help="asyncio's own loop, or uvloop (auto: uvloop when installed)",
     )
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    # Test-only, hidden from --help: switch on a planted ZAB bug (reference.quorum.plants) in
+    # this server, so that a nemesis run can prove it catches one in a real process.
+    serve.add_argument(
+        "--plant",
+        action="append",
+        default=[],
+        choices=sorted(plants.PLANTS),
+        help=argparse.SUPPRESS,
+    )
     # Never parsed here (main() hands these commands their arguments first); known to the
     # parser so that an unknown command's error names every command.
     for command in COMMANDS:
@@ -319,6 +329,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for name in args.plant:
+        plants.plant(name)
+        log.warning("planted bug switched on (test only): %s", plants.PLANTS[name][1])
     try:
         event_loop = choose_event_loop(args.event_loop)
         config = build_config(args)
