@@ -108,8 +108,10 @@ class ServerNode:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def start(self) -> None:
-        """Start the process and wait (bounded) until it takes sessions."""
+    def start(self, *, open_session: bool = True) -> None:
+        """Start the process and wait (bounded) until it takes sessions. With
+        ``open_session`` False, until ``srvr`` says it serves, without opening a session (a
+        session is a transaction, which some tests of an ensemble's sync must not have)."""
         if self.running():
             raise NodeError(f"{self.kind} on {self.address} is already running")
         self.home.mkdir(parents=True, exist_ok=True)
@@ -129,7 +131,7 @@ class ServerNode:
         )
         self.starts += 1
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not (srvr(self.port) and serves_sessions(self.port)):
+        while not (srvr(self.port) and (not open_session or serves_sessions(self.port))):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.kill()
                 raise NodeError(f"{self.kind} did not start on {self.address}: see {self.log_path}")

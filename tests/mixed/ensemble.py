@@ -1,0 +1,217 @@
+"""Mixed ensembles: zkref servers and Apache ZooKeeper 3.8 servers in one ensemble.
+
+Every member, whatever its kind, gets the same zoo.cfg (``zoo_cfg``): ``MIXED_SETTINGS``
+(tickTime, initLimit, syncLimit, every four-letter word, no AdminServer, and
+``zkref.profile=3.8`` so that zkref behaves as the 3.8 servers beside it; Apache stores the
+key as a system property it never reads), then its own ``dataDir``, ``clientPort`` and
+``clientPortAddress``, then every ``server.N`` line; ``myid`` is in the dataDir. zkref
+runs ``python -m server serve --config zoo.cfg``; Apache runs ``QuorumPeerMain zoo.cfg``
+with its log on (slf4j-simple first on the class path: the Debian class path has several
+bindings and would otherwise pick the silent one) at INFO, and at DEBUG for
+``LearnerHandler``, which logs some of its sync decisions ("Sending TRUNC to follower")
+only there.
+
+``mixed_ensemble(home, "AAZ")`` starts server 1 and 2 as Apache and 3 as zkref (the letter
+per server id), waits until they have formed, and stops every member by PID at the end; then
+it fails the test if a zkref server logged an internal error or an Apache server logged
+what it says when a transaction or a snapshot from its leader does not match its tree
+(``APACHE_DIVERGENCE``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from conformance.nemesis import HOST, ApacheZooKeeperNode, NodeError, ServerNode
+from tests.support.ensemble import (
+    ApacheMember,
+    Ensemble,
+    ZkrefMember,
+    _ports,
+    server_lines,
+)
+from tests.support.rawclient import four_letter_word
+
+MIXED_SETTINGS: Mapping[str, str] = {
+    "tickTime": "2000",
+    "initLimit": "10",
+    "syncLimit": "5",
+    "4lw.commands.whitelist": "*",
+    "admin.enableServer": "false",
+    "zkref.profile": "3.8",
+}
+
+APACHE_CLASS_PATH = "/usr/share/java/slf4j-simple.jar:/usr/share/java/*:/usr/share/zookeeper/*"
+APACHE_LOGGING = (
+    "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
+    "-Dorg.slf4j.simpleLogger.showDateTime=true",
+    "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",
+    "-Dorg.slf4j.simpleLogger.log.org.apache.zookeeper.server.quorum.LearnerHandler=debug",
+)
+
+# What an Apache server logs when what its leader sent does not match its own tree
+# (DataTree.compareDigest, reportDigestMismatch) or is a multi it cannot read
+# (DataTree.processTxn; logged at DEBUG only, so the digest is what shows it at INFO).
+APACHE_DIVERGENCE = ("Digests are not matching", "First digest mismatch", "Invalid type of op")
+
+ZKREF = "zkref"
+APACHE = ApacheZooKeeperNode.kind
+KINDS = {"A": APACHE, "Z": ZKREF}
+
+
+def zoo_cfg(member: ServerNode, sid: int, members: Mapping[int, tuple[int, int]]) -> str:
+    """The zoo.cfg every member of a mixed ensemble gets, with its own data dir and port."""
+    lines = [f"{key}={value}" for key, value in MIXED_SETTINGS.items()]
+    lines += [
+        f"dataDir={member.data_dir}",
+        f"clientPort={member.port}",
+        f"clientPortAddress={HOST}",
+        *server_lines(members),
+    ]
+    del sid
+    return "\n".join([*lines, ""])
+
+
+class MixedZkref(ZkrefMember):
+    """A zkref server of a mixed ensemble (``python -m server serve --config zoo.cfg``)."""
+
+    def prepare(self) -> None:
+        (self.home / "zoo.cfg").write_text(zoo_cfg(self, self.sid, self.members))
+        (self.data_dir / "myid").write_text(f"{self.sid}\n")
+
+
+class MixedApache(ApacheMember):
+    """An Apache ZooKeeper 3.8 server of a mixed ensemble (``QuorumPeerMain zoo.cfg``) with
+    its log on, and ``properties`` as ``-D`` system properties."""
+
+    def __init__(
+        self,
+        home: Path,
+        sid: int,
+        members: Mapping[int, tuple[int, int]],
+        port: int,
+        properties: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(home, sid, members, port, stock=True)
+        self.properties = dict(properties or {})
+
+    def prepare(self) -> None:
+        (self.home / "zoo.cfg").write_text(zoo_cfg(self, self.sid, self.members))
+        (self.data_dir / "myid").write_text(f"{self.sid}\n")
+
+    def command(self) -> list[str]:
+        return [
+            "java",
+            "-Xmx256m",
+            "-cp",
+            APACHE_CLASS_PATH,
+            *APACHE_LOGGING,
+            *(f"-D{key}={value}" for key, value in self.properties.items()),
+            f"-Dzookeeper.log.dir={self.home}",
+            "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+            str(self.home / "zoo.cfg"),
+        ]
+
+
+class MixedEnsemble(Ensemble):
+    """An ensemble whose members are of both kinds; ``kinds`` maps server id to kind."""
+
+    @property
+    def kind(self) -> str:
+        return "mixed"
+
+    def kind_of(self, sid: int) -> str:
+        return self.members[sid].kind
+
+    def sids_of(self, kind: str) -> list[int]:
+        return sorted(sid for sid, m in self.members.items() if m.kind == kind)
+
+    def log_size(self, sid: int) -> int:
+        """How many bytes the member's log has now (``log_since`` reads what follows)."""
+        try:
+            return self.members[sid].log_path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def log_since(self, sid: int, offset: int) -> str:
+        """What the member logged after ``offset`` bytes."""
+        with self.members[sid].log_path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode("utf-8", "replace")
+
+    def wipe(self, sid: int) -> None:
+        """Empty a stopped member's data directory but for its ``myid`` (it has lost its
+        disk and comes back with nothing)."""
+        member = self.members[sid]
+        assert not member.running(), f"server {sid} is running"
+        for path in sorted(member.data_dir.rglob("*"), reverse=True):
+            if path.name == "myid" and path.parent == member.data_dir:
+                continue
+            if path.is_dir():
+                path.rmdir()
+            else:
+                path.unlink()
+
+    def mntr(self, sid: int) -> dict[str, str]:
+        """``mntr`` of one member as a dict."""
+        text = four_letter_word(HOST, self.members[sid].port, "mntr", 2.0)
+        pairs = (line.split("\t", 1) for line in text.splitlines() if "\t" in line)
+        return {key: value for key, value in pairs}
+
+    def divergences(self) -> dict[int, list[str]]:
+        """Lines of the members' logs that say an Apache server found its tree differs from
+        its leader's, or a zkref server had an internal error."""
+        found: dict[int, list[str]] = {}
+        for sid, member in self.members.items():
+            markers = ("internal error",) if member.kind == ZKREF else APACHE_DIVERGENCE
+            lines = [
+                line for line in member.log_text().splitlines() if any(m in line for m in markers)
+            ]
+            if lines:
+                found[sid] = lines
+        return found
+
+
+def members_of(
+    home: Path, kinds: str, apache_properties: Mapping[str, str] | None = None
+) -> MixedEnsemble:
+    """The (not started) members of a mixed ensemble: ``kinds[i]`` is server i+1's kind,
+    ``A`` for Apache ZooKeeper, ``Z`` for zkref."""
+    assert set(kinds) <= set(KINDS), kinds
+    client, peers = _ports(len(kinds))
+    members: dict[int, ServerNode] = {}
+    for sid in peers:
+        member_home = home / f"server-{sid}"
+        if kinds[sid - 1] == "Z":
+            members[sid] = MixedZkref(member_home, sid, peers, {}, client[sid])
+        else:
+            members[sid] = MixedApache(member_home, sid, peers, client[sid], apache_properties)
+    return MixedEnsemble(members)
+
+
+@contextmanager
+def mixed_ensemble(
+    home: Path, kinds: str, apache_properties: Mapping[str, str] | None = None
+) -> Iterator[MixedEnsemble]:
+    """A formed mixed ensemble (see the module docstring); skips the test if Apache
+    ZooKeeper cannot run here."""
+    missing = ApacheZooKeeperNode.available()
+    if missing is not None:
+        pytest.skip(f"Apache ZooKeeper cannot run here: {missing}")
+    ensemble = members_of(home, kinds, apache_properties)
+    with ensemble:
+        started = time.monotonic()
+        try:
+            ensemble.start()
+        except NodeError as error:
+            raise AssertionError(f"{error}\n{ensemble.log_text()}") from None
+        ensemble.wait_formed()
+        ensemble.formed_in_s = time.monotonic() - started
+        yield ensemble
+    divergences = ensemble.divergences()
+    assert not divergences, f"divergence in {divergences}:\n{ensemble.log_text()}"
