@@ -248,6 +248,7 @@ class Follower:
     def _sync_start(self, packet: QuorumPacket) -> None:
         peer = self.peer
         kind = packet.type
+        log_end = peer.log_last
         if kind == PacketType.DIFF:
             self.sync_mode = "DIFF"
             # Our whole log is in the leader's history: committed once its epoch is.
@@ -261,15 +262,29 @@ class Follower:
                 self.commit_point = packet.zxid
         elif kind == PacketType.SNAP:
             self.sync_mode = "SNAP"
+            self._log_sync(packet.zxid, log_end)
             self.snap_zxid = packet.zxid
             self.phase = FollowerPhase.SYNCING
             self.awaiting_snapshot = True
             return
         else:
             raise GiveUp(f"{kind} instead of DIFF, TRUNC or SNAP")
+        self._log_sync(packet.zxid, log_end)
         peer.sync_counts[self.sync_mode] = peer.sync_counts.get(self.sync_mode, 0) + 1
         self.awaiting_snapshot = False
         self.phase = FollowerPhase.SYNCING
+
+    def _log_sync(self, zxid: int, log_end: int) -> None:
+        """What Apache's learner logs at the same point (``Learner.syncWithLeader``: "Getting
+        a diff from the leader", "Truncating log", "Getting a snapshot")."""
+        log.info(
+            "follower %d: leader %d synchronizes us by %s (zxid %#x; our log ended at %#x)",
+            self.peer.config.my_id,
+            self.leader_id,
+            self.sync_mode,
+            zxid,
+            log_end,
+        )
 
     def _snapshot(self, snapshot: ApacheSnapshot) -> None:
         if self.phase != FollowerPhase.SYNCING or not self.awaiting_snapshot:
