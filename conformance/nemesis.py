@@ -112,6 +112,11 @@ class ServerNode:
         """Start the process and wait (bounded) until it takes sessions. With
         ``open_session`` False, until ``srvr`` says it serves, without opening a session (a
         session is a transaction, which some tests of an ensemble's sync must not have)."""
+        self.launch()
+        self.wait_started(open_session=open_session)
+
+    def launch(self) -> None:
+        """Start the process; return at once."""
         if self.running():
             raise NodeError(f"{self.kind} on {self.address} is already running")
         self.home.mkdir(parents=True, exist_ok=True)
@@ -130,9 +135,15 @@ class ServerNode:
             env=env,
         )
         self.starts += 1
+
+    def wait_started(self, *, open_session: bool = True) -> None:
+        """Wait (bounded) until the launched process takes sessions (``start``); kill it
+        and raise ``NodeError`` if it exits or does not in time."""
+        process = self.process
+        assert process is not None, "launch first"
         deadline = time.monotonic() + START_TIMEOUT_S
         while not (srvr(self.port) and (not open_session or serves_sessions(self.port))):
-            if self.process.poll() is not None or time.monotonic() > deadline:
+            if process.poll() is not None or time.monotonic() > deadline:
                 self.kill()
                 raise NodeError(f"{self.kind} did not start on {self.address}: see {self.log_path}")
             time.sleep(0.1)

@@ -131,6 +131,9 @@ class ServerConfig:
     # reconfigEnabled: a standalone server answers reconfig UNIMPLEMENTED when true,
     # RECONFIGDISABLED when false (PrepRequestProcessor.pRequest2Txn, case reconfig).
     reconfig_enabled: bool = False
+    # digest.enabled (zookeeper.digest.enabled): an ensemble's leader puts its tree's digest
+    # in each proposal and its followers compare (reference.quorum.apache_digest).
+    digest_enabled: bool = True
     # quorumSync (zkref only, off by default): in an ensemble, the leader answers a sync only
     # after a quorum confirmed it still leads, so sync-then-read is linearizable
     # (spec.ensemble; spec/DIVERGENCES.md). Apache ZooKeeper has no such key.
@@ -326,6 +329,7 @@ class ServerConfig:
             init_limit=self.init_limit,
             sync_limit=self.sync_limit,
             quorum_config=self.quorum_config_text(),
+            digest_enabled=self.digest_enabled,
         )
 
     def quorum_config_text(self) -> bytes:
@@ -854,6 +858,8 @@ def parse_zoo_cfg(text: str, base: ServerConfig | None = None) -> ServerConfig:
             changes["reconfig_enabled"] = _boolean(key, value, line)
         elif key == "quorumSync":
             changes["quorum_sync"] = _boolean(key, value, line)
+        elif key == "digest.enabled":
+            changes["digest_enabled"] = _boolean(key, value, line)
         elif key == "autopurge.snapRetainCount":
             changes["snap_retain_count"] = max(3, _integer(key, value, line))
         elif key == "zkref.profile":

@@ -339,6 +339,8 @@ class Follower:
         txn = apache_txn.to_zkref(entry)
         if txn.header.zxid != packet.zxid:
             raise GiveUp(f"PROPOSAL {packet.zxid:#x} carries txn {txn.header.zxid:#x}")
+        if entry.digest is not None:
+            self.peer.expect_digest(txn.header.zxid, entry.digest)
         return txn
 
     def _new_leader(self, packet: QuorumPacket) -> None:

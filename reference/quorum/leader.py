@@ -553,7 +553,7 @@ class Leader:
         assert self.established, "a leader proposes only once established"
         zxid = txn.header.zxid
         assert zxid > self.last_committed and zxid not in self.outstanding
-        packet = self.peer.proposal_packet(txn)
+        packet = self.peer.new_proposal_packet(txn)
         self.proposal_sizes.record(len(packet.data or b""))
         self.outstanding[zxid] = Proposal(txn, packet)
         for handler in self.forwarding():

@@ -22,12 +22,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from conformance.nemesis import HOST, ApacheZooKeeperNode, NodeError, ServerNode
+from conformance.nemesis import (
+    HOST,
+    START_TIMEOUT_S,
+    ApacheZooKeeperNode,
+    NodeError,
+    ServerNode,
+)
+from server.ensemble import srvr_mode
 from tests.support.ensemble import (
     ApacheMember,
     Ensemble,
@@ -131,6 +139,32 @@ class MixedEnsemble(Ensemble):
     def sids_of(self, kind: str) -> list[int]:
         return sorted(sid for sid, m in self.members.items() if m.kind == kind)
 
+    def start(self) -> None:
+        """A fresh start in which the highest id leads, whatever its kind: it is started
+        first and is up (its client port answers ``srvr``) before the others start, so the
+        first quorum of votes includes its own, which every other server adopts
+        (``totalOrderPredicate``: equal epochs and zxids, the higher id). Started all at
+        once, two servers up before the third would elect one of themselves. Returns once
+        every member takes sessions; ``NodeError`` (every member stopped) otherwise."""
+        highest = max(self.members)
+        first = self.members[highest]
+        first.launch()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while srvr_mode(first.port) is None:
+            if not first.running() or time.monotonic() > deadline:
+                self.stop()
+                raise NodeError(f"server {highest} did not start: see {first.log_path}")
+            time.sleep(0.05)
+        others = {sid: m for sid, m in self.members.items() if sid != highest}
+        with ThreadPoolExecutor(len(others) + 1) as pool:
+            futures = {sid: pool.submit(m.start) for sid, m in others.items()}
+            futures[highest] = pool.submit(first.wait_started)
+            failures = {sid: f.exception() for sid, f in futures.items()}
+        failed = {sid: error for sid, error in failures.items() if error is not None}
+        if failed:
+            self.stop()
+            raise NodeError(f"mixed ensemble did not form: {failed}")
+
     def log_size(self, sid: int) -> int:
         """How many bytes the member's log has now (``log_since`` reads what follows)."""
         try:
@@ -176,6 +210,17 @@ class MixedEnsemble(Ensemble):
                 found[sid] = lines
         return found
 
+    def digest_mismatches(self) -> dict[int, str | None]:
+        """Running members whose ``mntr`` counts digest mismatches (each kind compares its
+        tree's digest with the one in every proposal from its leader, whatever its kind),
+        and what it says."""
+        found = {}
+        for sid in self.running():
+            count = self.mntr(sid).get("zk_digest_mismatches_count")
+            if count != "0":
+                found[sid] = count
+        return found
+
 
 def members_of(
     home: Path, kinds: str, apache_properties: Mapping[str, str] | None = None
@@ -213,5 +258,7 @@ def mixed_ensemble(
         ensemble.wait_formed()
         ensemble.formed_in_s = time.monotonic() - started
         yield ensemble
+        mismatches = ensemble.digest_mismatches()
+        assert not mismatches, f"digest mismatches (mntr) {mismatches}:\n{ensemble.log_text()}"
     divergences = ensemble.divergences()
     assert not divergences, f"divergence in {divergences}:\n{ensemble.log_text()}"
