@@ -306,6 +306,12 @@ class Follower:
             raise GiveUp(f"{kind} where the snapshot should be")
         if kind == PacketType.PROPOSAL:
             txn = self._proposal(packet)
+            if self.sync_mode == "SNAP" and txn.header.zxid <= self.snap_zxid:
+                # In the snapshot already: Apache's leader chooses what to forward, then
+                # names the zxid its tree has reached when it starts the snapshot
+                # (``LearnerHandler.syncFollower``, then ``run``), so the first proposals
+                # after SNAP may be in it; its learner applies them again, harmlessly.
+                return
             # Each after the last: after our log (DIFF, TRUNC) or the snapshot (SNAP).
             if self.sync_proposals:
                 floor = self.sync_proposals[-1].header.zxid
@@ -318,6 +324,8 @@ class Follower:
                 # After a SNAP the log starts at the snapshot, persisted at NEWLEADER.
                 self.peer.append(txn, log=not plants.DIFF_TXNS_NOT_LOGGED)
         elif kind == PacketType.COMMIT:
+            if self.sync_mode == "SNAP" and packet.zxid <= self.snap_zxid:
+                return  # of a proposal the snapshot holds
             # Commits come in zxid order, each after its proposal (the leader's DIFF pairs,
             # then commits of the proposals it forwards): anything else is a broken leader.
             done = len(self.sync_committed)
@@ -359,6 +367,10 @@ class Follower:
             peer.install_snapshot(self.sync_snapshot)
             self.sync_snapshot = None
             self.commit_point = max(self.commit_point, self.snap_zxid)
+            if self.sync_proposals:
+                # Apache streams its snapshot while it applies txns: the proposals sent
+                # before NEWLEADER may be in it already, in part (``DataTree.replay_until``).
+                peer.core.tree.replay_until = self.sync_proposals[-1].header.zxid
             for txn in self.sync_proposals:
                 peer.append(txn)
         committed = [t for t in self.sync_proposals if t.header.zxid in self.sync_committed]
