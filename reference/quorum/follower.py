@@ -57,6 +57,7 @@ from reference.quorum.wire_payloads import (
     AckEpoch,
     ForwardedRequest,
     LearnerInfo,
+    QuorumConfig,
     RevalidateRequest,
     RevalidateResponse,
     SessionTouch,
@@ -78,6 +79,21 @@ log = logging.getLogger("zkref.quorum.follower")
 # Learner.connectToLeader: tries, and the pause between them (leaderConnectDelayDuringRetryMs).
 CONNECT_TRIES_MAX = 5
 CONNECT_RETRY_DELAY_MS = 100
+
+
+def _packet_name(kind: int) -> str:
+    """A packet type as a log line names it; a reconfiguration's says zkref cannot follow
+    it (``Leader.commitAndActivate``, ``buildInformAndActivePacket``: dynamic
+    reconfiguration, which zkref's static configuration does not do)."""
+    if kind in (PacketType.COMMITANDACTIVATE, PacketType.INFORMANDACTIVATE):
+        return (
+            f"{PacketType(kind).name} (the leader reconfigures the ensemble; zkref supports "
+            "only the static server.N lines of zoo.cfg)"
+        )
+    try:
+        return PacketType(kind).name
+    except ValueError:
+        return f"packet type {kind}"
 
 
 class FollowerPhase(IntEnum):
@@ -339,7 +355,7 @@ class Follower:
         elif kind == PacketType.NEWLEADER:
             self._new_leader(packet)
         else:
-            raise GiveUp(f"{kind} while synchronizing")
+            raise GiveUp(f"{_packet_name(kind)} while synchronizing")
 
     def _proposal(self, packet: QuorumPacket) -> Txn:
         entry = decode_payload(packet, PacketSender.LEADER)
@@ -352,10 +368,20 @@ class Follower:
         return txn
 
     def _new_leader(self, packet: QuorumPacket) -> None:
-        """NEWLEADER, in the order that keeps every acked txn durable (module docstring)."""
+        """NEWLEADER, in the order that keeps every acked txn durable (module docstring).
+
+        Its data is the leader's configuration (``Leader.getQuorumVerifierBytes``; none from
+        a leader before Zab 1.0): one zkref cannot follow — dynamic (a version other than 0),
+        hierarchical, with observers, or other servers than ours — is refused before
+        anything is persisted (``ParsedQuorumConfig.differs_from``)."""
         peer = self.peer
         if Zxid(packet.zxid).epoch != self.new_epoch:
             raise GiveUp(f"NEWLEADER {packet.zxid:#x} is not of epoch {self.new_epoch}")
+        config = decode_payload(packet, PacketSender.LEADER)
+        if isinstance(config, QuorumConfig) and len(config.text) > 1:
+            refused = config.parse().differs_from(peer.config.voters)
+            if refused is not None:
+                raise GiveUp(f"refusing leader {self.leader_id}: {refused}")
         if plants.CURRENT_EPOCH_BEFORE_TXNS and self.sync_mode != "SNAP":
             peer.current_epoch = self.new_epoch
             peer.persist(WriteCurrentEpoch(self.new_epoch))
@@ -438,7 +464,7 @@ class Follower:
         elif kind == PacketType.UPTODATE:
             pass
         else:
-            raise GiveUp(f"unexpected {kind} from the leader")
+            raise GiveUp(f"unexpected {_packet_name(kind)} from the leader")
         del now_ms
 
     # --- the core's broadcast ----------------------------------------------------------------
