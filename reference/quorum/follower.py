@@ -81,19 +81,20 @@ CONNECT_TRIES_MAX = 5
 CONNECT_RETRY_DELAY_MS = 100
 
 
-def _packet_name(kind: int) -> str:
-    """A packet type as a log line names it; a reconfiguration's says zkref cannot follow
-    it (``Leader.commitAndActivate``, ``buildInformAndActivePacket``: dynamic
-    reconfiguration, which zkref's static configuration does not do)."""
+def _unexpected(kind: int, where: str) -> Exception:
+    """What a packet the follower does not expect ends in: a reconfiguration is refused
+    (``Leader.commitAndActivate``, ``buildInformAndActivePacket``: dynamic reconfiguration,
+    which zkref's static configuration does not do), anything else gives up."""
     if kind in (PacketType.COMMITANDACTIVATE, PacketType.INFORMANDACTIVATE):
-        return (
-            f"{PacketType(kind).name} (the leader reconfigures the ensemble; zkref supports "
-            "only the static server.N lines of zoo.cfg)"
+        return Refusal(
+            f"{PacketType(kind).name}: the leader reconfigures the ensemble; zkref supports "
+            "only the static server.N lines of zoo.cfg"
         )
     try:
-        return PacketType(kind).name
+        name = PacketType(kind).name
     except ValueError:
-        return f"packet type {kind}"
+        name = f"packet type {kind}"
+    return GiveUp(f"{name} {where}" if where.startswith("while") else f"unexpected {name} {where}")
 
 
 class FollowerPhase(IntEnum):
@@ -103,10 +104,15 @@ class FollowerPhase(IntEnum):
     SYNCING = 3  # until NEWLEADER
     UPTODATE_WAIT = 4  # NEWLEADER acked
     BROADCAST = 5
+    REFUSED = 6  # the leader asks what zkref cannot do: connection closed, waiting to retry
 
 
 class GiveUp(Exception):
     """The follower stops following this leader (it goes back to looking)."""
+
+
+class Refusal(Exception):
+    """The leader asks what zkref cannot do (``Follower.received``)."""
 
 
 class Follower:
@@ -124,6 +130,7 @@ class Follower:
         self.read_deadline_ms = now_ms + peer.config.init_limit * tick
         self.new_epoch = -1
         self.sync_mode = ""
+        self.refused = ""  # why, once REFUSED
         # Synchronization: a SNAP's state kept aside until NEWLEADER, and whether the
         # proposals received since are committed.
         self.sync_snapshot: Snapshot | None = None
@@ -166,6 +173,8 @@ class Follower:
         tries again (``Learner.connectToLeader``); every zkref server listens, and one that
         does not lead closes the connection at once (``QuorumPeer.quorum_accepted``).
         """
+        if self.phase == FollowerPhase.REFUSED:
+            return  # we closed it
         if self.phase not in (FollowerPhase.CONNECTING, FollowerPhase.LEADERINFO_WAIT):
             raise GiveUp("the leader closed the connection")
         self.phase = FollowerPhase.CONNECTING
@@ -196,6 +205,8 @@ class Follower:
                 raise GiveUp(f"cannot connect to leader {self.leader_id} in time")
             return
         if now_ms >= self.read_deadline_ms:
+            if self.phase == FollowerPhase.REFUSED:
+                raise GiveUp(f"refused leader {self.leader_id}: {self.refused}")
             raise GiveUp(f"no packet from leader {self.leader_id} in time")
 
     # --- packets -----------------------------------------------------------------------------
@@ -207,14 +218,40 @@ class Follower:
             if self.phase >= FollowerPhase.UPTODATE_WAIT
             else self.peer.config.init_limit
         )
+        if self.phase == FollowerPhase.REFUSED:
+            return
         self.read_deadline_ms = now_ms + limit * tick
         try:
             if isinstance(event, ApacheSnapshot):
                 self._snapshot(event)
             else:
                 self._packet(event, now_ms)
-        except (JuteError, apache_txn.UnmappableTxn, UnmappableSnapshot) as error:
+        except Refusal as refusal:
+            self._refuse(str(refusal), now_ms)
+        except apache_txn.UnmappableTxn as error:
+            self._refuse(f"it sent what zkref cannot apply: {error}", now_ms)
+        except (JuteError, UnmappableSnapshot) as error:
             raise GiveUp(f"bad packet from the leader: {error}") from None
+
+    def _refuse(self, why: str, now_ms: int) -> None:
+        """A leader zkref cannot follow (a dynamic or hierarchical configuration, a
+        reconfiguration, a txn it cannot apply): close the connection, say why, and give up
+        only after syncLimit ticks, so that a server refused again and again — its election
+        will name the same leader — does not dial it in a tight loop. Nothing of this leader's
+        epoch is current: NEWLEADER was not acked."""
+        config = self.peer.config
+        delay_ms = config.sync_limit * config.tick_time_ms
+        log.warning(
+            "follower %d: refusing leader %d: %s; trying again in %d ms",
+            config.my_id,
+            self.leader_id,
+            why,
+            delay_ms,
+        )
+        self.close()
+        self.phase = FollowerPhase.REFUSED
+        self.refused = why
+        self.read_deadline_ms = now_ms + delay_ms
 
     def _packet(self, packet: QuorumPacket, now_ms: int) -> None:
         kind = packet.type
@@ -355,7 +392,7 @@ class Follower:
         elif kind == PacketType.NEWLEADER:
             self._new_leader(packet)
         else:
-            raise GiveUp(f"{_packet_name(kind)} while synchronizing")
+            raise _unexpected(kind, "while synchronizing")
 
     def _proposal(self, packet: QuorumPacket) -> Txn:
         entry = decode_payload(packet, PacketSender.LEADER)
@@ -381,7 +418,7 @@ class Follower:
         if isinstance(config, QuorumConfig) and len(config.text) > 1:
             refused = config.parse().differs_from(peer.config.voters)
             if refused is not None:
-                raise GiveUp(f"refusing leader {self.leader_id}: {refused}")
+                raise Refusal(refused)
         if plants.CURRENT_EPOCH_BEFORE_TXNS and self.sync_mode != "SNAP":
             peer.current_epoch = self.new_epoch
             peer.persist(WriteCurrentEpoch(self.new_epoch))
@@ -464,7 +501,7 @@ class Follower:
         elif kind == PacketType.UPTODATE:
             pass
         else:
-            raise GiveUp(f"unexpected {_packet_name(kind)} from the leader")
+            raise _unexpected(kind, "from the leader")
         del now_ms
 
     # --- the core's broadcast ----------------------------------------------------------------

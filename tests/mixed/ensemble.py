@@ -72,16 +72,19 @@ APACHE = ApacheZooKeeperNode.kind
 KINDS = {"A": APACHE, "Z": ZKREF}
 
 
-def zoo_cfg(member: ServerNode, sid: int, members: Mapping[int, tuple[int, int]]) -> str:
-    """The zoo.cfg every member of a mixed ensemble gets, with its own data dir and port."""
-    lines = [f"{key}={value}" for key, value in MIXED_SETTINGS.items()]
+def zoo_cfg(
+    member: ServerNode, members: Mapping[int, tuple[int, int]], settings: Mapping[str, str]
+) -> str:
+    """The zoo.cfg every member of a mixed ensemble gets (``MIXED_SETTINGS`` updated with
+    ``settings``), with its own data dir and port."""
+    chosen = {**MIXED_SETTINGS, **settings}
+    lines = [f"{key}={value}" for key, value in chosen.items()]
     lines += [
         f"dataDir={member.data_dir}",
         f"clientPort={member.port}",
         f"clientPortAddress={HOST}",
         *server_lines(members),
     ]
-    del sid
     return "\n".join([*lines, ""])
 
 
@@ -89,7 +92,7 @@ class MixedZkref(ZkrefMember):
     """A zkref server of a mixed ensemble (``python -m server serve --config zoo.cfg``)."""
 
     def prepare(self) -> None:
-        (self.home / "zoo.cfg").write_text(zoo_cfg(self, self.sid, self.members))
+        (self.home / "zoo.cfg").write_text(zoo_cfg(self, self.members, self.settings))
         (self.data_dir / "myid").write_text(f"{self.sid}\n")
 
 
@@ -103,13 +106,14 @@ class MixedApache(ApacheMember):
         sid: int,
         members: Mapping[int, tuple[int, int]],
         port: int,
+        settings: Mapping[str, str],
         properties: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(home, sid, members, port, stock=True)
+        super().__init__(home, sid, members, port, stock=True, settings=settings)
         self.properties = dict(properties or {})
 
     def prepare(self) -> None:
-        (self.home / "zoo.cfg").write_text(zoo_cfg(self, self.sid, self.members))
+        (self.home / "zoo.cfg").write_text(zoo_cfg(self, self.members, self.settings))
         (self.data_dir / "myid").write_text(f"{self.sid}\n")
 
     def command(self) -> list[str]:
@@ -216,6 +220,8 @@ class MixedEnsemble(Ensemble):
         and what it says."""
         found = {}
         for sid in self.running():
+            if self.mode(sid) not in ("leader", "follower"):
+                continue  # mntr answers only a server that serves
             count = self.mntr(sid).get("zk_digest_mismatches_count")
             if count != "0":
                 found[sid] = count
@@ -223,32 +229,42 @@ class MixedEnsemble(Ensemble):
 
 
 def members_of(
-    home: Path, kinds: str, apache_properties: Mapping[str, str] | None = None
+    home: Path,
+    kinds: str,
+    settings: Mapping[str, str] | None = None,
+    apache_properties: Mapping[str, str] | None = None,
 ) -> MixedEnsemble:
     """The (not started) members of a mixed ensemble: ``kinds[i]`` is server i+1's kind,
-    ``A`` for Apache ZooKeeper, ``Z`` for zkref."""
+    ``A`` for Apache ZooKeeper, ``Z`` for zkref; ``settings`` over ``MIXED_SETTINGS`` in
+    every zoo.cfg."""
     assert set(kinds) <= set(KINDS), kinds
     client, peers = _ports(len(kinds))
     members: dict[int, ServerNode] = {}
     for sid in peers:
         member_home = home / f"server-{sid}"
+        chosen = dict(settings or {})
         if kinds[sid - 1] == "Z":
-            members[sid] = MixedZkref(member_home, sid, peers, {}, client[sid])
+            members[sid] = MixedZkref(member_home, sid, peers, chosen, client[sid])
         else:
-            members[sid] = MixedApache(member_home, sid, peers, client[sid], apache_properties)
+            members[sid] = MixedApache(
+                member_home, sid, peers, client[sid], chosen, apache_properties
+            )
     return MixedEnsemble(members)
 
 
 @contextmanager
 def mixed_ensemble(
-    home: Path, kinds: str, apache_properties: Mapping[str, str] | None = None
+    home: Path,
+    kinds: str,
+    settings: Mapping[str, str] | None = None,
+    apache_properties: Mapping[str, str] | None = None,
 ) -> Iterator[MixedEnsemble]:
     """A formed mixed ensemble (see the module docstring); skips the test if Apache
     ZooKeeper cannot run here."""
     missing = ApacheZooKeeperNode.available()
     if missing is not None:
         pytest.skip(f"Apache ZooKeeper cannot run here: {missing}")
-    ensemble = members_of(home, kinds, apache_properties)
+    ensemble = members_of(home, kinds, settings, apache_properties)
     with ensemble:
         started = time.monotonic()
         try:

@@ -33,7 +33,14 @@ from reference.txn import SetDataTxn, Txn, TxnHeader
 from server.config import ConfigError, parse_zoo_cfg
 from simulation.cluster import quorum_config
 from spec.opcodes import OpCode
-from tests.quorum.conversation import VOTERS, FollowerConversation, create_txn, packet
+from tests.quorum.conversation import (
+    SYNC_LIMIT,
+    TICK_TIME_MS,
+    VOTERS,
+    FollowerConversation,
+    create_txn,
+    packet,
+)
 from tests.quorum.interaction import InteractionEnv
 from tests.quorum.test_peer_bad_input import (
     assert_committed_everywhere,
@@ -103,6 +110,21 @@ def test_a_learner_speaking_sasl_or_tls_is_closed_with_a_reason(
 # --- a zkref follower --------------------------------------------------------------------------
 
 
+def assert_refused(
+    follower: FollowerConversation, caplog: pytest.LogCaptureFixture, *says: str
+) -> None:
+    """The follower closed the connection saying why, and looks for a leader again only
+    after syncLimit ticks (its election would name the same leader: no tight loop)."""
+    assert "follower 1: refusing leader 3: " in caplog.text, caplog.text
+    for words in says:
+        assert words in caplog.text, caplog.text
+    assert follower.closed and not follower.gave_up
+    follower.advance(SYNC_LIMIT * TICK_TIME_MS - 1)
+    assert not follower.gave_up
+    follower.advance(1)
+    assert follower.gave_up
+
+
 def _config(*lines: str, version: str = "0") -> bytes:
     return "\n".join([*lines, f"version={version}"]).encode()
 
@@ -128,9 +150,7 @@ def test_a_newleader_with_a_configuration_zkref_cannot_follow_is_refused(
     follower.leader_sends(packet(PacketType.DIFF, 0))
     with caplog.at_level(logging.WARNING):
         follower.leader_sends(packet(PacketType.NEWLEADER, EPOCH_1, config))
-    assert follower.gave_up
-    assert "refusing leader 3: the leader's configuration " in caplog.text, caplog.text
-    assert says in caplog.text, caplog.text
+    assert_refused(follower, caplog, "the leader's configuration ", says)
     # Nothing of the new epoch: not current, not acked.
     assert follower.peer.current_epoch == 0 and follower.disk.current_epoch in (None, 0)
     assert PacketType.ACK not in [p.type for p in follower.sent]
@@ -159,8 +179,7 @@ def test_a_reconfiguration_from_the_leader_is_refused(caplog: pytest.LogCaptureF
     follower.synchronize(create_txn(0x100000001, "/a"))
     with caplog.at_level(logging.WARNING):
         follower.leader_sends(packet(PacketType.COMMITANDACTIVATE, 0x100000002, bytes(8)))
-    assert follower.gave_up
-    assert "COMMITANDACTIVATE (the leader reconfigures the ensemble" in caplog.text
+    assert_refused(follower, caplog, "COMMITANDACTIVATE: the leader reconfigures the ensemble")
 
 
 def test_a_reconfig_txn_from_the_leader_is_refused(caplog: pytest.LogCaptureFixture) -> None:
@@ -173,8 +192,7 @@ def test_a_reconfig_txn_from_the_leader_is_refused(caplog: pytest.LogCaptureFixt
     data = apache_txn.encode_txn_entry(apache_txn.from_zkref(reconfig))
     with caplog.at_level(logging.WARNING):
         follower.leader_sends(QuorumPacket(PacketType.PROPOSAL, 0x100000002, data, None))
-    assert follower.gave_up
-    assert "a reconfig txn (dynamic reconfiguration)" in caplog.text
+    assert_refused(follower, caplog, "a reconfig txn (dynamic reconfiguration)")
     assert follower.logged_zxids() == [0x100000001]
 
 
