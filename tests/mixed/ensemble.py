@@ -3,19 +3,21 @@
 Every member, whatever its kind, gets the same zoo.cfg (``zoo_cfg``): ``MIXED_SETTINGS``
 (tickTime, initLimit, syncLimit, every four-letter word, no AdminServer, and
 ``zkref.profile=3.8`` so that zkref behaves as the 3.8 servers beside it; Apache stores the
-key as a system property it never reads), then its own ``dataDir``, ``clientPort`` and
-``clientPortAddress``, then every ``server.N`` line; ``myid`` is in the dataDir. zkref
-runs ``python -m server serve --config zoo.cfg``; Apache runs ``QuorumPeerMain zoo.cfg``
-with its log on (slf4j-simple first on the class path: the Debian class path has several
-bindings and would otherwise pick the silent one) at INFO, and at DEBUG for
-``LearnerHandler``, which logs some of its sync decisions ("Sending TRUNC to follower")
-only there.
+key as a system property it never reads) and a test's own settings, then its own
+``dataDir``, ``clientPort`` and ``clientPortAddress``, then every ``server.N`` line; ``myid``
+is in the dataDir. zkref runs ``python -m server serve --config zoo.cfg``; Apache runs
+``QuorumPeerMain zoo.cfg`` with its log on (slf4j-simple first on the class path: the Debian
+class path has several bindings and would otherwise pick the silent one) at INFO, and at
+DEBUG for ``LearnerHandler``, which logs some of its sync decisions ("Sending TRUNC to
+follower") only there.
 
-``mixed_ensemble(home, "AAZ")`` starts server 1 and 2 as Apache and 3 as zkref (the letter
-per server id), waits until they have formed, and stops every member by PID at the end; then
-it fails the test if a zkref server logged an internal error or an Apache server logged
-what it says when a transaction or a snapshot from its leader does not match its tree
-(``APACHE_DIVERGENCE``).
+``mixed_ensemble(home, "AAZ")`` makes servers 1 and 2 Apache and 3 zkref (a letter per
+server id), starts them with the highest id first (``MixedEnsemble.start``: so that it leads
+on a fresh start, whatever its kind), waits until they have formed, and at the end, before
+stopping them by PID, fails the test if a serving member's ``mntr`` counts a tree digest
+mismatch (each kind compares its tree's digest with the one in every proposal from its
+leader, whatever the leader's kind); after, if a zkref server logged an internal error or an
+Apache server logged a divergence (``APACHE_DIVERGENCE``).
 """
 
 from __future__ import annotations
