@@ -111,6 +111,17 @@ class ServerNode:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def start(self, *, open_session: bool = True) -> None:
+        """Start the process and wait (bounded) until it takes sessions. With
+        ``open_session`` False, until ``srvr`` says it serves, without opening a session (a
+        session is a transaction, which some tests of an ensemble's sync must not have)."""
+        self.spawn()
+        self.wait_started(open_session=open_session)
+
+    def launch(self) -> None:
+        """Start the process; return at once (``spawn``)."""
+        self.spawn()
+
     def spawn(self) -> None:
         """Start the process without waiting for it to serve (a member of an ensemble only
         serves once a quorum has formed). It runs in a session of its own, so a Ctrl-C at
@@ -137,13 +148,14 @@ class ServerNode:
         if self.on_spawn is not None:
             self.on_spawn(self.process.pid)
 
-    def start(self) -> None:
-        """Start the process and wait (bounded) until it takes sessions."""
-        self.spawn()
-        assert self.process is not None
+    def wait_started(self, *, open_session: bool = True) -> None:
+        """Wait (bounded) until the spawned process takes sessions (``start``); kill it
+        and raise ``NodeError`` if it exits or does not in time."""
+        process = self.process
+        assert process is not None, "spawn first"
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not (srvr(self.port) and serves_sessions(self.port)):
-            if self.process.poll() is not None or time.monotonic() > deadline:
+        while not (srvr(self.port) and (not open_session or serves_sessions(self.port))):
+            if process.poll() is not None or time.monotonic() > deadline:
                 self.kill()
                 raise NodeError(f"{self.kind} did not start on {self.address}: see {self.log_path}")
             time.sleep(0.1)

@@ -158,6 +158,11 @@ class DataTree:
         # Called with a znode's path and node just before the znode changes or goes: how an
         # open ``reference.persistence.SnapshotWriter`` keeps the state it must write.
         self.before_change: Callable[[str, DataNode], None] | None = None
+        # Txns up to this zxid may already be in the tree, in part or whole: the tree came
+        # from a snapshot its leader streamed while applying txns (Apache's SNAP is such a
+        # "fuzzy" snapshot, as its snapshots on disk are), and those txns come again. They
+        # are applied as Apache replays a log over a snapshot (``replays``).
+        self.replay_until = -1
         root = DataNode(b"", OPEN_ACL_UNSAFE, 0, 0)
         zookeeper = DataNode(b"", OPEN_ACL_UNSAFE, 0, 0)
         root.children.add("zookeeper")
@@ -191,20 +196,35 @@ class DataTree:
         header, body = txn.header, txn.body
         result = ApplyResult()
         result.opcode = header.type
+        replaying = header.zxid <= self.replay_until
         if isinstance(body, MultiTxn):
-            result.results = self._apply_multi(body, header.zxid, header.time, events)
+            result.results = self._apply_multi(body, header.zxid, header.time, events, replaying)
         elif isinstance(body, CloseSessionTxn):
             self.kill_session(header.session_id, body.paths, header.zxid, events)
         elif isinstance(body, CreateSessionTxn):
             pass
-        else:
+        elif not replaying or self.replays(body):
             self._apply_one(body, header.zxid, header.time, result, events)
         if header.zxid > self.last_processed_zxid:
             self.last_processed_zxid = header.zxid
         return result
 
+    def replays(self, body: object) -> bool:
+        """Whether a txn that may already be in the tree applies (``replay_until``): not a
+        create of a znode that exists or whose parent does not, nor a delete, setData or
+        setACL of a znode that does not exist; ``DataTree.processTxn`` fails those with
+        NODEEXISTS or NONODE and changes nothing. (A closeSession deletes only what is
+        there anyway; each sub-txn of a multi is judged on its own, in order, as
+        ``processTxn`` applies them.)"""
+        nodes = self.nodes
+        if isinstance(body, CreateTxn):
+            return body.path not in nodes and _parent(body.path) in nodes
+        if isinstance(body, (DeleteTxn, SetDataTxn, SetACLTxn)):
+            return body.path in nodes
+        return True
+
     def _apply_multi(
-        self, body: MultiTxn, zxid: int, time: int, events: list[Event]
+        self, body: MultiTxn, zxid: int, time: int, events: list[Event], replaying: bool = False
     ) -> list[ApplyResult]:
         failed = any(isinstance(t, ErrorTxn) for t in body.txns)
         results: list[ApplyResult] = []
@@ -215,7 +235,7 @@ class DataTree:
                 # RUNTIMEINCONSISTENCY error txns from prep; nothing is applied.
                 result.opcode = OpCode.error
                 result.err = sub.err if isinstance(sub, ErrorTxn) else 0
-            else:
+            elif not replaying or self.replays(sub):
                 self._apply_one(sub, zxid, time, result, events)
             results.append(result)
         return results

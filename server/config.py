@@ -131,6 +131,9 @@ class ServerConfig:
     # reconfigEnabled: a standalone server answers reconfig UNIMPLEMENTED when true,
     # RECONFIGDISABLED when false (PrepRequestProcessor.pRequest2Txn, case reconfig).
     reconfig_enabled: bool = False
+    # digest.enabled (zookeeper.digest.enabled): an ensemble's leader puts its tree's digest
+    # in each proposal and its followers compare (reference.quorum.apache_digest).
+    digest_enabled: bool = True
     # quorumSync (zkref only, off by default): in an ensemble, the leader answers a sync only
     # after a quorum confirmed it still leads, so sync-then-read is linearizable
     # (spec.ensemble; spec/DIVERGENCES.md). Apache ZooKeeper has no such key.
@@ -326,6 +329,7 @@ class ServerConfig:
             init_limit=self.init_limit,
             sync_limit=self.sync_limit,
             quorum_config=self.quorum_config_text(),
+            digest_enabled=self.digest_enabled,
         )
 
     def quorum_config_text(self) -> bytes:
@@ -830,6 +834,7 @@ def parse_zoo_cfg(text: str, base: ServerConfig | None = None) -> ServerConfig:
     servers: list[QuorumServer] = []
     standalone_enabled: tuple[int, bool] | None = None
     security = _Security()
+    hierarchical: list[str] = []
     for line, raw_key, value in parse_properties(text):
         if raw_key.startswith("server."):
             # Not "zookeeper.server.N": Apache takes that for a system property, not a server.
@@ -854,6 +859,8 @@ def parse_zoo_cfg(text: str, base: ServerConfig | None = None) -> ServerConfig:
             changes["reconfig_enabled"] = _boolean(key, value, line)
         elif key == "quorumSync":
             changes["quorum_sync"] = _boolean(key, value, line)
+        elif key == "digest.enabled":
+            changes["digest_enabled"] = _boolean(key, value, line)
         elif key == "autopurge.snapRetainCount":
             changes["snap_retain_count"] = max(3, _integer(key, value, line))
         elif key == "zkref.profile":
@@ -875,7 +882,9 @@ def parse_zoo_cfg(text: str, base: ServerConfig | None = None) -> ServerConfig:
         elif key == "electionAlg":
             if _integer(key, value, line) != 3:
                 raise ConfigError(f"line {line}: electionAlg={value}: only 3 (fast) exists")
-        elif key in _IGNORED_KEYS or key.startswith("group.") or key.startswith("weight."):
+        elif key.startswith("group.") or key.startswith("weight."):
+            hierarchical.append(f"line {line}: {raw_key}")
+        elif key in _IGNORED_KEYS:
             log.info("zoo.cfg line %d: %s is not used by a standalone zkref server", line, key)
         elif security.read(key, value, line):
             pass
@@ -883,7 +892,16 @@ def parse_zoo_cfg(text: str, base: ServerConfig | None = None) -> ServerConfig:
             log.warning("zoo.cfg line %d: unknown key %s accepted and ignored", line, raw_key)
             unknown.append(raw_key)
     if _check_ensemble(servers, standalone_enabled):
+        if hierarchical:
+            # QuorumHierarchical: a quorum of groups, by weight. zkref counts a majority of
+            # the servers, so it would not agree with the others on what is a quorum.
+            raise ConfigError(
+                f"{', '.join(hierarchical)}: hierarchical quorums are not supported by zkref "
+                "(a majority of the server.N lines is its quorum)"
+            )
         changes["servers"] = tuple(sorted(servers, key=lambda s: s.sid))
+    elif hierarchical:
+        log.info("zoo.cfg %s: not used by a standalone zkref server", ", ".join(hierarchical))
     changes["unknown_keys"] = tuple(unknown)
     changes.update(security.apply(config))
     try:

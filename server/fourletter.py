@@ -328,6 +328,7 @@ def mntr(status: ServerStatus) -> str:
     ]
     if quorum is not None:
         entries.append(("zk_quorum_size", quorum.quorum_size))
+        entries.append(("zk_digest_mismatches_count", quorum.digest_mismatches))
         leader = quorum.leader
         if leader is not None and status.mode == "leader":
             # LeaderZooKeeperServer.registerMetrics

@@ -186,6 +186,8 @@ class QuorumStatus:
     peer_type: int  # LearnerType ordinal: 0 participant
     membership: str  # ``QuorumVerifier.toString``: the server lines, then "version=..."
     leader: LeaderStatus | None  # when leading
+    # Proposals whose digest did not match our tree once applied (``digest_mismatches_count``)
+    digest_mismatches: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +326,7 @@ class ServerControls:
             peer_type=0,
             membership=config.quorum_config_text().decode(),
             leader=leader_status,
+            digest_mismatches=peer.digest_mismatches,
         )
 
     def _connections(self) -> tuple[ConnectionStatus, ...]:

@@ -18,6 +18,9 @@ The properties of ZAB as its TLA+ specifications state them (``zookeeper-specifi
 * **Epochs on disk**: acceptedEpoch ≥ currentEpoch, and neither goes down.
 * **Every ephemeral is owned by a live session** (on every replica, its tree against its
   session table).
+* **Every replica's tree has the digest its leader's proposals said** (no digest mismatch,
+  ``reference.quorum.apache_digest``), and at the end of a run the digest each keeps as it
+  applies txns is its tree's digest computed afresh.
 
 A txn is *committed* once any replica applies it (replicas apply only committed txns; a
 restart's replay of its own log is not counted). Monotonic reads per session, and everything
@@ -29,6 +32,7 @@ from __future__ import annotations
 from bisect import bisect_right, insort
 from dataclasses import dataclass, field
 
+from reference.quorum.apache_digest import tree_digest
 from reference.quorum.peer import QuorumPeer
 from reference.ready import (
     InstallSnapshot,
@@ -165,6 +169,12 @@ class Invariants:
         """The per-replica state properties (ephemerals owned by live sessions)."""
         self.checks += 1
         for sid, peer in peers.items():
+            if peer.digest_mismatches:
+                raise InvariantViolation(
+                    "a replica's tree is not its leader's",
+                    f"server {sid}: {peer.digest_mismatches} proposals' digests did not match "
+                    "its tree once applied",
+                )
             core = peer.core
             sessions = core.tracker.sessions
             for owner, paths in core.tree.ephemerals.items():
@@ -174,6 +184,15 @@ class Invariants:
                         f"server {sid}: {sorted(paths)[:3]} owned by {owner:#x}, "
                         "which it does not know as a live session",
                     )
+
+    def check_digest(self, sid: int, peer: QuorumPeer) -> None:
+        """At the end of a run: the digest a replica kept is its tree's."""
+        if peer.digest is not None and peer.digest.value != tree_digest(peer.core.tree):
+            raise InvariantViolation(
+                "a replica's digest is not its tree's",
+                f"server {sid}: kept {peer.digest.value}, its tree's is "
+                f"{tree_digest(peer.core.tree)}",
+            )
 
     def check_durability(self, sid: int, peer: QuorumPeer) -> None:
         """At the end of a run: a serving leader holds every committed txn."""

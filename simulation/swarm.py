@@ -367,3 +367,5 @@ def liveness(
         raise InvariantViolation("no write after healing", f"server {leader} committed none")
     note("liveness: a write committed")
     invariants.check_durability(leader, cluster.peer(leader))
+    for sid in cluster.serving():
+        invariants.check_digest(sid, cluster.peer(sid))

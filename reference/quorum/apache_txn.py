@@ -492,10 +492,18 @@ def to_zkref(entry: TxnEntry) -> zk.Txn:
     ``UnmappableTxn`` for a closeSession without its paths (written with
     ``zookeeper.closeSessionTxn.enabled=false``: zkref's close needs them) and for a record
     with a null ACL list. ``CheckVersionTxn.version`` (the node's version + 1) becomes
-    ``CheckTxn.version`` as it is; zkref's applier does not read it.
+    ``CheckTxn.version`` as it is; zkref's applier does not read it. ``UnmappableTxn`` too
+    for a reconfig (a change of the ensemble's membership, which zkref's static
+    configuration cannot follow: applied as the setData of /zookeeper/config it is, the
+    servers would disagree on who votes).
     """
     header, body = entry.header, entry.txn
     zkref_body: zk.TxnBody
+    if header.type == OpCode.reconfig:
+        raise UnmappableTxn(
+            "a reconfig txn (dynamic reconfiguration): zkref supports only the static "
+            "server.N lines of zoo.cfg"
+        )
     if isinstance(body, (CreateTxn, CreateTTLTxn, CreateContainerTxn)):
         zkref_body = _create_to_zkref(body, header.type, header.session_id)
     elif isinstance(body, DeleteTxn):

@@ -43,6 +43,7 @@ from enum import IntEnum
 from typing import Final
 
 from reference.jute import JuteEncodeError, JuteError
+from reference.quorum.wire import foreign_protocol
 from spec.record import record
 
 PROTOCOL_VERSION_V1: Final = -65536
@@ -148,7 +149,11 @@ def parse_address(address: str) -> tuple[str, int]:
 
 def initial_message_length(buffer: bytes | bytearray) -> int | None:
     """How many bytes the initial message at the start of ``buffer`` takes, or None if more
-    bytes are needed to know; ``JuteError`` if it can never be valid."""
+    bytes are needed to know; ``JuteError`` if it can never be valid, or is TLS or quorum
+    SASL (``reference.quorum.wire.foreign_protocol``), which zkref does not speak."""
+    foreign = foreign_protocol(buffer[:4])
+    if foreign is not None:
+        raise JuteError(foreign, 0)
     if len(buffer) < _LONG.size:
         return None
     (first,) = _LONG.unpack_from(buffer)
@@ -271,10 +276,11 @@ class ElectionStreamReader:
     the connection (``JuteError`` here; the reader stays broken).
     """
 
-    __slots__ = ("_broken", "_expect_initial", "_pending")
+    __slots__ = ("_after_initial", "_broken", "_expect_initial", "_pending")
 
     def __init__(self, from_dialer: bool) -> None:
         self._expect_initial = from_dialer
+        self._after_initial = False
         self._pending = bytearray()
         self._broken = False
 
@@ -298,6 +304,17 @@ class ElectionStreamReader:
             out.append(decode_initial_message(bytes(pending[:length])))
             position = length
             self._expect_initial = False
+            self._after_initial = True
+        if self._after_initial:
+            # A dialer that requires quorum SASL authenticates right after its initial
+            # message (QuorumCnxManager.initiateConnection, SaslQuorumAuthLearner).
+            if len(pending) - position < 4:
+                del pending[:position]
+                return out
+            foreign = foreign_protocol(pending[position : position + 4])
+            if foreign is not None:
+                raise JuteError(foreign, position)
+            self._after_initial = False
         while len(pending) - position >= _INT.size:
             (length,) = _INT.unpack_from(pending, position)
             if not 0 < length <= ELECTION_MESSAGE_BYTES_MAX:

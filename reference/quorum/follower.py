@@ -61,6 +61,7 @@ from reference.quorum.wire_payloads import (
     AckEpoch,
     ForwardedRequest,
     LearnerInfo,
+    QuorumConfig,
     RevalidateRequest,
     RevalidateResponse,
     SessionTouch,
@@ -84,6 +85,22 @@ CONNECT_TRIES_MAX = 5
 CONNECT_RETRY_DELAY_MS = 100
 
 
+def _unexpected(kind: int, where: str) -> Exception:
+    """What a packet the follower does not expect ends in: a reconfiguration is refused
+    (``Leader.commitAndActivate``, ``buildInformAndActivePacket``: dynamic reconfiguration,
+    which zkref's static configuration does not do), anything else gives up."""
+    if kind in (PacketType.COMMITANDACTIVATE, PacketType.INFORMANDACTIVATE):
+        return Refusal(
+            f"{PacketType(kind).name}: the leader reconfigures the ensemble; zkref supports "
+            "only the static server.N lines of zoo.cfg"
+        )
+    try:
+        name = PacketType(kind).name
+    except ValueError:
+        name = f"packet type {kind}"
+    return GiveUp(f"{name} {where}" if where.startswith("while") else f"unexpected {name} {where}")
+
+
 class FollowerPhase(IntEnum):
     CONNECTING = 0
     LEADERINFO_WAIT = 1  # FOLLOWERINFO sent
@@ -91,10 +108,15 @@ class FollowerPhase(IntEnum):
     SYNCING = 3  # until NEWLEADER
     UPTODATE_WAIT = 4  # NEWLEADER acked
     BROADCAST = 5
+    REFUSED = 6  # the leader asks what zkref cannot do: connection closed, waiting to retry
 
 
 class GiveUp(Exception):
     """The follower stops following this leader (it goes back to looking)."""
+
+
+class Refusal(Exception):
+    """The leader asks what zkref cannot do (``Follower.received``)."""
 
 
 class Follower:
@@ -112,6 +134,7 @@ class Follower:
         self.read_deadline_ms = now_ms + peer.config.init_limit * tick
         self.new_epoch = -1
         self.sync_mode = ""
+        self.refused = ""  # why, once REFUSED
         # Synchronization: a SNAP's state kept aside until NEWLEADER, and whether the
         # proposals received since are committed.
         self.sync_snapshot: Snapshot | None = None
@@ -159,6 +182,8 @@ class Follower:
         election round that the new leader, still in the old one, could not join: both
         waited initLimit ticks. A leader that closes once it has spoken is gone.
         """
+        if self.phase == FollowerPhase.REFUSED:
+            return  # we closed it
         if self.phase not in (FollowerPhase.CONNECTING, FollowerPhase.LEADERINFO_WAIT):
             raise GiveUp("the leader closed the connection")
         self.phase = FollowerPhase.CONNECTING
@@ -190,6 +215,8 @@ class Follower:
                 raise GiveUp(f"cannot connect to leader {self.leader_id} in time")
             return
         if now_ms >= self.read_deadline_ms:
+            if self.phase == FollowerPhase.REFUSED:
+                raise GiveUp(f"refused leader {self.leader_id}: {self.refused}")
             raise GiveUp(f"no packet from leader {self.leader_id} in time")
 
     # --- packets -----------------------------------------------------------------------------
@@ -201,14 +228,40 @@ class Follower:
             if self.phase >= FollowerPhase.UPTODATE_WAIT
             else self.peer.config.init_limit
         )
+        if self.phase == FollowerPhase.REFUSED:
+            return
         self.read_deadline_ms = now_ms + limit * tick
         try:
             if isinstance(event, ApacheSnapshot):
                 self._snapshot(event)
             else:
                 self._packet(event, now_ms)
-        except (JuteError, apache_txn.UnmappableTxn, UnmappableSnapshot) as error:
+        except Refusal as refusal:
+            self._refuse(str(refusal), now_ms)
+        except apache_txn.UnmappableTxn as error:
+            self._refuse(f"it sent what zkref cannot apply: {error}", now_ms)
+        except (JuteError, UnmappableSnapshot) as error:
             raise GiveUp(f"bad packet from the leader: {error}") from None
+
+    def _refuse(self, why: str, now_ms: int) -> None:
+        """A leader zkref cannot follow (a dynamic or hierarchical configuration, a
+        reconfiguration, a txn it cannot apply): close the connection, say why, and give up
+        only after syncLimit ticks, so that a server refused again and again — its election
+        will name the same leader — does not dial it in a tight loop. Nothing of this leader's
+        epoch is current: NEWLEADER was not acked."""
+        config = self.peer.config
+        delay_ms = config.sync_limit * config.tick_time_ms
+        log.warning(
+            "follower %d: refusing leader %d: %s; trying again in %d ms",
+            config.my_id,
+            self.leader_id,
+            why,
+            delay_ms,
+        )
+        self.close()
+        self.phase = FollowerPhase.REFUSED
+        self.refused = why
+        self.read_deadline_ms = now_ms + delay_ms
 
     def _packet(self, packet: QuorumPacket, now_ms: int) -> None:
         kind = packet.type
@@ -258,6 +311,7 @@ class Follower:
     def _sync_start(self, packet: QuorumPacket) -> None:
         peer = self.peer
         kind = packet.type
+        log_end = peer.log_last
         if kind == PacketType.DIFF:
             self.sync_mode = "DIFF"
             # Our whole log is in the leader's history: committed once its epoch is.
@@ -271,15 +325,29 @@ class Follower:
                 self.commit_point = packet.zxid
         elif kind == PacketType.SNAP:
             self.sync_mode = "SNAP"
+            self._log_sync(packet.zxid, log_end)
             self.snap_zxid = packet.zxid
             self.phase = FollowerPhase.SYNCING
             self.awaiting_snapshot = True
             return
         else:
             raise GiveUp(f"{kind} instead of DIFF, TRUNC or SNAP")
+        self._log_sync(packet.zxid, log_end)
         peer.sync_counts[self.sync_mode] = peer.sync_counts.get(self.sync_mode, 0) + 1
         self.awaiting_snapshot = False
         self.phase = FollowerPhase.SYNCING
+
+    def _log_sync(self, zxid: int, log_end: int) -> None:
+        """What Apache's learner logs at the same point (``Learner.syncWithLeader``: "Getting
+        a diff from the leader", "Truncating log", "Getting a snapshot")."""
+        log.info(
+            "follower %d: leader %d synchronizes us by %s (zxid %#x; our log ended at %#x)",
+            self.peer.config.my_id,
+            self.leader_id,
+            self.sync_mode,
+            zxid,
+            log_end,
+        )
 
     def _snapshot(self, snapshot: ApacheSnapshot) -> None:
         if self.phase != FollowerPhase.SYNCING or not self.awaiting_snapshot:
@@ -301,6 +369,12 @@ class Follower:
             raise GiveUp(f"{kind} where the snapshot should be")
         if kind == PacketType.PROPOSAL:
             txn = self._proposal(packet)
+            if self.sync_mode == "SNAP" and txn.header.zxid <= self.snap_zxid:
+                # In the snapshot already: Apache's leader chooses what to forward, then
+                # names the zxid its tree has reached when it starts the snapshot
+                # (``LearnerHandler.syncFollower``, then ``run``), so the first proposals
+                # after SNAP may be in it; its learner applies them again, harmlessly.
+                return
             # Each after the last: after our log (DIFF, TRUNC) or the snapshot (SNAP).
             if self.sync_proposals:
                 floor = self.sync_proposals[-1].header.zxid
@@ -313,6 +387,8 @@ class Follower:
                 # After a SNAP the log starts at the snapshot, persisted at NEWLEADER.
                 self.peer.append(txn, log=not plants.DIFF_TXNS_NOT_LOGGED)
         elif kind == PacketType.COMMIT:
+            if self.sync_mode == "SNAP" and packet.zxid <= self.snap_zxid:
+                return  # of a proposal the snapshot holds
             # Commits come in zxid order, each after its proposal (the leader's DIFF pairs,
             # then commits of the proposals it forwards): anything else is a broken leader.
             done = len(self.sync_committed)
@@ -326,7 +402,7 @@ class Follower:
         elif kind == PacketType.NEWLEADER:
             self._new_leader(packet)
         else:
-            raise GiveUp(f"{kind} while synchronizing")
+            raise _unexpected(kind, "while synchronizing")
 
     def _proposal(self, packet: QuorumPacket) -> Txn:
         entry = decode_payload(packet, PacketSender.LEADER)
@@ -334,13 +410,25 @@ class Follower:
         txn = apache_txn.to_zkref(entry)
         if txn.header.zxid != packet.zxid:
             raise GiveUp(f"PROPOSAL {packet.zxid:#x} carries txn {txn.header.zxid:#x}")
+        if entry.digest is not None:
+            self.peer.expect_digest(txn.header.zxid, entry.digest)
         return txn
 
     def _new_leader(self, packet: QuorumPacket) -> None:
-        """NEWLEADER, in the order that keeps every acked txn durable (module docstring)."""
+        """NEWLEADER, in the order that keeps every acked txn durable (module docstring).
+
+        Its data is the leader's configuration (``Leader.getQuorumVerifierBytes``; none from
+        a leader before Zab 1.0): one zkref cannot follow — dynamic (a version other than 0),
+        hierarchical, with observers, or other servers than ours — is refused before
+        anything is persisted (``ParsedQuorumConfig.differs_from``)."""
         peer = self.peer
         if Zxid(packet.zxid).epoch != self.new_epoch:
             raise GiveUp(f"NEWLEADER {packet.zxid:#x} is not of epoch {self.new_epoch}")
+        config = decode_payload(packet, PacketSender.LEADER)
+        if isinstance(config, QuorumConfig) and len(config.text) > 1:
+            refused = config.parse().differs_from(peer.config.voters)
+            if refused is not None:
+                raise Refusal(refused)
         if plants.CURRENT_EPOCH_BEFORE_TXNS and self.sync_mode != "SNAP":
             peer.current_epoch = self.new_epoch
             peer.persist(WriteCurrentEpoch(self.new_epoch))
@@ -352,6 +440,10 @@ class Follower:
             peer.install_snapshot(self.sync_snapshot)
             self.sync_snapshot = None
             self.commit_point = max(self.commit_point, self.snap_zxid)
+            if self.sync_proposals:
+                # Apache streams its snapshot while it applies txns: the proposals sent
+                # before NEWLEADER may be in it already, in part (``DataTree.replay_until``).
+                peer.core.tree.replay_until = self.sync_proposals[-1].header.zxid
             for txn in self.sync_proposals:
                 peer.append(txn)
         committed = [t for t in self.sync_proposals if t.header.zxid in self.sync_committed]
@@ -420,7 +512,7 @@ class Follower:
         elif kind == PacketType.UPTODATE:
             pass
         else:
-            raise GiveUp(f"unexpected {kind} from the leader")
+            raise _unexpected(kind, "from the leader")
         del now_ms
 
     # --- the core's broadcast ----------------------------------------------------------------

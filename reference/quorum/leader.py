@@ -280,6 +280,9 @@ class Leader:
         phase = handler.phase
         kind = packet.type
         if phase == LearnerPhase.CONNECTED:
+            if kind == PacketType.OBSERVERINFO:
+                self._drop(handler, "an observer (OBSERVERINFO): a zkref leader takes none")
+                return
             if kind != PacketType.FOLLOWERINFO:
                 self._drop(handler, f"first packet is {kind}, not FOLLOWERINFO")
                 return
@@ -290,6 +293,16 @@ class Leader:
                 return
             if info.protocolVersion is None or info.protocolVersion < ZAB_PROTOCOL_VERSION:
                 self._drop(handler, "learners before ZAB 1.0 (protocol 0x10000) are refused")
+                return
+            if info.configVersion:
+                # Learner.registerWithLeader sends its QuorumVerifier's version: not 0 once
+                # it was established with reconfigEnabled (Leader.lead) or reconfigured.
+                self._drop(
+                    handler,
+                    f"server {info.serverid}'s configuration has version "
+                    f"{info.configVersion:#x}: it is dynamic (reconfigEnabled); zkref supports "
+                    "only the static server.N lines of zoo.cfg (version 0)",
+                )
                 return
             if Zxid(packet.zxid).epoch >= EPOCH_MAX:
                 # getEpochToPropose would make the next epoch one past what LEADERINFO and
@@ -556,7 +569,7 @@ class Leader:
         zxid = txn.header.zxid
         assert zxid > self.last_committed and zxid not in self.outstanding
         assert not self.outstanding or zxid > next(reversed(self.outstanding)), "zxid order"
-        packet = self.peer.proposal_packet(txn)
+        packet = self.peer.new_proposal_packet(txn)
         self.proposal_sizes.record(len(packet.data or b""))
         self.outstanding[zxid] = Proposal(txn, packet)
         # Sent before our own log has it, as Apache does: our ack waits for ``persisted``,

@@ -23,6 +23,15 @@ The log as this peer sees it:
   rolling back, where Apache reloads its database from disk (``ZKDatabase.truncateLog``).
 * ``committed_log``: the last ``commit_log_count`` txns applied, from which (with
   ``pending``) a leader sends DIFFs (``ZKDatabase.committedLog``; ``zookeeper.commitLogCount``).
+
+The tree's digest (``reference.quorum.apache_digest``; ``digest.enabled``, on by default as
+in Apache ZooKeeper 3.6+). Every txn applied moves it (``digest``). A leader puts in each
+proposal the digest its tree will have once that proposal is applied (``proposal_digests``);
+a follower keeps the digest each proposal from its leader carries (``expect_digest``) and
+compares it with its own once it applies that txn, as Apache's ``DataTree.compareDigest``
+does: a mismatch means the two trees differ. It is logged and counted
+(``digest_mismatches``, ``zk_digest_mismatches_count`` in ``mntr``), as Apache does; the
+follower goes on. A leader checks its own proposals' digests the same way.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ from reference.persistence import (
     encode_snapshot,
 )
 from reference.quorum import apache_txn, plants
+from reference.quorum.apache_digest import ProposalDigests, TreeDigest
 from reference.quorum.apache_snapshot import ApacheSnapshot
 from reference.quorum.election import Election, Quorum, Vote, reply_to
 from reference.quorum.election_wire import Notification, ServerState
@@ -50,7 +60,7 @@ from reference.quorum.leader import Leader, StepDown
 from reference.quorum.messages import ElectionSend, Send
 from reference.quorum.wire import PacketType, QuorumPacket
 from reference.ready import InstallSnapshot, PersistAction, Ready, TruncateLog
-from reference.txn import Txn
+from reference.txn import ErrorTxn, Txn
 from spec.acl import Id
 from spec.opcodes import OpCode
 from spec.state import Config
@@ -101,6 +111,7 @@ class PeerConfig:
     # The ensemble's configuration as QuorumVerifier.toString writes it: sent in every
     # notification and in NEWLEADER.
     quorum_config: bytes = b""
+    digest_enabled: bool = True  # digest.enabled (zookeeper.digest.enabled)
 
     def __post_init__(self) -> None:
         assert self.my_id in self.voters, f"myid {self.my_id} is not one of {self.voters}"
@@ -139,6 +150,13 @@ class QuorumPeer:
         self.syncs_sent: dict[str, int] = {}
         self.observer: PeerObserver | None = None
         self.elections = 0
+        # The tree's digest, the digests our leader's proposals carry (by zxid), the
+        # mismatches found, and (leading) the digests of our own proposals.
+        self.digest = TreeDigest(core.tree) if config.digest_enabled else None
+        self.expected_digests: dict[int, int] = {}
+        self.digests_compared = 0
+        self.digest_mismatches = 0
+        self.proposal_digests: ProposalDigests | None = None
         core.role = Role.NOT_SERVING
         core.tracker.stop_deciding_expiry()
         core.broadcast = self
@@ -176,6 +194,9 @@ class QuorumPeer:
         core.restart_sessions(now_ms)
         core.last_proposed = core.last_zxid
         last_logged = logged[-1].header.zxid if logged else core.last_zxid
+        # The snapshot may be a leader's fuzzy one (``Follower``, SNAP): the log after it is
+        # replayed as Apache replays its log over a snapshot (``DataTree.replay_until``).
+        core.tree.replay_until = last_logged
         epoch_of_zxid = last_logged >> 32
         if current_epoch is None:
             current_epoch = epoch_of_zxid
@@ -223,10 +244,30 @@ class QuorumPeer:
         self._next_quorum_conn -= 1
         return conn
 
-    def proposal_packet(self, txn: Txn) -> QuorumPacket:
-        """The PROPOSAL of a txn, in Apache's serialization."""
-        data = apache_txn.encode_txn_entry(apache_txn.from_zkref(txn))
+    def proposal_packet(self, txn: Txn, digest: int | None = None) -> QuorumPacket:
+        """The PROPOSAL of a txn, in Apache's serialization, with a ``TxnDigest`` if given."""
+        entry = apache_txn.from_zkref(
+            txn, None if digest is None else apache_txn.TxnDigest(apache_txn.DIGEST_VERSION, digest)
+        )
+        data = apache_txn.encode_txn_entry(entry)
         return QuorumPacket(PacketType.PROPOSAL, txn.header.zxid, data, None)
+
+    def new_proposal_packet(self, txn: Txn) -> QuorumPacket:
+        """A leader's PROPOSAL of a txn it has just prepared: with the digest its tree will
+        have once the txn is applied, which we check ourselves when it is; an error txn has
+        none (``PrepRequestProcessor``)."""
+        digests = self.proposal_digests
+        if digests is None or isinstance(txn.body, ErrorTxn):
+            return self.proposal_packet(txn)
+        digest = digests.propose(txn)
+        self.expected_digests[txn.header.zxid] = digest
+        return self.proposal_packet(txn, digest)
+
+    def expect_digest(self, zxid: int, digest: apache_txn.TxnDigest) -> None:
+        """The leader's proposal of ``zxid`` says our tree's digest once it is applied;
+        one of another digest version is not compared (``DataTree.compareDigest``)."""
+        if self.digest is not None and digest.version == apache_txn.DIGEST_VERSION:
+            self.expected_digests[zxid] = digest.treeDigest
 
     # --- the log and the tree -------------------------------------------------------------
 
@@ -236,9 +277,43 @@ class QuorumPeer:
         self.pending.popleft()
         self.committed_log.append(txn)
         previous = self.core.last_zxid
-        self.core.commit(txn)
+        self._apply(txn)
         if self.observer is not None:
             self.observer.applied(self.config.my_id, txn, previous)
+
+    def _apply(self, txn: Txn) -> None:
+        """Apply a committed txn to the tree, moving its digest and comparing it with the
+        one the txn's proposal carried."""
+        digest = self.digest
+        if digest is None:
+            self.core.commit(txn)
+            return
+        touched = digest.before(self.core.tree, txn)
+        self.core.commit(txn)
+        digest.after(self.core.tree, touched)
+        zxid = txn.header.zxid
+        if self.proposal_digests is not None:
+            self.proposal_digests.committed(zxid)
+        expected = self.expected_digests.pop(zxid, None)
+        if expected is None or zxid <= self.core.tree.replay_until:
+            # Replayed over a fuzzy snapshot, the tree is at no one zxid until the replay
+            # ends (Apache compares nothing while its tree is fuzzy: ``compareDigest``).
+            return
+        self.digests_compared += 1
+        if expected != digest.value:
+            self.digest_mismatches += 1
+            count = self.digest_mismatches
+            if count & (count - 1) == 0:  # the first, then ever more rarely
+                log.error(
+                    "server %d: digest mismatch %d at zxid %#x (%s): the proposal says %d, "
+                    "our tree is %d: our tree differs from the leader's",
+                    self.config.my_id,
+                    count,
+                    zxid,
+                    type(txn.body).__name__,
+                    expected,
+                    digest.value,
+                )
 
     def apply_pending(self, zxid: int, exactly: bool = False) -> None:
         """Apply the logged txns up to ``zxid`` (a COMMIT, or a leader's DIFF saying our
@@ -250,7 +325,7 @@ class QuorumPeer:
             txn = self.pending.popleft()
             self.committed_log.append(txn)
             previous = self.core.last_zxid
-            self.core.commit(txn)
+            self._apply(txn)
             if self.observer is not None:
                 self.observer.applied(self.config.my_id, txn, previous)
 
@@ -273,6 +348,8 @@ class QuorumPeer:
         self.persist(TruncateLog(zxid))
         self.pending = deque(kept)
         self.log_last = zxid
+        for cut in [z for z in self.expected_digests if z > zxid]:
+            del self.expected_digests[cut]
 
     def install_snapshot(self, snapshot: Snapshot) -> None:
         """A leader's SNAP, at NEWLEADER: the tree becomes the snapshot, and so does the log."""
@@ -280,6 +357,9 @@ class QuorumPeer:
         self.pending.clear()
         self.committed_log.clear()
         self.log_last = snapshot.zxid
+        if self.digest is not None:
+            self.digest = TreeDigest(self.core.tree)
+        self.expected_digests.clear()
         images = [SessionImage(s.session_id, s.timeout_ms) for s in snapshot.sessions]
         if plants.SNAP_NOT_PERSISTED:
             return
@@ -337,6 +417,8 @@ class QuorumPeer:
         if self.follower is not None:
             self.follower.close()
             self.follower = None
+        self.proposal_digests = None
+        self.expected_digests.clear()
         core.close_all_connections()
         core.forget_uncommitted()
         core.role = Role.NOT_SERVING
@@ -510,6 +592,8 @@ class QuorumPeer:
         # The new epoch's history is committed: apply what we logged (before the sessions'
         # timeouts start, so that those created in it are known).
         self.apply_pending(self.log_last)
+        if self.digest is not None:
+            self.proposal_digests = ProposalDigests(core.tree, self.digest.value)
         core.tracker.decide_expiry(self.now)
         # startZkServer: every member reports the same vote to servers that join late
         # (ZOOKEEPER-1732).

@@ -57,6 +57,35 @@ _PACKET_START_BYTES: Final = _PACKET_START.size
 _NULL_IDS: Final = INT.pack(NULL_LENGTH)
 
 
+QUORUM_AUTH_MAGIC_NUMBER: Final = 0x5F2435013501EDCC
+"""``QuorumAuth.QUORUM_AUTH_MAGIC_NUMBER`` (written ``-0xa0dbcafecafe1234L`` in Java: the
+negation of a literal whose top bit is set, so positive): the first long of a
+``QuorumAuthPacket``, what a
+learner (or an election connection's dialer) that requires quorum SASL
+(``quorum.auth.learnerRequireSasl``) sends before anything else (``SaslQuorumAuthLearner``)."""
+
+_TLS_RECORD_TYPES: Final = {0x15: "a TLS alert", 0x16: "a TLS handshake"}
+
+
+def foreign_protocol(head: bytes | bytearray) -> str | None:
+    """What the first bytes of a quorum or election connection are, if they are not
+    ZooKeeper's plaintext protocol but something zkref does not speak: quorum SASL
+    authentication, or TLS (``sslQuorum``: a TLS record starts with its type, 0x16 for a
+    handshake, 0x15 for an alert, then version 3.x). None if they may be ours, or if there
+    are too few bytes yet to tell (fewer than 4)."""
+    if len(head) < 4:
+        return None
+    if bytes(head[:4]) == struct.pack(">q", QUORUM_AUTH_MAGIC_NUMBER)[:4]:
+        return (
+            "quorum SASL authentication (quorum.auth.*RequireSasl on the other server): "
+            "zkref does not authenticate quorum connections"
+        )
+    tls = _TLS_RECORD_TYPES.get(head[0])
+    if tls is not None and head[1] == 0x03 and head[2] <= 0x04:
+        return f"{tls} (sslQuorum on the other server): zkref speaks plaintext only"
+    return None
+
+
 class PacketType(IntEnum):
     """``Leader.java``'s packet codes (the ``type`` of a ``QuorumPacket``)."""
 

@@ -124,6 +124,69 @@ class QuorumConfig:
     def encode(self) -> bytes:
         return self.text
 
+    def parse(self) -> ParsedQuorumConfig:
+        """The servers (id -> ``participant`` or ``observer``), the version, and any other
+        key (``group.N``/``weight.N`` of hierarchical quorums, ``QuorumHierarchical``);
+        ``JuteError`` for text ``QuorumVerifier.toString`` would not write."""
+        servers: dict[int, str] = {}
+        version = 0
+        others: list[str] = []
+        for line in self.text.decode("utf-8", "replace").splitlines():
+            key, equals, value = line.partition("=")
+            if not equals:
+                if line.strip():
+                    raise JuteError(f"config line {line!r} is not key=value", 0)
+                continue
+            if key.startswith("server."):
+                try:
+                    sid = int(key[len("server.") :])
+                except ValueError:
+                    raise JuteError(f"config line {line!r}: no server id", 0) from None
+                role = value.split(";", 1)[0].rsplit(":", 1)[-1]
+                servers[sid] = role if role in ("participant", "observer") else "participant"
+            elif key == "version":
+                try:
+                    version = int(value, 16)
+                except ValueError:
+                    raise JuteError(f"config version {value!r} is not hexadecimal", 0) from None
+            else:
+                others.append(key)
+        return ParsedQuorumConfig(servers, version, tuple(others))
+
+
+@record
+class ParsedQuorumConfig:
+    """What a ``QuorumConfig`` says (``QuorumConfig.parse``)."""
+
+    servers: dict[int, str]
+    version: int
+    others: tuple[str, ...]
+
+    def differs_from(self, voters: tuple[int, ...]) -> str | None:
+        """Why a server whose static configuration has ``voters`` (all participants, version
+        0) cannot follow a leader with this configuration, or None if it can (a text that
+        names no server says nothing of the membership: no Apache server writes one)."""
+        if self.version != 0:
+            return (
+                f"the leader's configuration has version {self.version:#x}: it is dynamic "
+                "(reconfigEnabled on the other servers); zkref supports only the static "
+                "server.N lines of zoo.cfg (version 0)"
+            )
+        if self.others:
+            return (
+                f"the leader's configuration has {', '.join(sorted(set(self.others)))}: "
+                "hierarchical quorums are not supported by zkref"
+            )
+        observers = sorted(sid for sid, role in self.servers.items() if role != "participant")
+        if observers:
+            return f"the leader's configuration has observers {observers}: zkref has none"
+        if self.servers and sorted(self.servers) != sorted(voters):
+            return (
+                f"the leader's configuration has servers {sorted(self.servers)}, ours "
+                f"{sorted(voters)}: every server's zoo.cfg must list the same server.N lines"
+            )
+        return None
+
 
 @record
 class ForwardedRequest:

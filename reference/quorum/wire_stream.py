@@ -10,19 +10,23 @@ Rules
   direction yields the SNAP packet, then ``ApacheSnapshot`` once the snapshot and its
   signature are in, then packets again.
 * A malformed packet or snapshot raises ``JuteError``; Apache closes the connection (an
-  ``IOException`` in the reading thread). The reader stays broken after that.
+  ``IOException`` in the reading thread). The reader stays broken after that. So do a
+  connection's first bytes when they are quorum SASL or TLS, which zkref does not speak
+  (``reference.quorum.wire.foreign_protocol``): the error says so.
 * Memory: at most one unfinished item (a packet, or one znode of a snapshot) is kept, and
   an item is bounded by ``max_buffer_bytes`` per buffer/ustring field.
 """
 
 from __future__ import annotations
 
+from reference.jute import JuteError
 from reference.quorum.apache_snapshot import ApacheSnapshot, SnapshotParser
 from reference.quorum.wire import (
     QUORUM_BUFFER_BYTES_MAX,
     PacketSender,
     PacketType,
     QuorumPacket,
+    foreign_protocol,
     read_packet_at,
 )
 
@@ -34,7 +38,15 @@ _COMPACT_BYTES_MIN = 1 << 16
 class QuorumStreamReader:
     """Reads what ``sender`` writes on one quorum connection: ``feed`` bytes, get events."""
 
-    __slots__ = ("_broken", "_max_buffer_bytes", "_pending", "_position", "_snapshot", "sender")
+    __slots__ = (
+        "_broken",
+        "_max_buffer_bytes",
+        "_pending",
+        "_position",
+        "_snapshot",
+        "_started",
+        "sender",
+    )
 
     def __init__(
         self, sender: PacketSender, max_buffer_bytes: int = QUORUM_BUFFER_BYTES_MAX
@@ -45,11 +57,17 @@ class QuorumStreamReader:
         self._position = 0
         self._snapshot: SnapshotParser | None = None
         self._broken = False
+        self._started = False  # the connection's first bytes were found to be ours
 
     @property
     def pending_bytes(self) -> int:
         """Bytes received but not yet part of a whole item."""
         return len(self._pending) - self._position
+
+    @property
+    def broken(self) -> bool:
+        """The bytes were malformed: the connection must be closed; nothing more is read."""
+        return self._broken
 
     @property
     def in_snapshot(self) -> bool:
@@ -73,6 +91,13 @@ class QuorumStreamReader:
 
     def _drain(self, events: list[QuorumEvent]) -> None:
         pending = self._pending
+        if not self._started:
+            if len(pending) < 4:
+                return
+            foreign = foreign_protocol(pending[:4])
+            if foreign is not None:
+                raise JuteError(foreign, 0)
+            self._started = True
         while True:
             snapshot = self._snapshot
             if snapshot is not None:

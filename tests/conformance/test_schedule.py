@@ -4,6 +4,8 @@ of them inside the run and over before it ends, only of the kinds asked for."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from conformance.schedule import FAULTS, QUIET_END_S, VARIANTS, draw_schedule, render
@@ -21,7 +23,7 @@ def test_one_fault_at_a_time_all_inside_the_run(size: int) -> None:
     for seed in range(20):
         plans = draw_schedule(seed, FAULTS, 120, size)
         assert len(plans) >= 4, plans
-        for earlier, later in zip(plans, plans[1:], strict=False):
+        for earlier, later in itertools.pairwise(plans):
             assert earlier.end_s < later.at_s
         assert plans[-1].end_s <= 120 - QUIET_END_S
         assert all(plan.variant in VARIANTS[plan.kind] for plan in plans)

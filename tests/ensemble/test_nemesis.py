@@ -147,9 +147,7 @@ def test_a_planted_bug_in_zkref_servers_is_reported_as_a_violation(tmp_path: Pat
 @pytest.mark.slow
 @pytest.mark.timeout(RUN_TIMEOUT_S)
 @pytest.mark.parametrize("kind", ["zkref", "apache"])
-def test_the_model_checker_interleaves_the_nemesis_with_sessions(
-    kind: str, tmp_path: Path
-) -> None:
+def test_the_model_checker_interleaves_the_nemesis_with_sessions(kind: str, tmp_path: Path) -> None:
     _skip_without_apache(kind)
     with LocalEnsemble(kind, 3, tmp_path) as ensemble:
         ensemble.start()

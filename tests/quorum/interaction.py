@@ -875,6 +875,8 @@ class InteractionEnv:
         if link.cut:
             return
         reader = link.to_dialer if sid == link.dialer else link.to_acceptor
+        if reader.broken:
+            return  # this side closed the connection for its bytes: it reads no more
         try:
             events = reader.feed(message.data)
         except jute.JuteError as error:

@@ -55,7 +55,6 @@ ZKREF_TXNS: list[zk.Txn] = [
     zk.Txn(header(OpCode.deleteContainer, 0), zk.DeleteTxn("/c")),
     zk.Txn(header(OpCode.setData), zk.SetDataTxn("/p", b"new", 4)),
     zk.Txn(header(OpCode.setData), zk.SetDataTxn("/p", None, 5)),
-    zk.Txn(header(OpCode.reconfig), zk.SetDataTxn("/zookeeper/config", b"server.1=x", 1)),
     zk.Txn(header(OpCode.setACL), zk.SetACLTxn("/p", READ_ACL_UNSAFE, 2)),
     zk.Txn(header(OpCode.error), zk.ErrorTxn(-110)),
     zk.Txn(header(OpCode.createSession), zk.CreateSessionTxn(30000)),
@@ -100,6 +99,20 @@ def test_every_zkref_txn_maps_to_apache_bytes_and_back(
     decoded = apache.decode_txn_entry(apache.encode_txn_entry(entry))
     assert decoded == entry
     assert apache.to_zkref(decoded) == txn
+
+
+def test_a_reconfig_txn_is_read_and_refused_for_zkref_has_a_static_configuration() -> None:
+    """Apache logs a reconfig as the setData of /zookeeper/config; applied as that, zkref
+    would go on counting the old servers' votes while the others count the new ones."""
+    reconfig = apache.TxnEntry(
+        zk.TxnHeader(1, 2, 0x100000003, 1_000, OpCode.reconfig),
+        apache.SetDataTxn("/zookeeper/config", b"server.1=x\nversion=100000003", 1),
+        None,
+    )
+    decoded = apache.decode_txn_entry(apache.encode_txn_entry(reconfig))
+    assert decoded == reconfig
+    with pytest.raises(apache.UnmappableTxn, match="dynamic reconfiguration"):
+        apache.to_zkref(decoded)
 
 
 def test_the_create_kind_is_the_record_class_or_the_ephemeral_flag() -> None:

@@ -386,16 +386,22 @@ def test_a_proposal_during_a_diff_not_after_the_last_makes_the_follower_give_up(
     assert follower.logged_zxids()[:2] == [0x100000001, 0x100000002]
 
 
-def test_a_proposal_during_a_snap_at_or_below_the_snapshot_makes_the_follower_give_up(
+def test_a_proposal_during_a_snap_at_or_below_the_snapshot_is_in_it_and_dropped(
     follower: FollowerConversation,
 ) -> None:
+    """Apache's leader picks what to forward, then names the zxid its tree has reached when
+    it starts streaming the snapshot: proposals (and commits) at or below it are in it
+    already, and are neither logged nor applied again (tests/quorum/test_fuzzy_snap.py)."""
     follower.discovery()
     follower.leader_sends(packet(PacketType.SNAP, 0x100000005))
     follower.leader_writes(encode_snapshot_transfer(from_zkref(DataTree(), [])))
     follower.leader_sends(proposal(create_txn(0x100000004, "/p")))
+    follower.leader_sends(packet(PacketType.COMMIT, 0x100000004))
     follower.leader_sends(packet(PacketType.NEWLEADER, 1 << 32, b""))
-    assert follower.gave_up
-    assert follower.disk.snapshot is None and follower.logged_zxids() == []
+    assert not follower.gave_up
+    assert follower.disk.snapshot is not None and follower.logged_zxids() == []
+    follower.leader_sends(packet(PacketType.UPTODATE, -1))
+    assert follower.serving and "/p" not in follower.znodes()
 
 
 def test_commits_during_sync_apply_at_uptodate_not_before(follower: FollowerConversation) -> None:

@@ -162,12 +162,13 @@ class Ensemble:
         """kill -9 of one member, by its PID."""
         self.members[sid].kill()
 
-    def restart(self, sid: int) -> None:
-        """Start a killed member again (same ports and data); returns once it takes sessions."""
+    def restart(self, sid: int, *, open_session: bool = True) -> None:
+        """Start a killed member again (same ports and data); returns once it takes sessions
+        (``ServerNode.start``: with ``open_session`` False, once it serves)."""
         member = self.members[sid]
         if member.running():
             member.kill()
-        member.start()
+        member.start(open_session=open_session)
 
     def running(self) -> list[int]:
         return sorted(sid for sid, m in self.members.items() if m.running())
