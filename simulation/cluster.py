@@ -2,8 +2,11 @@
 
 Each ``Replica`` is a real ``reference.quorum.peer.QuorumPeer`` driven under the Ready
 contract (``reference.ready``): what it asks to persist goes to its ``Disk``, where it becomes
-durable after a delay (and is lost if the replica crashes first); what it asks to send waits
-until everything it asked to persist before is durable, then goes on the network. The
+durable after a delay (and is lost if the replica crashes first); what it asks to send goes
+on the network through the server's ``SendGate``: a send that claims something about the disk
+(an ACKEPOCH, the ACK of NEWLEADER, a vote) waits until everything asked to persist before it
+is durable, one that claims nothing (a leader's PROPOSAL, a follower's forwarded request)
+goes at once, and none overtakes an earlier send on its connection. The
 network carries election messages between every pair of servers and quorum connections with
 TCP's promises: bytes arrive in order, nothing arrives after a close, a connection that the
 network cuts delivers nothing more. Every quorum packet and election message travels as the
@@ -86,17 +89,19 @@ class Disk:
     pending: list[Persist] = field(default_factory=list)
     persists_asked: int = 0
     persists_done: int = 0
-    # Called with each write as it becomes durable, and the last logged zxid before it (the
-    # invariants watch the disk).
-    on_durable: Callable[[Persist, int], None] | None = None
+    # Called with each write as it becomes durable, the last logged zxid before it, and
+    # (for a WriteCurrentEpoch) the writes still pending behind it (the invariants watch the
+    # disk).
+    on_durable: Callable[[Persist, int, tuple[Persist, ...]], None] | None = None
 
     def make_durable(self, count: int) -> int:
         """The oldest ``count`` pending writes reach the disk; the last txn zxid among
         them (0 if none)."""
         done, self.pending = self.pending[:count], self.pending[count:]
         last_zxid = 0
-        for item in done:
+        for index, item in enumerate(done):
             previous = self.last_logged
+            behind: tuple[Persist, ...] = ()
             if isinstance(item, Txn):
                 zxid = item.header.zxid
                 assert not self.log or self.log[-1][0] < zxid, "the log only grows"
@@ -106,6 +111,7 @@ class Disk:
                 self.accepted_epoch = item.epoch
             elif isinstance(item, WriteCurrentEpoch):
                 self.current_epoch = item.epoch
+                behind = (*done[index + 1 :], *self.pending)
             elif isinstance(item, TruncateLog):
                 self.log = [(z, b) for z, b in self.log if z <= item.zxid]
             elif isinstance(item, InstallSnapshot):
@@ -113,7 +119,7 @@ class Disk:
                 self.snapshot_zxid = item.zxid
                 self.log = []
             if self.on_durable is not None:
-                self.on_durable(item, previous)
+                self.on_durable(item, previous, behind)
         self.persists_done += len(done)
         return last_zxid
 

@@ -131,7 +131,9 @@ class Invariants:
                     f"server {sid} established epoch {epoch} without {zxid:#x}, committed",
                 )
 
-    def durable(self, sid: int, item: Persist, previous_logged: int) -> None:
+    def durable(
+        self, sid: int, item: Persist, previous_logged: int, behind: tuple[Persist, ...] = ()
+    ) -> None:
         if isinstance(item, Txn):
             zxid = item.header.zxid
             self.name(zxid, item, f"server {sid} logged it")
@@ -154,6 +156,7 @@ class Invariants:
                     "currentEpoch went down", f"server {sid}: {current} -> {item.epoch}"
                 )
             current = item.epoch
+            self._history_durable_before(sid, item.epoch, behind)
         elif isinstance(item, (TruncateLog, InstallSnapshot)):
             return
         if accepted is not None and current is not None and accepted < current:
@@ -162,6 +165,23 @@ class Invariants:
                 f"server {sid}: accepted {accepted}, current {current}",
             )
         self.epochs[sid] = (accepted, current)
+
+    @staticmethod
+    def _history_durable_before(sid: int, epoch: int, behind: tuple[Persist, ...]) -> None:
+        """currentEpoch ``epoch`` is durable: the history it vouches for must be too. A
+        follower writes it at NEWLEADER, after the txns of its synchronization (all of older
+        epochs); a txn of an older epoch still waiting behind it, before the next discovery
+        (a ``WriteAcceptedEpoch``), is one that a crash now would lose while the disk says
+        the server holds epoch ``epoch``'s initial history (ZK-4643)."""
+        for later in behind:
+            if isinstance(later, WriteAcceptedEpoch):
+                return
+            if isinstance(later, Txn) and later.header.zxid >> 32 < epoch:
+                raise InvariantViolation(
+                    "currentEpoch durable before its history",
+                    f"server {sid}: currentEpoch {epoch} is durable while txn "
+                    f"{later.header.zxid:#x} of its synchronization is not",
+                )
 
     # --- after every event -----------------------------------------------------------------
 

@@ -193,7 +193,9 @@ def build(
     for sid, replica in cluster.replicas.items():
         assert replica.peer is not None
         attach(sid, replica.peer)
-        replica.disk.on_durable = lambda item, prev, sid=sid: invariants.durable(sid, item, prev)
+        replica.disk.on_durable = lambda item, prev, behind, sid=sid: invariants.durable(
+            sid, item, prev, behind
+        )
 
     def after_event(cluster: Cluster) -> None:
         invariants.check_replicas(
