@@ -161,8 +161,13 @@ class ServerNode:
             time.sleep(0.1)
 
     def signal(self, number: int) -> None:
+        """Send a signal by PID. SIGSTOP returns once every thread of the process is
+        stopped (bounded): the kernel stops each thread at its next entry into it, and a
+        busy JVM answered a request sent right after ``kill`` returned."""
         if self.process is not None and self.process.poll() is None:
             os.kill(self.process.pid, number)
+            if number == signal.SIGSTOP:
+                _wait_stopped(self.process.pid)
 
     def kill(self) -> None:
         """SIGKILL by PID and reap (bounded)."""
@@ -341,6 +346,23 @@ class Nemesis(Protocol):
     def restart(self, server: ServerNode) -> None:
         """Start the same command on the same port and data directory (killed first if
         still running); returns when it takes sessions again."""
+
+
+def _wait_stopped(pid: int, timeout_s: float = 2.0) -> None:
+    """Until every thread of ``pid`` is in state T (stopped), at most ``timeout_s``; where
+    ``/proc`` cannot tell, return at once."""
+    tasks = Path(f"/proc/{pid}/task")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            states = [
+                (task / "stat").read_text().rsplit(")", 1)[1].split()[0] for task in tasks.iterdir()
+            ]
+        except (OSError, IndexError):
+            return
+        if all(state in ("T", "t") for state in states):
+            return
+        time.sleep(0.005)
 
 
 class ProcessNemesis:
