@@ -6,7 +6,9 @@ The properties of ZAB as its TLA+ specifications state them (``zookeeper-specifi
 * **A zxid names one transaction** (zxids unique; agreement; prefix consistency of logs):
   every txn a replica logs or applies under a zxid is the same txn under that zxid anywhere.
   Two leaders of one epoch, or a reused epoch, show up here.
-* **At most one leader establishes an epoch** (Leadership).
+* **At most one leader establishes an epoch** (Leadership), and at most one gathers a quorum
+  of ACKEPOCHs for it (Leadership at discovery: a new epoch is one more than the largest its
+  quorum accepted).
 * **Each replica applies the committed txns in order, none skipped** (total order, primary
   order, ProcessConsistency): when a replica applies a txn, no committed txn lies between its
   previous state and that txn.
@@ -69,6 +71,7 @@ class Invariants:
     txn_at: dict[int, Txn] = field(default_factory=dict)  # zxid -> the txn it names
     committed: list[int] = field(default_factory=list)  # sorted committed zxids
     leaders: dict[int, int] = field(default_factory=dict)  # epoch -> the sid that established it
+    agreed: dict[int, int] = field(default_factory=dict)  # epoch -> the sid a quorum acked it to
     epochs: dict[int, tuple[int | None, int | None]] = field(default_factory=dict)
     checks: int = 0
 
@@ -106,6 +109,20 @@ class Invariants:
             at = bisect_right(committed, zxid)
             if at == 0 or committed[at - 1] != zxid:
                 insort(committed, zxid)
+
+    def epoch_agreed(self, sid: int, epoch: int) -> None:
+        """A quorum acked ``sid``'s LEADERINFO of ``epoch``. Quorums intersect, and a server
+        acks an epoch only above the one it accepted last (or the same epoch again, −1), so
+        a leader that chose its epoch as one more than the largest its quorum had accepted
+        is the only one ever to gather a quorum for it (ZAB's Leadership, at discovery;
+        ZOOKEEPER-582)."""
+        other = self.agreed.get(epoch)
+        if other is not None and other != sid:
+            raise InvariantViolation(
+                "two leaders of one epoch",
+                f"servers {other} and {sid} both had a quorum acknowledge epoch {epoch}",
+            )
+        self.agreed[epoch] = sid
 
     def established(self, sid: int, epoch: int, peer: QuorumPeer) -> None:
         other = self.leaders.get(epoch)

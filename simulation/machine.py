@@ -3,8 +3,9 @@
 Where the swarm (``simulation.swarm``) draws a whole world from one seed, ``EnsembleMachine``
 lets Hypothesis choose every step: a client's request (creates, ephemeral and sequential
 ones included, setData, delete, multi, reads with watches, sync, closeSession), a crash, a
-restart, a pause, a resume, a partition, a one-way cut, a heal, time passing, or the next
-few deliveries one event at a time (a crash between a durable write and its
+restart, a crash at a chosen moment of the protocol (``MOMENTS``), every server
+power-cycled at once, a pause, a resume, a partition, a one-way cut, a heal, time passing,
+or the next few deliveries one event at a time (a crash between a durable write and its
 acknowledgement is two steps apart). After every event the white-box invariants hold
 (``simulation.invariants``, and each session's reads never go back in time); at the end the
 network is healed, every server restarted, a leader must serve and commit a write (the
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hypothesis import HealthCheck, Phase, Verbosity, settings
@@ -35,8 +37,10 @@ from hypothesis.stateful import (
 
 from conformance.checker import check
 from reference.quorum import plants
+from reference.quorum.follower import FollowerPhase
+from reference.quorum.peer import QuorumPeer
 from simulation.clients import SessionClient
-from simulation.cluster import Faults
+from simulation.cluster import Cluster, Faults
 from simulation.invariants import InvariantViolation
 from simulation.swarm import Parameters, build, liveness
 from simulation.workload import operations
@@ -63,6 +67,39 @@ WORLD = Parameters(
     cut_weight=0.0,
 )
 SERVERS = st.integers(1, REPLICAS)
+CRASH_AT_EVENTS_MAX = 5_000
+
+
+def _leader_agreed_not_established(peer: QuorumPeer, cluster: Cluster) -> bool:
+    leader = peer.leader
+    return leader is not None and leader.election_finished and not leader.established
+
+
+def _follower_synchronizing(peer: QuorumPeer, cluster: Cluster) -> bool:
+    follower = peer.follower
+    return follower is not None and (
+        FollowerPhase.SYNC_WAIT <= follower.phase <= FollowerPhase.UPTODATE_WAIT
+    )
+
+
+def _leader_log_ahead(peer: QuorumPeer, cluster: Cluster) -> bool:
+    leader = peer.leader
+    if leader is None or not leader.established:
+        return False
+    others = [
+        r.peer.log_last
+        for sid, r in cluster.replicas.items()
+        if r.peer is not None and r.peer is not peer
+    ]
+    return bool(others) and peer.log_last > max(others)
+
+
+# Where ``crash_at`` may crash a server.
+MOMENTS: dict[str, Callable[[QuorumPeer, Cluster], bool]] = {
+    "leader between ACKEPOCH and NEWLEADER quorums": _leader_agreed_not_established,
+    "follower synchronizing": _follower_synchronizing,
+    "leader's log ahead of every follower's": _leader_log_ahead,
+}
 
 
 class EnsembleMachine(RuleBasedStateMachine):
@@ -113,6 +150,32 @@ class EnsembleMachine(RuleBasedStateMachine):
     @rule(sid=SERVERS)
     def restart(self, sid: int) -> None:
         if not self.cluster.running(sid):
+            self.cluster.start(sid)
+
+    @rule(moment=st.sampled_from(sorted(MOMENTS)))
+    def crash_at(self, moment: str) -> None:
+        """Run, event by event (at most ``CRASH_AT_EVENTS_MAX``), until some server is at
+        ``moment``, and crash it there: the narrow windows a story of single deliveries
+        rarely lands in (a leader between its quorum of ACKEPOCHs and NEWLEADER's, a
+        follower in the middle of its synchronization, a leader whose log is ahead of
+        every follower's)."""
+        at = MOMENTS[moment]
+        for _ in range(CRASH_AT_EVENTS_MAX):
+            for sid, replica in self.cluster.replicas.items():
+                peer = replica.peer
+                if peer is not None and at(peer, self.cluster):
+                    self.cluster.crash(sid)
+                    return
+            if not self.cluster.step():
+                return
+
+    @rule()
+    def power_cycle(self) -> None:
+        """Every server loses power at once and comes back (a rack or a data centre): what
+        each disk had not made durable is gone, and every server restarts from its disk."""
+        for sid in self.cluster.voters:
+            self.cluster.crash(sid)
+        for sid in self.cluster.voters:
             self.cluster.start(sid)
 
     @rule(sid=SERVERS)

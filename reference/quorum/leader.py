@@ -336,6 +336,8 @@ class Leader:
                         return
                     if packet.zxid != -1:
                         self.electing.add(handler.sid)
+                elif plants.EPOCH_NOT_MAX_OVER_QUORUM and packet.zxid != -1:
+                    self.electing.add(handler.sid)
                 self._check_electing()
             if self.election_finished and handler.phase == LearnerPhase.ELECTING:
                 self._synchronize(handler)
@@ -424,6 +426,9 @@ class Leader:
             return
         if self.my_id in self.electing and self.quorum.contains_quorum(self.electing):
             self.election_finished = True
+            observer = self.peer.observer
+            if observer is not None:
+                observer.epoch_agreed(self.my_id, self.epoch)
             self.peer.current_epoch = self.epoch
             self.peer.persist(WriteCurrentEpoch(self.epoch))
             self.stage_deadline_ms = self.peer.now + self.init_limit * self.tick_time_ms

@@ -84,11 +84,16 @@ TRANSITIONS: Final[dict[ServerState, dict[str, ServerState]]] = {
 
 
 class PeerObserver(Protocol):
-    """What a simulator watches that no output shows: each txn applied to the tree, and each
-    epoch this peer establishes as leader (for the invariants of ``simulation``)."""
+    """What a simulator watches that no output shows: each txn applied to the tree, each epoch
+    this peer leads through discovery and each it establishes (for the invariants of
+    ``simulation``)."""
 
     def applied(self, sid: int, txn: Txn, previous_zxid: int) -> None:
         """``txn`` was applied on server ``sid``, whose tree was at ``previous_zxid``."""
+
+    def epoch_agreed(self, sid: int, epoch: int) -> None:
+        """Server ``sid``, as leader, has a quorum of ACKEPOCHs for ``epoch`` (discovery is
+        over: ``Leader.waitForEpochAck`` returned)."""
 
     def established(self, sid: int, epoch: int) -> None:
         """Server ``sid`` established ``epoch`` as its leader (a quorum acked NEWLEADER)."""

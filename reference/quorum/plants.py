@@ -27,8 +27,11 @@ SNAP_NOT_PERSISTED = False
 # Leader: proposals go only to learners that finished synchronizing, not to those being
 # synchronized (the gap the Remix specification found in the ZAB paper's description).
 LATE_FORWARDING = False
-# Leader: the new epoch is one more than the leader's own accepted epoch, not the largest
-# of a quorum's (ZOOKEEPER-582): two leaders can establish the same epoch.
+# Leader: discovery without Zab 1.0's two defences of an epoch: the new epoch is one more
+# than the leader's own accepted epoch, not the largest of a quorum's, and a learner that
+# answers that it accepted this epoch already (−1, from another leader) is counted. Either
+# defence alone keeps a second leader from gathering a quorum for an epoch (quorums
+# intersect); without both, two leaders can lead one epoch.
 EPOCH_NOT_MAX_OVER_QUORUM = False
 # The server takes a client whose lastZxidSeen is ahead of it (ZooKeeperServer's check
 # removed): after a failover, a session reads an older state than it saw.
@@ -71,7 +74,7 @@ PLANTS: Final[dict[str, tuple[str, str]]] = {
     ),
     "epoch-not-max-over-quorum": (
         "EPOCH_NOT_MAX_OVER_QUORUM",
-        "ZOOKEEPER-582: the new epoch is not the maximum over a quorum, plus one",
+        "Zab 1.0 discovery: new epoch not the quorum's max + 1, and a -1 ACKEPOCH counted",
     ),
     "no-last-zxid-check": (
         "NO_LAST_ZXID_CHECK",
