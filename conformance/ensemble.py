@@ -7,7 +7,11 @@
   each planted bug asked for (a hidden, test-only flag of ``zkref serve`` that switches on one
   of the bugs of ``reference.quorum.plants``, to prove that a run catches it);
 * ``apache``: ``java -cp /usr/share/java/*:/usr/share/zookeeper/* ... QuorumPeerMain zoo.cfg``
-  from Debian's packages.
+  from Debian's packages, with its log on (``APACHE_LOGGING``: slf4j-simple first on the
+  class path, since Debian's class path has several bindings and would otherwise pick the
+  silent one; INFO, and DEBUG for ``LearnerHandler``, which logs how it syncs a follower —
+  DIFF, TRUNC or SNAP — only there), so that a run that finds a violation has the servers'
+  account of it in ``server.out``.
 
 Each server has a directory of its own under ``home`` (``server-N``: zoo.cfg, ``data/`` with
 ``myid``, the process's output in ``server.out``), kept across restarts so that a restarted
@@ -52,6 +56,12 @@ SRVR_TIMEOUT_S: Final = 1.0
 SRVR_BYTES_MAX: Final = 64 * 1024
 POLL_INTERVAL_S: Final = 0.1
 JAVA_LIBRARIES: Final = Path("/usr/share/java")
+APACHE_LOGGING: Final = (
+    "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
+    "-Dorg.slf4j.simpleLogger.showDateTime=true",
+    "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",
+    "-Dorg.slf4j.simpleLogger.log.org.apache.zookeeper.server.quorum.LearnerHandler=debug",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +175,8 @@ class Member(ServerNode):
             "java",
             "-Xmx256m",
             "-cp",
-            f"{JAVA_LIBRARIES}/*:{ZOOKEEPER_HOME}/*",
+            f"{JAVA_LIBRARIES}/slf4j-simple.jar:{JAVA_LIBRARIES}/*:{ZOOKEEPER_HOME}/*",
+            *APACHE_LOGGING,
             f"-Dzookeeper.log.dir={self.home}",
             "org.apache.zookeeper.server.quorum.QuorumPeerMain",
             config,

@@ -818,7 +818,14 @@ class Replay:
     ) -> list[dict[str, int | None]]:
         """Schedules placing ``candidate`` (and the requests sent before it on its connection)
         at free zxids below ``limit``, also below the replay's floor: at a hinted zxid, or at
-        the first free ones. A scheduled candidate in the way moves to the next free zxid."""
+        the first free ones — first among the zxids no scheduled candidate holds, then among
+        all, where a scheduled candidate in the way moves to the next free zxid.
+
+        The zxids no scheduled candidate holds come first because the schedule was built by
+        earlier failures, each placing a candidate where an observation showed it: several
+        unknown requests that took effect at consecutive zxids (a leader that proposed them
+        while cut off from its followers, and committed them on healing) are found one by
+        one, each beside the others, not by pushing the ones already found aside."""
         chain = [*self._chain_all(candidate), candidate]
         keys = [c.key for c in chain]
         hints = self._hints_for(candidate, hints)
@@ -832,20 +839,23 @@ class Replay:
             if slot not in taken:
                 free.append(slot)
             slot = space.up(slot + 1)
+        held = {z for k, z in self.schedule.items() if z is not None and k not in keys}
+        unheld = [slot for slot in free if slot not in held]
         size = len(chain)
-        starts: list[int] = []
-        for hint in hints:
-            if hint in free and free.index(hint) >= size - 1:
-                starts.append(free.index(hint) + 1 - size)
-        starts += [0, 1]
+        starts: list[tuple[list[int], int]] = []
+        for slots in (unheld, free):  # at a hinted zxid first, then at the first free ones
+            for hint in hints:
+                if hint in slots and slots.index(hint) >= size - 1:
+                    starts.append((slots, slots.index(hint) + 1 - size))
+        starts += [(unheld, 0), (unheld, 1), (free, 0), (free, 1)]
         out: list[dict[str, int | None]] = []
-        for start in dict.fromkeys(starts):
-            if start + size > len(free):
+        for slots, start in starts:
+            if start + size > len(slots):
                 continue
             schedule: dict[str, int | None] = dict(
-                zip(keys, free[start : start + size], strict=True)
+                zip(keys, slots[start : start + size], strict=True)
             )
-            if self._make_room(schedule):
+            if schedule not in out and self._make_room(schedule):
                 out.append(schedule)
             if len(out) >= count:
                 break
