@@ -183,8 +183,9 @@ class QuorumPeer:
         leader decides), the epochs from their files.
 
         A missing currentEpoch is the epoch of the last zxid; a missing acceptedEpoch is the
-        currentEpoch. ``StartupError`` when the log is ahead of currentEpoch or acceptedEpoch
-        is behind currentEpoch, as Apache refuses to start then.
+        currentEpoch. ``StartupError`` when acceptedEpoch is behind currentEpoch, as Apache
+        refuses to start then; a log ahead of currentEpoch is a synchronization a crash cut
+        short, and the server starts (Apache refuses).
         """
         core = ZooKeeperCore(core_config, now_ms)
         if snapshot is not None:
@@ -206,8 +207,18 @@ class QuorumPeer:
         if current_epoch is None:
             current_epoch = epoch_of_zxid
         if epoch_of_zxid > current_epoch:
-            raise StartupError(
-                f"the current epoch, {current_epoch}, is older than the last zxid, {last_logged:#x}"
+            # A follower logs what its synchronization brings (txns of the new epoch too, when
+            # it joins an established one) before it makes the new epoch current at NEWLEADER;
+            # a crash between the two leaves this. Nothing of it was acked (the ACKs wait for
+            # the currentEpoch), so the server starts and under-claims: its votes carry the
+            # older epoch. Apache refuses to start here (``loadDataBase``: "The current epoch
+            # ... is older than the last zxid") unless currentEpoch.tmp exists
+            # (spec/DIVERGENCES.md 16).
+            log.warning(
+                "the current epoch, %d, is older than the last zxid, %#x: a synchronization "
+                "was cut short by a crash; starting with the current epoch as it is",
+                current_epoch,
+                last_logged,
             )
         if accepted_epoch is None:
             accepted_epoch = current_epoch

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from reference import jute
 from reference.quorum.election_wire import ServerState
+from reference.ready import WriteCurrentEpoch
 from simulation.cluster import Cluster
 from spec.acl import OPEN_ACL_UNSAFE
 from spec.opcodes import OpCode
@@ -79,3 +80,46 @@ def test_a_leader_elected_with_an_uncommitted_tail_that_never_establishes_is_tru
     old = cluster.peer(leader)
     assert "/uncommitted" not in old.core.tree.nodes
     assert "/committed" in old.core.tree.nodes and "/new-epoch" in old.core.tree.nodes
+
+
+def test_a_follower_crashed_after_logging_new_epoch_txns_of_its_sync_restarts_and_catches_up() -> (
+    None
+):
+    # Found by the simulator's state machine (a crash at the moment a follower synchronizes):
+    # a follower joining an established epoch logs that epoch's txns from its DIFF before
+    # NEWLEADER makes the epoch current. Killed between the two, its data directory has a
+    # log ahead of its currentEpoch, and it refused to start (as Apache's loadDataBase
+    # does), for good. Nothing of it was acked: it starts, and the leader syncs it.
+    cluster = Cluster(3)
+    leader = stable(cluster)
+    follower = next(s for s in (1, 2, 3) if s != leader)
+    cluster.crash(follower)
+    # A new epoch without it: the leader restarts, the other two elect again.
+    cluster.crash(leader)
+    cluster.start(leader)
+    leader = stable_among(cluster, [s for s in (1, 2, 3) if s != follower])
+    writer = connect(cluster, leader)
+    assert create(cluster, writer, "/while-it-was-down")[0] == 0
+    epoch = cluster.peer(leader).current_epoch
+    assert (cluster.replicas[follower].disk.current_epoch or 0) < epoch
+    cluster.start(follower)
+    disk = cluster.replicas[follower].disk
+
+    def current_epoch_asked() -> int | None:
+        return next(
+            (i for i, item in enumerate(disk.pending) if isinstance(item, WriteCurrentEpoch)),
+            None,
+        )
+
+    assert cluster.run_until(lambda: current_epoch_asked() is not None, 10_000)
+    at = current_epoch_asked()
+    assert at is not None
+    # The disk gets as far as the synchronized txns, the process dies before currentEpoch.
+    disk.make_durable(at)
+    assert disk.last_logged >> 32 == epoch and (disk.current_epoch or 0) < epoch
+    disk.crash()
+    cluster.crash(follower)
+    cluster.start(follower)  # raised StartupError: "the current epoch ... is older than ..."
+    assert cluster.peer(follower).current_epoch < epoch
+    assert stable(cluster, 30_000) == leader
+    assert cluster.peer(follower).core.tree.get("/while-it-was-down") is not None
