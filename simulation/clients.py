@@ -136,6 +136,14 @@ class SessionClient:
         if endpoint is self.endpoint:
             self._lose("connection closed by the server")
 
+    def move_to(self, sid: int) -> None:
+        """Drop the connection and re-attach the session at server ``sid`` (a client whose
+        server went quiet moves on; kazoo's and the Java client's connect strings do)."""
+        if self.done or self.endpoint is None or sid not in self.servers:
+            return
+        self._next_server = self.servers.index(sid)
+        self._lose("moving to another server")
+
     def _lose(self, reason: str) -> None:
         """The connection is gone: what was in flight has an unknown outcome; reconnect."""
         endpoint = self.endpoint

@@ -269,6 +269,9 @@ class Cluster:
         self._spins: dict[tuple[int, int], int] = {}
         # The last delivery time per direction, so jitter never reorders a stream.
         self._last_delivery: dict[object, int] = {}
+        # The last election message each server sent to each other one: a new election
+        # connection starts by sending it again (below).
+        self._last_vote: dict[tuple[int, int], bytes] = {}
         self._last_ns = 0
         # Called after every event (the invariants), with the cluster.
         self.after_event: Callable[[Cluster], None] | None = None
@@ -312,6 +315,7 @@ class Cluster:
         if self.on_peer is not None:
             self.on_peer(sid, replica.peer)
         self._after_input(replica)
+        self._revote([(other, sid) for other in self.replicas if other != sid])
 
     def running(self, sid: int) -> bool:
         return self.replicas[sid].peer is not None
@@ -394,7 +398,32 @@ class Cluster:
                 link.cut = True
 
     def heal(self) -> None:
-        self.cut_pairs = set()
+        cut, self.cut_pairs = self.cut_pairs, set()
+        self._revote(sorted(cut))
+
+    def _revote(self, pairs: list[tuple[int, int]]) -> None:
+        """Election connections that form again (a server restarted, a cut healed) start
+        with the last notification the sender sent the other: Apache's ``SendWorker`` sends
+        ``lastMessageSent`` when its queue is empty on a new connection
+        (``QuorumCnxManager``), so a vote sent while the other could not hear is not lost
+        for good. A sender that is down sends nothing."""
+        for source, to in pairs:
+            data = self._last_vote.get((source, to))
+            if data is None or self.replicas[source].peer is None or self._blocked(source, to):
+                continue
+            self._schedule(
+                self._latency(("election", source, to)), self._vote_delivery(source, to, data)
+            )
+
+    def _vote_delivery(self, source: int, to: int, data: bytes) -> Callable[[], None]:
+        return lambda: self._deliver_vote(source, to, data)
+
+    def _deliver_vote(self, source: int, to: int, data: bytes) -> None:
+        if self._blocked(source, to):
+            return
+        self._deliver_to(
+            to, lambda peer: peer.election_received(self.now, source, decode_notification(data))
+        )
 
     def _blocked(self, source: int, target: int) -> bool:
         return (source, target) in self.cut_pairs
@@ -444,21 +473,16 @@ class Cluster:
         if isinstance(message, ElectionSend):
             data = encode_notification(message.notification)
             to = message.to
+            self._last_vote[(sid, to)] = data
             if self._blocked(sid, to):
                 return
             if self.faults.election_loss and self.rng.random() < self.faults.election_loss:
                 self.count("election message lost")
                 return
-
-            def deliver_election() -> None:
-                if self._blocked(sid, to):
-                    return
-                self._deliver_to(
-                    to,
-                    lambda peer: peer.election_received(self.now, sid, decode_notification(data)),
-                )
-
-            self._schedule(self._latency(("election", sid, to)), deliver_election)
+            self._schedule(
+                self._latency(("election", sid, to)),
+                lambda: self._deliver_vote(sid, to, data),
+            )
         elif isinstance(message, QuorumConnect):
             self._connect(replica, message)
         elif isinstance(message, QuorumSend):

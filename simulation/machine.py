@@ -2,7 +2,8 @@
 
 Where the swarm (``simulation.swarm``) draws a whole world from one seed, ``EnsembleMachine``
 lets Hypothesis choose every step: a client's request (creates, ephemeral and sequential
-ones included, setData, delete, multi, reads with watches, sync, closeSession), a crash, a
+ones included, setData, delete, multi, reads with watches, sync, closeSession), a client
+moving its session to another server, a crash, a
 restart, a crash at a chosen moment of the protocol (``MOMENTS``), every server
 power-cycled at once, a pause, a resume, a partition, a one-way cut, a heal, time passing,
 or the next few deliveries one event at a time (a crash between a durable write and its
@@ -137,6 +138,10 @@ class EnsembleMachine(RuleBasedStateMachine):
         if len(session.pending) < WORLD.in_flight_max:
             session.submit(op)
 
+    @rule(client=st.integers(0, CLIENTS - 1), sid=SERVERS)
+    def move(self, client: int, sid: int) -> None:
+        self._client(client).move_to(sid)
+
     @rule(client=st.integers(0, CLIENTS - 1))
     def close_session(self, client: int) -> None:
         self._client(client).submit(rq.CloseSession())
@@ -250,10 +255,15 @@ class MachineFailure:
 
 
 def find(
-    plant: str | None = None, examples: int = 500, seed: int = 0, steps: int = STEPS_MAX
+    plant: str | None = None,
+    examples: int = 500,
+    seed: int = 0,
+    steps: int = STEPS_MAX,
+    shrink: bool = True,
 ) -> MachineFailure | None:
     """Run the machine for up to ``examples`` stories (seeded: the same seed, the same
-    stories) with ``plant`` switched on; the shrunk failure, or None."""
+    stories) with ``plant`` switched on; the failure (shrunk, unless ``shrink`` is False:
+    a check that only asks whether it is caught), or None."""
     plants.unplant_all()
     if plant is not None:
         plants.plant(plant)
@@ -275,7 +285,7 @@ def find(
                     deadline=None,
                     database=None,
                     derandomize=False,
-                    phases=(Phase.generate, Phase.shrink),
+                    phases=(Phase.generate, Phase.shrink) if shrink else (Phase.generate,),
                     suppress_health_check=list(HealthCheck),
                     verbosity=Verbosity.normal,
                     report_multiple_bugs=False,
