@@ -23,7 +23,9 @@ They are *candidates*: applied lazily, at a free zxid in the gap, when (and only
 observation cannot be explained without them; a session proven expired (a re-attach was
 refused) must have ended before any request sent after that. Lazy placement can guess wrong
 (the zxid of a created node shows in later Stats); then the replay is run again with another
-placement, up to ``RUNS_MAX`` runs and ``TRIALS_MAX`` trials per run. If the budget runs out,
+placement, up to ``RUNS_MAX`` runs and ``TRIALS_MAX`` searched trials per run (the one trial
+each observation gets first does not count: the budget is for searches, so it lasts however
+long the history is). If the budget runs out,
 the history is *undecided*, not wrong.
 
 Sessions get the ids the server gave them: before a new session's first request is replayed,
@@ -65,7 +67,9 @@ from spec.zxid import make_zxid, zxid_counter, zxid_epoch
 
 RUNS_MAX = 256  # whole replays, each with another placement of unobserved transactions
 REPLAY_STEPS_MAX = 400_000  # observations replayed and placements tried, over all replays
-TRIALS_MAX = 3000  # candidate placements tried within one replay
+# Placements searched within one replay, beyond the one trial every observation gets (a long
+# history's observations must not use up the search's budget before it is needed).
+TRIALS_MAX = 3000
 SLOTS_PER_CANDIDATE_MAX = 16  # zxids tried for one candidate at one observation
 PAIR_TRIALS_MAX = 300  # pairs of candidates tried at one observation
 ALTERNATIVES_PER_FAILURE_MAX = 8  # new placements queued when a replay fails
@@ -129,6 +133,7 @@ class Replay:
         self._auth_override: tuple[Id, ...] | None = None
         self.exhausted = False
         self.trials = 0
+        self.first_trials = 0  # the trials that are no search: each observation's first
         self.group = 0
         self.observations = 0
         # per-trial bookkeeping, undone by _rollback
@@ -139,6 +144,11 @@ class Replay:
         self._trial_captured: dict[str, Znode | None] = {}
         self._trial_placed_keys: list[str] = []
         self.placed_keys: set[str] = set()
+
+    @property
+    def searched(self) -> int:
+        """Trials that searched for a placement (``TRIALS_MAX`` bounds them)."""
+        return self.trials - self.first_trials
 
     # --- driving -------------------------------------------------------------------------
 
@@ -153,11 +163,13 @@ class Replay:
         at = position(op)
         limit = at - 1 if op.is_write else at
         mandatory = self._mandatory(op, limit)
+        self.first_trials += 1
         first = self._trial(op, mandatory, [])
         if first is None:
             return True
         if op.auth_alternative is not None:
             self._auth_override = op.auth_alternative
+            self.first_trials += 1
             try:
                 if self._trial(op, mandatory, []) is None:
                     return True
@@ -269,7 +281,7 @@ class Replay:
                 return True
             for candidate in optional:
                 for slot in self._slots(candidate, limit, self._hints_for(candidate, hints)):
-                    if self.trials >= TRIALS_MAX:
+                    if self.searched >= TRIALS_MAX:
                         self.exhausted = True
                         return False
                     extra = self._with_chain(candidate, slot, set(), frozenset(mandatory_keys))
@@ -297,8 +309,8 @@ class Replay:
                             if slot_a == slot_b:
                                 continue
                             pairs += 1
-                            if pairs > PAIR_TRIALS_MAX or self.trials >= TRIALS_MAX:
-                                self.exhausted = self.trials >= TRIALS_MAX
+                            if pairs > PAIR_TRIALS_MAX or self.searched >= TRIALS_MAX:
+                                self.exhausted = self.searched >= TRIALS_MAX
                                 return False
                             part_a = self._with_chain(first, slot_a, {slot_b})
                             if part_a is None:
@@ -726,6 +738,7 @@ class Replay:
                 slots = self._slots(candidate, limit, [])[:1]
                 if slots:
                     mandatory.append((candidate, slots))
+        self.first_trials += 1
         first = self._trial(None, mandatory, [])
         if first is None:
             return
@@ -734,7 +747,7 @@ class Replay:
             if candidate.key in keys:
                 continue
             for slot in self._slots(candidate, limit, [])[:2]:
-                if self.trials >= TRIALS_MAX:
+                if self.searched >= TRIALS_MAX:
                     self.exhausted = True
                     self.failure = first
                     return

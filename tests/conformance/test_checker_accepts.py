@@ -312,3 +312,33 @@ def test_a_simulated_history_once_judged_wrongly_is_allowed(name: str) -> None:
         history = load_history(source)
     verdict = check(history)
     assert verdict.status == "allowed", verdict.render()
+
+
+async def reads_then_write_and_read(
+    hosts: list[str], recorder: HistoryRecorder, _: InProcessEnsemble
+) -> None:
+    a, b = await clients(hosts, recorder, "a", "b")
+    for _ in range(20):
+        await b.call(rq.Exists("/u"))
+    await a.call(create("/u", b"1"))
+    await b.call(rq.GetData("/u"))
+    await a.close()
+    await b.close()
+
+
+def test_a_long_history_leaves_the_search_its_whole_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The search's budget (``TRIALS_MAX`` trials per replay) is for searching: the one trial
+    every observation gets first does not use it up. (A ten-minute nemesis run's history has
+    tens of thousands of observations; with them counted, nothing was left for the first
+    lost reply after the 3,000th, and the run was undecided.)"""
+    history = record(reads_then_write_and_read)
+    created = find_op(history, "a", rq.Create, 0, "/u")
+    history = replace(history, ops=[_unknown(o) if o is created else o for o in history.ops])
+    monkeypatch.setattr(replay_module, "TRIALS_MAX", 10)  # fewer than the observations
+    monkeypatch.setattr(replay_module, "RUNS_MAX", 1)  # found in the replay, not by another
+    verdict = check(history)
+    assert verdict.allowed, verdict.render()
+    (outcome,) = verdict.unknown_outcomes
+    assert outcome.op == created.id and outcome.resolution == "took effect"
