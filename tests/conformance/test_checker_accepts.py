@@ -318,7 +318,7 @@ async def reads_then_write_and_read(
     hosts: list[str], recorder: HistoryRecorder, _: InProcessEnsemble
 ) -> None:
     a, b = await clients(hosts, recorder, "a", "b")
-    for _ in range(20):
+    for _number in range(20):
         await b.call(rq.Exists("/u"))
     await a.call(create("/u", b"1"))
     await b.call(rq.GetData("/u"))
