@@ -99,7 +99,7 @@ def _parser(check_prog: str | None = None, run_prog: str | None = None) -> argpa
         choices=KINDS,
         help="start an ensemble of this kind here (127.0.0.1, free ports, data in a temporary "
         "directory; mixed: Apache ZooKeeper 3.8 servers and zkref servers, zkref at the "
-        "highest id, leading on the fresh start) and run clients against it while a nemesis "
+        "highest id, started first) and run clients against it while a nemesis "
         "kills, pauses and partitions its servers; the history is judged and every "
         "acknowledged write read back",
     )

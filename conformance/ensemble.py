@@ -12,8 +12,11 @@
   (three servers: Apache 1 and 2, zkref 3; five: Apache 1, 2 and 4, zkref 3 and 5), every
   zoo.cfg with ``zkref.profile=3.8`` (zkref behaves as the 3.8 servers beside it; Apache
   ignores the key). The highest id is started first and answers ``srvr`` before the others
-  start, so that on a fresh start it leads (``totalOrderPredicate``: equal epochs and zxids,
-  the higher id wins): a zkref leader with Apache followers.
+  start, so that on a fresh start its vote is out first (``totalOrderPredicate``: equal
+  epochs and zxids, the higher id wins) and it usually leads: a zkref leader with Apache
+  followers. Not always: through the proxies, the Apache servers' votes for server 2 may
+  settle (``finalizeWait``) before server 3's reaches them; the faults soon change the
+  leader anyway.
 
 Each server has a directory of its own under ``home`` (``server-N``: zoo.cfg, ``data/`` with
 ``myid``, the process's output in ``server.out``), kept across restarts so that a restarted
