@@ -98,8 +98,10 @@ def _parser(check_prog: str | None = None, run_prog: str | None = None) -> argpa
         "--ensemble",
         choices=KINDS,
         help="start an ensemble of this kind here (127.0.0.1, free ports, data in a temporary "
-        "directory) and run clients against it while a nemesis kills, pauses and partitions "
-        "its servers; the history is judged and every acknowledged write read back",
+        "directory; mixed: Apache ZooKeeper 3.8 servers and zkref servers, zkref at the "
+        "highest id, started first) and run clients against it while a nemesis "
+        "kills, pauses and partitions its servers; the history is judged and every "
+        "acknowledged write read back",
     )
     run_cmd.add_argument(
         "--profile",
@@ -265,7 +267,7 @@ def _run_nemesis(args: argparse.Namespace) -> int:
     if unknown:
         print(f"error: unknown faults {unknown}; known: {', '.join(FAULTS)}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if args.ensemble == "apache" and (missing := apache_missing()) is not None:
+    if args.ensemble in ("apache", "mixed") and (missing := apache_missing()) is not None:
         print(f"error: Apache ZooKeeper cannot run here: {missing}", file=sys.stderr)
         return EXIT_BAD_INPUT
     options = NemesisOptions(

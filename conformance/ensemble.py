@@ -12,6 +12,15 @@
   silent one; INFO, and DEBUG for ``LearnerHandler``, which logs how it syncs a follower —
   DIFF, TRUNC or SNAP — only there), so that a run that finds a violation has the servers'
   account of it in ``server.out``.
+* ``mixed``: both kinds in one ensemble (docs/MIXED.md), zkref at the ids of ``MIXED_ZKREF``
+  (three servers: Apache 1 and 2, zkref 3; five: Apache 1, 2 and 4, zkref 3 and 5), every
+  zoo.cfg with ``zkref.profile=3.8`` (zkref behaves as the 3.8 servers beside it; Apache
+  ignores the key). The highest id is started first and answers ``srvr`` before the others
+  start, so that on a fresh start its vote is out first (``totalOrderPredicate``: equal
+  epochs and zxids, the higher id wins) and it usually leads: a zkref leader with Apache
+  followers. Not always: through the proxies, the Apache servers' votes for server 2 may
+  settle (``finalizeWait``) before server 3's reaches them; the faults soon change the
+  leader anyway.
 
 Each server has a directory of its own under ``home`` (``server-N``: zoo.cfg, ``data/`` with
 ``myid``, the process's output in ``server.out``), kept across restarts so that a restarted
@@ -49,18 +58,35 @@ from conformance.nemesis import HOST, ZOOKEEPER_HOME, NodeError, ServerNode, ser
 from conformance.proxy import PeerProxies
 from conformance.reaper import Reaper
 
-KINDS: Final = ("zkref", "apache")
+KINDS: Final = ("zkref", "apache", "mixed")
+MEMBER_KINDS: Final = ("zkref", "apache")
 SIZES: Final = (3, 5)
-FORM_TIMEOUT_S: Final = 120.0  # JVMs on a loaded machine take their time
-SRVR_TIMEOUT_S: Final = 1.0
-SRVR_BYTES_MAX: Final = 64 * 1024
-POLL_INTERVAL_S: Final = 0.1
-JAVA_LIBRARIES: Final = Path("/usr/share/java")
+# A mixed ensemble's zkref servers, by size; the others are Apache ZooKeeper 3.8 servers.
+MIXED_ZKREF: Final[dict[int, tuple[int, ...]]] = {3: (3,), 5: (3, 5)}
+MIXED_SETTINGS: Final = ("zkref.profile=3.8",)
+# Apache's log through slf4j-simple (first on the class path: Debian's has several bindings
+# and would otherwise pick the silent one), at INFO with the time of day, and DEBUG for
+# LearnerHandler, which logs how it syncs a follower (DIFF, TRUNC or SNAP) only there.
 APACHE_LOGGING: Final = (
     "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
     "-Dorg.slf4j.simpleLogger.showDateTime=true",
     "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",
     "-Dorg.slf4j.simpleLogger.log.org.apache.zookeeper.server.quorum.LearnerHandler=debug",
+)
+# What a server logs when its tree differs from its leader's (each kind checks the digest in
+# every proposal: Apache's DataTree.compareDigest/reportDigestMismatch, zkref's
+# reference.quorum.peer), or, for zkref, a failure of its own code.
+DIVERGENCE_MARKERS: Final[dict[str, tuple[str, ...]]] = {
+    "zkref": ("digest mismatch", "internal error"),
+    "apache": ("Digests are not matching", "First digest mismatch"),
+}
+FORM_TIMEOUT_S: Final = 120.0  # JVMs on a loaded machine take their time
+SRVR_TIMEOUT_S: Final = 1.0
+SRVR_BYTES_MAX: Final = 64 * 1024
+POLL_INTERVAL_S: Final = 0.1
+JAVA_LIBRARIES: Final = Path("/usr/share/java")
+APACHE_CLASS_PATH: Final = (
+    f"{JAVA_LIBRARIES}/slf4j-simple.jar:{JAVA_LIBRARIES}/*:{ZOOKEEPER_HOME}/*"
 )
 
 
@@ -140,21 +166,24 @@ class Member(ServerNode):
         peer_ports: dict[int, tuple[int, int]],
         settings: EnsembleSettings,
         plants: Sequence[str] = (),
+        extra: Sequence[str] = (),
     ) -> None:
         super().__init__(home, client_port)
-        assert kind in KINDS, kind
+        assert kind in MEMBER_KINDS, kind
         self.kind = kind
         self.sid = sid
         self.own_ports = own_ports  # (quorum, election): where this server listens
         self.peer_ports = dict(peer_ports)  # other sid -> (quorum, election) of its proxies
         self.settings = settings
         self.plants = tuple(plants)
+        self.extra = tuple(extra)  # zoo.cfg lines besides the settings (a mixed ensemble's)
         self.log_path = home / "server.out"
 
     def prepare(self) -> None:
         servers = {self.sid: self.own_ports, **self.peer_ports}
         lines = [
             *self.settings.lines(),
+            *self.extra,
             f"dataDir={self.data_dir}",
             f"clientPort={self.port}",
             f"clientPortAddress={HOST}",
@@ -175,7 +204,7 @@ class Member(ServerNode):
             "java",
             "-Xmx256m",
             "-cp",
-            f"{JAVA_LIBRARIES}/slf4j-simple.jar:{JAVA_LIBRARIES}/*:{ZOOKEEPER_HOME}/*",
+            APACHE_CLASS_PATH,
             *APACHE_LOGGING,
             f"-Dzookeeper.log.dir={self.home}",
             "org.apache.zookeeper.server.quorum.QuorumPeerMain",
@@ -184,6 +213,19 @@ class Member(ServerNode):
 
     def mode(self) -> str | None:
         return srvr_mode(self.port) if self.running() else None
+
+    def divergences(self) -> list[str]:
+        """The lines of its log that say its tree differed from its leader's, or (zkref) that
+        its code failed (``DIVERGENCE_MARKERS``)."""
+        markers = DIVERGENCE_MARKERS[self.kind]
+        return [line for line in self.log_text().splitlines() if any(m in line for m in markers)]
+
+
+def member_kinds(kind: str, size: int) -> dict[int, str]:
+    """Each server id's kind in an ensemble of ``kind`` (``mixed``: ``MIXED_ZKREF``)."""
+    if kind != "mixed":
+        return {sid: kind for sid in range(1, size + 1)}
+    return {sid: "zkref" if sid in MIXED_ZKREF[size] else "apache" for sid in range(1, size + 1)}
 
 
 def apache_missing() -> str | None:
@@ -211,7 +253,7 @@ class LocalEnsemble:
             raise ValueError(f"the ensemble kind is one of {KINDS}, not {kind!r}")
         if size < 3 or size % 2 == 0:
             raise ValueError(f"an ensemble here has an odd size of 3 or more, not {size}")
-        if plants and kind != "zkref":
+        if plants and kind == "apache":
             raise ValueError("planted bugs exist only in zkref servers")
         self.kind = kind
         self.size = size
@@ -219,6 +261,7 @@ class LocalEnsemble:
         self.settings = settings or EnsembleSettings()
         self.plants = tuple(plants)
         self.sids = list(range(1, size + 1))
+        self.kinds = member_kinds(kind, size)
         self.proxies = PeerProxies(self.sids)
         self.reaper = Reaper()
         self.members: dict[int, Member] = {}
@@ -255,21 +298,25 @@ class LocalEnsemble:
                     if other != sid
                 }
                 member = Member(
-                    self.kind,
+                    self.kinds[sid],
                     sid,
                     self.home / f"server-{sid}",
                     client,
                     (quorum, election),
                     peers,
                     self.settings,
-                    self.plants,
+                    self.plants if self.kinds[sid] == "zkref" else (),
+                    MIXED_SETTINGS if self.kind == "mixed" else (),
                 )
                 member.on_spawn = self.reaper.add
                 self.members[sid] = member
-            for member in self.members.values():
-                member.spawn()
-            leader = self.wait_formed(timeout_s)
             deadline = started + timeout_s
+            if self.kind == "mixed":
+                self._start_highest_first(deadline)
+            else:
+                for member in self.members.values():
+                    member.spawn()
+            leader = self.wait_formed(timeout_s)
             for member in self.members.values():
                 while not serves_sessions(member.port):
                     if time.monotonic() > deadline:
@@ -283,6 +330,21 @@ class LocalEnsemble:
             raise
         self.formed_in_s = time.monotonic() - started
         return leader
+
+    def _start_highest_first(self, deadline: float) -> None:
+        """A mixed ensemble's start: the highest id first, the others once it answers
+        ``srvr`` (see the module docstring), so that its vote is in the first quorum."""
+        first = self.members[max(self.sids)]
+        first.spawn()
+        while srvr_mode(first.port) is None:
+            if not first.running() or time.monotonic() > deadline:
+                raise NodeError(
+                    f"{first.kind} server {first.sid} did not start: see {first.log_path}"
+                )
+            time.sleep(POLL_INTERVAL_S)
+        for sid in self.sids:
+            if sid != first.sid:
+                self.members[sid].spawn()
 
     def stop(self) -> None:
         """Stop every server (SIGCONT, SIGTERM, SIGKILL after a bound) and the proxies."""
@@ -401,14 +463,22 @@ class LocalEnsemble:
     def log_tail(self, sid: int, lines: int = 20) -> str:
         return "\n".join(self.members[sid].log_text().splitlines()[-lines:])
 
+    def divergences(self) -> dict[int, list[str]]:
+        """Per server, the lines of its log that say its tree differed from its leader's, or
+        (zkref) that its code failed; empty if none did (``Member.divergences``)."""
+        return {sid: lines for sid in self.sids if (lines := self.members[sid].divergences())}
+
 
 __all__ = [
+    "DIVERGENCE_MARKERS",
     "KINDS",
+    "MIXED_ZKREF",
     "SIZES",
     "EnsembleSettings",
     "LocalEnsemble",
     "Member",
     "apache_missing",
     "free_ports",
+    "member_kinds",
     "srvr_mode",
 ]

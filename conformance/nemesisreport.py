@@ -14,6 +14,9 @@
   session had already seen (same czxid, lower mzxid);
 * **ephemerals that outlived their session**: left after every session ended and two session
   timeouts passed;
+* **divergences logged**: a server whose log says its tree's digest differed from the one its
+  leader put in a proposal (Apache's "Digests are not matching", zkref's "digest mismatch"),
+  or a zkref server that logged an internal error;
 * **liveness**: after healing, one leader followed by all and a write answered;
 * **failover**: per fault, the time from its start until a write sent after it was answered
   (a reply of any kind: it went through the leader), and their distribution per kind.
@@ -53,6 +56,7 @@ class NemesisReport:
     back_in_time: list[str] = field(default_factory=list)
     ephemerals_left: list[str] = field(default_factory=list)
     read_back_failures: list[str] = field(default_factory=list)
+    divergences: list[str] = field(default_factory=list)
     failover_s: list[float | None] = field(default_factory=list)  # per event, in order
     stats: dict[str, int] = field(default_factory=dict)
     timeline: list[str] = field(default_factory=list)
@@ -68,6 +72,7 @@ class NemesisReport:
                 self.back_in_time,
                 self.ephemerals_left,
                 self.read_back_failures,
+                self.divergences,
             )
         ) + bool(self.record.liveness)
 
@@ -97,6 +102,9 @@ class NemesisReport:
             kinds[event.plan.kind] += 1
         return {
             "operations": self.stats.get("operations", 0),
+            "acknowledged": self.stats.get("acknowledged", 0),
+            "failed": self.stats.get("failed", 0),
+            "writes acknowledged": self.stats.get("writes acknowledged", 0),
             "writes answered": self.stats.get("writes answered", 0),
             "reads answered": self.stats.get("reads answered", 0),
             "unknown outcomes": self.stats.get("unknown outcomes", 0),
@@ -106,6 +114,7 @@ class NemesisReport:
             "acknowledged writes lost": len(self.lost),
             "reads back in time": len(self.back_in_time),
             "ephemerals outliving their session": len(self.ephemerals_left),
+            "divergences logged": len(self.divergences),
             "failover": self.failover_by_kind().get("all", {}),
         }
 
@@ -135,6 +144,9 @@ class NemesisReport:
             f"writes and {stats.get('reads answered', 0)} reads answered, "
             f"{stats.get('unknown outcomes', 0)} with unknown outcome), "
             f"{record.sessions} client sessions, {stats.get('notifications', 0)} notifications",
+            f"outcomes: {stats.get('acknowledged', 0)} acknowledged (err 0; "
+            f"{stats.get('writes acknowledged', 0)} of them writes), {stats.get('failed', 0)} "
+            f"answered with an error code, {stats.get('unknown outcomes', 0)} unknown",
             f"faults: {len(record.events)} "
             + "("
             + ", ".join(f"{k} {v}" for k, v in self.figures()["faults by kind"].items())
@@ -154,6 +166,7 @@ class NemesisReport:
             f"servers disagreeing after healing: {len(self.disagreements)}",
             f"reads back in time: {len(self.back_in_time)}",
             f"ephemerals outliving their session: {len(self.ephemerals_left)}",
+            f"divergences in the servers' logs: {len(self.divergences)}",
         ]
         for title, items in (
             ("read-back failed", self.read_back_failures),
@@ -161,6 +174,7 @@ class NemesisReport:
             ("servers DISAGREE", self.disagreements),
             ("reads BACK IN TIME", self.back_in_time),
             ("ephemerals OUTLIVED their session", self.ephemerals_left),
+            ("servers logged a DIVERGENCE", self.divergences),
         ):
             if items:
                 lines += ["", f"{title} ({len(items)}):"]
@@ -203,6 +217,7 @@ class NemesisReport:
             "back_in_time": self.back_in_time,
             "ephemerals_left": self.ephemerals_left,
             "read_back_failures": self.read_back_failures,
+            "divergences": self.divergences,
             "liveness": record.liveness,
             "liveness_formed_s": record.liveness_formed_s,
             "liveness_write_s": record.liveness_write_s,
@@ -224,6 +239,11 @@ def analyse(record: RunRecord) -> NemesisReport:
     report.ephemerals_left = [
         f"{path} owned by session 0x{owner:x}{_session_fate(history, owner)}"
         for path, owner in record.ephemerals_left
+    ]
+    report.divergences = [
+        f"server {sid}: {line}"
+        for sid, lines in sorted(record.divergences.items())
+        for line in lines
     ]
     report.failover_s = _failover(history, record.events)
     report.stats = _stats(history)
@@ -359,6 +379,11 @@ def _stats(history: History) -> dict[str, int]:
     ops = history.ops
     return {
         "operations": len(ops),
+        "acknowledged": sum(1 for o in ops if o.outcome == "ok"),
+        "failed": sum(1 for o in ops if o.outcome == "error"),
+        "writes acknowledged": sum(
+            1 for o in ops if isinstance(o.op, WRITE_OPS) and o.outcome == "ok"
+        ),
         "writes answered": sum(
             1 for o in ops if isinstance(o.op, WRITE_OPS) and o.outcome != "unknown"
         ),

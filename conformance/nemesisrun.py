@@ -19,8 +19,9 @@
    acknowledged writes promise (``Worker.durable``) and the contested znodes; then the
    ephemerals are watched until every session that owned one has ended (bounded).
 5. **Judgement** (``conformance.nemesisreport.analyse``): the servers are stopped first (the
-   checker needs the CPU), then the history goes to the checker and the read-back to the
-   accounting of lost writes.
+   checker needs the CPU) and their logs searched for a tree that differed from its leader's
+   (``LocalEnsemble.divergences``), then the history goes to the checker and the read-back to
+   the accounting of lost writes.
 
 Everything is bounded in time (each phase has its limit) and in load (``think_ms`` between
 a client's requests). The servers are stopped by PID whatever happens — the end, an error,
@@ -41,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.client import Client, ClientError
-from conformance.ensemble import EnsembleSettings, LocalEnsemble
+from conformance.ensemble import EnsembleSettings, LocalEnsemble, member_kinds
 from conformance.history import Header, HistoryRecorder, ServerSettings
 from conformance.nemesis import NodeError
 from conformance.schedule import FAULTS, FaultPlan, draw_schedule, render
@@ -139,6 +140,9 @@ class RunRecord:
     liveness_write_s: float | None = None
     sessions: int = 0
     aborted: str = ""
+    # Per server, what its log says of a tree that differed from its leader's (or of a zkref
+    # failure): read once every server has stopped (``LocalEnsemble.divergences``).
+    divergences: dict[int, list[str]] = field(default_factory=dict)
 
 
 Progress = Callable[[str], None]
@@ -148,8 +152,19 @@ def schedule_header(options: NemesisOptions, seed: int, plans: list[FaultPlan]) 
     """What a run prints before it starts: what, how long, and the schedule."""
     faults = ",".join(options.faults) or "none"
     plants = f", planted bugs: {','.join(options.plants)}" if options.plants else ""
+    servers = f"{options.size} {options.kind} servers"
+    if options.kind == "mixed":
+        kinds = member_kinds(options.kind, options.size)
+        servers += (
+            " ("
+            + "; ".join(
+                f"{kind} {_names([sid for sid in kinds if kinds[sid] == kind])}"
+                for kind in ("apache", "zkref")
+            )
+            + ")"
+        )
     return [
-        f"nemesis run: {options.size} {options.kind} servers, faults {faults}, "
+        f"nemesis run: {servers}, faults {faults}, "
         f"{options.duration_s:.0f} s, {options.clients} clients, tickTime "
         f"{options.tick_time_ms} ms, seed {seed}{plants}",
         f"schedule (replay with --seed {seed}): {len(plans)} faults",
@@ -199,6 +214,7 @@ def run_nemesis(options: NemesisOptions, progress: Progress = lambda _: None) ->
             asyncio.run(_drive(ensemble, record, progress))
         finally:
             ensemble.stop()
+        record.divergences = ensemble.divergences()
         if options.keep is None:
             # The history outlives the temporary directory: the report's evidence.
             kept = Path(tempfile.mkdtemp(prefix="zkref-nemesis-history-")) / "history.jsonl"

@@ -23,7 +23,9 @@ They are *candidates*: applied lazily, at a free zxid in the gap, when (and only
 observation cannot be explained without them; a session proven expired (a re-attach was
 refused) must have ended before any request sent after that. Lazy placement can guess wrong
 (the zxid of a created node shows in later Stats); then the replay is run again with another
-placement, up to ``RUNS_MAX`` runs and ``TRIALS_MAX`` trials per run. If the budget runs out,
+placement, up to ``RUNS_MAX`` runs and ``TRIALS_MAX`` searched trials per run (the one trial
+each observation gets first does not count: the budget is for searches, so it lasts however
+long the history is). If the budget runs out,
 the history is *undecided*, not wrong.
 
 Sessions get the ids the server gave them: before a new session's first request is replayed,
@@ -65,7 +67,9 @@ from spec.zxid import make_zxid, zxid_counter, zxid_epoch
 
 RUNS_MAX = 256  # whole replays, each with another placement of unobserved transactions
 REPLAY_STEPS_MAX = 400_000  # observations replayed and placements tried, over all replays
-TRIALS_MAX = 3000  # candidate placements tried within one replay
+# Placements searched within one replay, beyond the one trial every observation gets (a long
+# history's observations must not use up the search's budget before it is needed).
+TRIALS_MAX = 3000
 SLOTS_PER_CANDIDATE_MAX = 16  # zxids tried for one candidate at one observation
 PAIR_TRIALS_MAX = 300  # pairs of candidates tried at one observation
 ALTERNATIVES_PER_FAILURE_MAX = 8  # new placements queued when a replay fails
@@ -129,6 +133,7 @@ class Replay:
         self._auth_override: tuple[Id, ...] | None = None
         self.exhausted = False
         self.trials = 0
+        self.first_trials = 0  # the trials that are no search: each observation's first
         self.group = 0
         self.observations = 0
         # per-trial bookkeeping, undone by _rollback
@@ -139,6 +144,15 @@ class Replay:
         self._trial_captured: dict[str, Znode | None] = {}
         self._trial_placed_keys: list[str] = []
         self.placed_keys: set[str] = set()
+        # The observations replayed at the floor's position (reads, when the floor is a zxid
+        # no replayed transaction has): a lost write may still go there if they stay explained
+        # (``_floor_slot``).
+        self.at_floor: list[Op] = []
+
+    @property
+    def searched(self) -> int:
+        """Trials that searched for a placement (``TRIALS_MAX`` bounds them)."""
+        return self.trials - self.first_trials
 
     # --- driving -------------------------------------------------------------------------
 
@@ -153,11 +167,13 @@ class Replay:
         at = position(op)
         limit = at - 1 if op.is_write else at
         mandatory = self._mandatory(op, limit)
+        self.first_trials += 1
         first = self._trial(op, mandatory, [])
         if first is None:
             return True
         if op.auth_alternative is not None:
             self._auth_override = op.auth_alternative
+            self.first_trials += 1
             try:
                 if self._trial(op, mandatory, []) is None:
                     return True
@@ -240,6 +256,11 @@ class Replay:
             if problem is not None:
                 self._rollback()
                 return problem
+        if any(slot <= self.floor for _, slot in plan) and not self._floor_reads_hold(
+            self.m.changed_paths()
+        ):
+            self._rollback()
+            return Mismatch("no-zxid", op, detail="a read already replayed at the floor differs")
         mismatch = self._evaluate(op) if op is not None else self._check_end()
         if mismatch is not None:
             self._rollback()
@@ -269,7 +290,7 @@ class Replay:
                 return True
             for candidate in optional:
                 for slot in self._slots(candidate, limit, self._hints_for(candidate, hints)):
-                    if self.trials >= TRIALS_MAX:
+                    if self.searched >= TRIALS_MAX:
                         self.exhausted = True
                         return False
                     extra = self._with_chain(candidate, slot, set(), frozenset(mandatory_keys))
@@ -297,8 +318,8 @@ class Replay:
                             if slot_a == slot_b:
                                 continue
                             pairs += 1
-                            if pairs > PAIR_TRIALS_MAX or self.trials >= TRIALS_MAX:
-                                self.exhausted = self.trials >= TRIALS_MAX
+                            if pairs > PAIR_TRIALS_MAX or self.searched >= TRIALS_MAX:
+                                self.exhausted = self.searched >= TRIALS_MAX
                                 return False
                             part_a = self._with_chain(first, slot_a, {slot_b})
                             if part_a is None:
@@ -413,11 +434,13 @@ class Replay:
         return out
 
     def _slots(self, candidate: Candidate, limit: int, hints: list[int]) -> list[int]:
-        """Free zxids for ``candidate`` at or below ``limit``, hinted ones first."""
+        """Free zxids for ``candidate`` at or below ``limit``, hinted ones first (and the
+        floor itself last, when ``_floor_slot`` allows it)."""
         low = max(candidate.lower, self.floor)
         high = limit if candidate.upper is None else min(limit, candidate.upper - 1)
+        floor_slot = self._floor_slot(candidate, limit)
         if high <= low:
-            return []
+            return [floor_slot] if floor_slot is not None else []
         taken = self.plan.write_zxids
         out = [
             h
@@ -437,7 +460,61 @@ class Replay:
             if slot not in self.used_zxids and slot not in out:
                 out.append(slot)
             slot = space.up(slot + 1)
-        return out[:SLOTS_PER_CANDIDATE_MAX]
+        out = out[:SLOTS_PER_CANDIDATE_MAX]
+        return out if floor_slot is None else [*out[: SLOTS_PER_CANDIDATE_MAX - 1], floor_slot]
+
+    def _floor_slot(self, candidate: Candidate, limit: int) -> int | None:
+        """The floor itself, for a lost write that may have taken it.
+
+        Reads answered at a zxid no observed write has are replayed when the replay gets
+        there, before any unobserved transaction is placed at that zxid — but that zxid is
+        exactly where one was (a write whose reply was lost, when the leader changed): a
+        later read at the same zxid shows it. It may go there if no transaction is there
+        yet and every observation already replayed at the floor stays explained with it
+        (``_floor_reads_hold``, checked in the trial). Only a request with unknown outcome,
+        the last one of its connection not yet placed, within its window."""
+        floor = self.floor
+        if (
+            candidate.kind != "op"
+            or not self.at_floor
+            or floor > limit
+            or not candidate.lower < floor
+            or (candidate.upper is not None and floor >= candidate.upper)
+            or floor in self.plan.write_zxids
+            or floor in self.used_zxids
+            or not self.plan.space.plausible(floor)
+            or (candidate.after is not None and candidate.after in self.pending)
+        ):
+            return None
+        return floor
+
+    def _floor_reads_hold(self, touched: set[str]) -> bool:
+        """Every observation replayed at the floor answers the same in the current state (a
+        transaction was just placed at the floor, changing ``touched``): a read is answered
+        again by the spec from the current tree; any other observation must name none of
+        ``touched`` (nor their parents). A read at the floor that set a watch on them is
+        refused too: in the replay the watch would fire for the transaction, which in truth
+        came before the read."""
+        near = touched | {parent_path(p) for p in touched if p != "/"}
+        for op in self.at_floor:
+            names = named(op.op)
+            if not names & near:
+                continue
+            paths = _read_paths(op.op)
+            if paths is None or op.reply is None or getattr(op.op, "watch", False):
+                return False
+            nodes = {p: n for p in paths if (n := self.m.state.nodes.get(p)) is not None}
+            state = replace(self.m.state, nodes=nodes, data_watches={}, child_watches={})
+            state.last_zxid = self.floor
+            session = Session(op.session, bytes(16), 10_000, 1 << 62, True, op.auth_ids)
+            state.sessions = {op.session: session}
+            try:
+                _, outcome = step(state, rq.Call(op.session, op.op))
+            except InputError:
+                return False
+            if outcome.reply is None or compare_replies(outcome.reply, op.reply) is not None:
+                return False
+        return True
 
     def _slots_down(self, candidate: Candidate, high: int) -> list[int]:
         """Free zxids for ``candidate`` at or below ``high``, the latest first."""
@@ -525,7 +602,12 @@ class Replay:
             self.used_zxids.add(placement.zxid)
         self.placed_keys.update(self._trial_placed_keys)
         if op is not None:
-            self.floor = max(self.floor, position(op))
+            at = position(op)
+            if at > self.floor:
+                self.floor = at
+                self.at_floor = []
+            if at == self.floor:
+                self.at_floor.append(op)
         self._saved_notes = {}
 
     def _conn_notes(self, conn: int) -> ConnNotes:
@@ -726,6 +808,7 @@ class Replay:
                 slots = self._slots(candidate, limit, [])[:1]
                 if slots:
                     mandatory.append((candidate, slots))
+        self.first_trials += 1
         first = self._trial(None, mandatory, [])
         if first is None:
             return
@@ -734,7 +817,7 @@ class Replay:
             if candidate.key in keys:
                 continue
             for slot in self._slots(candidate, limit, [])[:2]:
-                if self.trials >= TRIALS_MAX:
+                if self.searched >= TRIALS_MAX:
                     self.exhausted = True
                     self.failure = first
                     return

@@ -425,7 +425,17 @@ def encode_txn_entry(entry: TxnEntry) -> bytes:
 
 
 def decode_sub_txn(sub: Txn) -> ApacheTxnRecord:
-    """The record inside one multi sub-txn."""
+    """The record inside one multi sub-txn.
+
+    An error sub-txn may carry more bytes than its ``ErrorTxn``: when an Apache server
+    applies a failed multi (``DataTree.processTxn``, case multi) it turns each of its sub-txns
+    into an error *in place* (``subtxn.setType(OpCode.error)``), leaving the record's bytes as
+    they were, and its committed log (``ZKDatabase.addCommittedProposal``, after the txn was
+    applied) serializes that: a DIFF from an Apache leader carries a failed multi's check,
+    create or setData as type error with the original record's bytes. Apache's learner reads
+    the error code from the first four bytes and ignores the rest
+    (``ByteBufferInputStream.byteBuffer2Record``); so does zkref. Any other sub-txn must be
+    exactly its record."""
     record_type = SUB_RECORD_OF_TYPE.get(sub.type)
     if record_type is None:
         raise JuteError(f"invalid type of multi op {sub.type}", 0)
@@ -434,7 +444,7 @@ def decode_sub_txn(sub: Txn) -> ApacheTxnRecord:
         result = record_type.read(reader)
     except NeedMoreBytes:
         raise JuteError(f"truncated multi sub-txn of type {sub.type}", reader.end) from None
-    if reader.remaining:
+    if reader.remaining and sub.type != OpCode.error:
         raise JuteError(f"{reader.remaining} bytes after a multi sub-txn", reader.position)
     return result
 

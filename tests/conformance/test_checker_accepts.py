@@ -361,3 +361,88 @@ def test_a_simulated_history_once_judged_wrongly_is_allowed(name: str) -> None:
         history = load_history(source)
     verdict = check(history)
     assert verdict.status == "allowed", verdict.render()
+
+
+async def reads_then_write_and_read(
+    hosts: list[str], recorder: HistoryRecorder, _: InProcessEnsemble
+) -> None:
+    a, b = await clients(hosts, recorder, "a", "b")
+    for _number in range(20):
+        await b.call(rq.Exists("/u"))
+    await a.call(create("/u", b"1"))
+    await b.call(rq.GetData("/u"))
+    await a.close()
+    await b.close()
+
+
+def test_a_long_history_leaves_the_search_its_whole_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The search's budget (``TRIALS_MAX`` trials per replay) is for searching: the one trial
+    every observation gets first does not use it up. (A ten-minute nemesis run's history has
+    tens of thousands of observations; with them counted, nothing was left for the first
+    lost reply after the 3,000th, and the run was undecided.)"""
+    history = record(reads_then_write_and_read)
+    created = find_op(history, "a", rq.Create, 0, "/u")
+    history = replace(history, ops=[_unknown(o) if o is created else o for o in history.ops])
+    monkeypatch.setattr(replay_module, "TRIALS_MAX", 10)  # fewer than the observations
+    monkeypatch.setattr(replay_module, "RUNS_MAX", 1)  # found in the replay, not by another
+    verdict = check(history)
+    assert verdict.allowed, verdict.render()
+    (outcome,) = verdict.unknown_outcomes
+    assert outcome.op == created.id and outcome.resolution == "took effect"
+
+
+async def write_then_two_reads_at_its_zxid(
+    hosts: list[str], recorder: HistoryRecorder, _: InProcessEnsemble
+) -> None:
+    a, b = await clients(hosts, recorder, "a", "b")
+    await a.call(create("/u", b"1"))
+    await b.call(rq.Exists("/other"))
+    await b.call(rq.GetData("/u"))
+    await a.close()
+    await b.close()
+
+
+def test_a_lost_write_is_placed_at_the_zxid_reads_were_already_replayed_at(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two reads answered at the zxid of a create whose reply was lost: the first, of
+    another znode, is replayed before anything is placed there; the second shows the
+    create. The create still goes at that zxid within the same replay (the first read
+    answers the same with it). In a ten-minute nemesis run, the reads that re-attaching
+    sessions send first after a leader change are answered at the zxid of the last write
+    of the old epoch, often one whose reply was lost with the leader."""
+    history = record(write_then_two_reads_at_its_zxid)
+    created = find_op(history, "a", rq.Create, 0, "/u")
+    history = replace(history, ops=[_unknown(o) if o is created else o for o in history.ops])
+    monkeypatch.setattr(replay_module, "RUNS_MAX", 1)  # found in the replay, not by another
+    verdict = check(history)
+    assert verdict.allowed, verdict.render()
+    (outcome,) = verdict.unknown_outcomes
+    assert outcome.op == created.id and outcome.resolution == "took effect"
+    assert created.reply is not None and outcome.zxid == created.reply.zxid
+
+
+async def write_then_exists_and_read_at_its_zxid(
+    hosts: list[str], recorder: HistoryRecorder, _: InProcessEnsemble
+) -> None:
+    a, b = await clients(hosts, recorder, "a", "b")
+    await a.call(create("/u", b"1"))
+    await b.call(rq.Exists("/u"))
+    await b.call(rq.GetData("/u"))
+    await a.close()
+    await b.close()
+
+
+def test_a_lost_write_is_not_placed_under_a_read_that_did_not_see_it() -> None:
+    """The same placement is refused when a read already replayed at that zxid would answer
+    otherwise: ``exists /u`` answered "no node" at the zxid where ``getData /u`` finds it."""
+    history = record(write_then_exists_and_read_at_its_zxid)
+    created = find_op(history, "a", rq.Create, 0, "/u")
+    history = replace(history, ops=[_unknown(o) if o is created else o for o in history.ops])
+    exists = find_op(history, "b", rq.Exists)
+    assert exists.reply is not None
+    history = with_reply(history, exists, replace(exists.reply, err=Code.NONODE, body=None))
+    verdict = check(history)
+    assert not verdict.allowed, verdict.render()

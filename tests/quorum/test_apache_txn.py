@@ -207,3 +207,25 @@ def test_what_the_other_side_cannot_carry_is_refused() -> None:
         apache.to_zkref(
             apache.TxnEntry(header(OpCode.closeSession), apache.CloseSessionTxn(None), None)
         )
+
+
+def test_a_failed_multi_from_an_apache_committed_log_is_read_as_apache_reads_it() -> None:
+    """An Apache leader's DIFF carries a failed multi as its committed log holds it after
+    ``DataTree.processTxn`` turned every sub-txn into an error in place: type error, the
+    original record's bytes (here a check of /nemesis/shared/b: 25 bytes). Apache's learner
+    reads the first four bytes as the error code; a zkref follower refused the packet ("21
+    bytes after a multi sub-txn") and looked for a leader again and again (a nemesis run
+    against Apache servers 1 and 2 and zkref server 3)."""
+    check = apache.encode_sub_txn(OpCode.check, apache.CheckVersionTxn("/nemesis/shared/b", 2))
+    assert len(check.data) == 25
+    mutated = apache.Txn(OpCode.error, check.data)
+    failed = apache.encode_sub_txn(OpCode.error, apache.ErrorTxn(-103))  # BADVERSION
+    entry = apache.TxnEntry(header(OpCode.multi), apache.MultiTxn((mutated, failed)), None)
+    decoded = apache.decode_txn_entry(apache.encode_txn_entry(entry))
+    txn = apache.to_zkref(decoded)
+    assert isinstance(txn.body, zk.MultiTxn)
+    assert txn.body.txns == (zk.ErrorTxn(len("/nemesis/shared/b")), zk.ErrorTxn(-103))
+    # Any other sub-txn must be exactly its record.
+    longer = apache.Txn(OpCode.check, check.data + b"\x00")
+    with pytest.raises(JuteError, match="1 bytes after a multi sub-txn"):
+        apache.decode_sub_txn(longer)

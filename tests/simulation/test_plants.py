@@ -51,4 +51,3 @@ def test_the_pinned_seed_catches_the_plant_and_nothing_without_it(plant: str) ->
     )
     clean = run(seed)
     assert clean.ok, clean.render(with_log=True)
-
