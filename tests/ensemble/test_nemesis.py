@@ -65,13 +65,9 @@ def _conformance(*args: str, tmp_path: Path) -> tuple[subprocess.CompletedProces
     return result, report
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(RUN_TIMEOUT_S + 60)
-@pytest.mark.parametrize("kind", ["zkref", "apache"])
-def test_a_two_minute_run_under_kill_pause_and_partition_is_valid(
-    kind: str, tmp_path: Path
-) -> None:
-    _skip_without_apache(kind)
+def _two_minute_run(kind: str, tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The CI run against ``kind``: the report and its figures, once the harness is seen to
+    have done its part (every kind of fault, the leader hit, the clients working)."""
     result, report = _conformance(
         "--ensemble",
         kind,
@@ -88,11 +84,13 @@ def test_a_two_minute_run_under_kill_pause_and_partition_is_valid(
         tmp_path=tmp_path,
     )
     assert report is not None, result.stderr[-5000:]
-    assert result.returncode == 0 and report["status"] == "VALID", result.stdout
+    # 0 valid, 1 a violation, 3 undecided; 2 is the harness failing.
+    assert (result.returncode, report["status"]) in {
+        (0, "VALID"),
+        (1, "INVALID"),
+        (3, "UNDECIDED"),
+    }, result.stdout
     figures = report["figures"]
-    assert figures["acknowledged writes lost"] == 0
-    assert figures["reads back in time"] == figures["ephemerals outliving their session"] == 0
-    assert report["checker"]["status"] == "allowed"
     assert set(figures["faults by kind"]) == {"kill", "pause", "partition"}, figures
     assert figures["faults"] == len(report["schedule"]) >= 8
     assert {event["victims"][0] for event in report["events"]} & {
@@ -108,6 +106,49 @@ def test_a_two_minute_run_under_kill_pause_and_partition_is_valid(
         f"{figures['acknowledged writes lost']}, failover median {failover.get('median')} s "
         f"max {failover.get('max')} s"
     )
+    return report, figures
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(RUN_TIMEOUT_S + 60)
+def test_a_two_minute_run_against_zkref_loses_nothing_and_breaks_no_rule(
+    tmp_path: Path,
+) -> None:
+    """Nothing acknowledged lost, no server disagreeing or logging a divergence, no read
+    back in time, no ephemeral outliving its session, and no violation in the history.
+    The checker may not decide a whole history (UNDECIDED: its bounded search for where
+    writes with lost replies took effect gave up; docs/NEMESIS.md): that is not a pass of
+    the history, and this test does not claim one."""
+    report, figures = _two_minute_run("zkref", tmp_path)
+    assert report["status"] in ("VALID", "UNDECIDED"), report["status"]
+    assert report["checker"]["status"] in ("allowed", "undecided")
+    assert figures["acknowledged writes lost"] == 0
+    assert figures["reads back in time"] == figures["ephemerals outliving their session"] == 0
+    assert not report["disagreements"]
+    assert figures.get("divergences logged", 0) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(RUN_TIMEOUT_S + 60)
+def test_a_two_minute_run_against_apache_zookeeper_gets_a_verdict_with_its_evidence(
+    tmp_path: Path,
+) -> None:
+    """The same run against Apache ZooKeeper 3.8.0. Its verdict is reported, not required:
+    under these faults Apache 3.8.0 has lost acknowledged writes (67 in one CI run, 30 in a
+    ten-minute run, with its own servers logging "Digests are not matching";
+    docs/NEMESIS.md). A violation must come with its evidence: writes missing on every
+    server, servers that disagree, a read back in time, a divergence in Apache's own log,
+    or the history's explanation."""
+    _skip_without_apache("apache")
+    report, figures = _two_minute_run("apache", tmp_path)
+    if report["status"] == "INVALID":
+        assert (
+            report["lost"]
+            or report["disagreements"]
+            or report["back_in_time"]
+            or figures.get("divergences logged", 0)
+            or report["checker"]["status"] == "violation"
+        ), report
 
 
 @pytest.mark.slow
