@@ -64,7 +64,6 @@ from reference.persistence import (
     encode_snapshot,
 )
 from reference.prep import Caller, Preparer
-from reference.quorum import plants
 from reference.ready import Output, Ready
 from reference.sasl import DigestMD5Server, SaslAbort, SaslFailure, nonce_for
 from reference.sessions import Session, SessionState, SessionTracker
@@ -720,7 +719,7 @@ class ZooKeeperCore:
         except JuteError:
             self._close(conn.conn_id)
             return
-        if request.lastZxidSeen > self.last_zxid and not plants.NO_LAST_ZXID_CHECK:
+        if request.lastZxidSeen > self.last_zxid:
             # The client has seen a newer state than ours: it must try another server.
             self._close(conn.conn_id)
             return
@@ -735,7 +734,7 @@ class ZooKeeperCore:
         if request.passwd != Session(request.sessionId, 0).password:
             self._refuse(conn)
             return
-        if self.role == Role.FOLLOWING and not plants.LOCAL_REVALIDATE:
+        if self.role == Role.FOLLOWING:
             # Only the leader knows whether the session lives: ask it (REVALIDATE) and
             # hold this connection's frames until it answers.
             conn.session_id = request.sessionId

@@ -33,12 +33,6 @@ LATE_FORWARDING = False
 # defence alone keeps a second leader from gathering a quorum for an epoch (quorums
 # intersect); without both, two leaders can lead one epoch.
 EPOCH_NOT_MAX_OVER_QUORUM = False
-# The server takes a client whose lastZxidSeen is ahead of it (ZooKeeperServer's check
-# removed): after a failover, a session reads an older state than it saw.
-NO_LAST_ZXID_CHECK = False
-# Follower: a session re-attaching is validated locally, without asking the leader
-# (REVALIDATE): an expired session comes back, with ghost ephemerals.
-LOCAL_REVALIDATE = False
 # Follower: a proposal is acked when it arrives, and logged only when it commits: a quorum
 # of acks need not be a quorum of logs.
 ACK_BEFORE_LOG = False
@@ -75,14 +69,6 @@ PLANTS: Final[dict[str, tuple[str, str]]] = {
     "epoch-not-max-over-quorum": (
         "EPOCH_NOT_MAX_OVER_QUORUM",
         "Zab 1.0 discovery: new epoch not the quorum's max + 1, and a -1 ACKEPOCH counted",
-    ),
-    "no-last-zxid-check": (
-        "NO_LAST_ZXID_CHECK",
-        "a server takes a client that has seen more than it has",
-    ),
-    "local-revalidate": (
-        "LOCAL_REVALIDATE",
-        "a re-attaching session validated by a follower alone, no REVALIDATE",
     ),
     "ack-before-log": (
         "ACK_BEFORE_LOG",
