@@ -57,6 +57,7 @@ from reference.ready import (
     WriteCurrentEpoch,
 )
 from reference.txn import Txn
+from simulation.invariants import InvariantViolation
 from spec.state import Config
 
 log = logging.getLogger("zkref.simulation")
@@ -104,7 +105,11 @@ class Disk:
             behind: tuple[Persist, ...] = ()
             if isinstance(item, Txn):
                 zxid = item.header.zxid
-                assert not self.log or self.log[-1][0] < zxid, "the log only grows"
+                if self.log and self.log[-1][0] >= zxid:
+                    raise InvariantViolation(
+                        "a log went backwards",
+                        f"{zxid:#x} asked to be logged after {self.log[-1][0]:#x}",
+                    )
                 self.log.append((zxid, encode_txn(item)))
                 last_zxid = zxid
             elif isinstance(item, WriteAcceptedEpoch):
