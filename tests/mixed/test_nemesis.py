@@ -9,10 +9,10 @@ servers through elections it did not choose.
 
 The run and its checks are tests/ensemble/test_nemesis.py's (``_conformance``); the figures
 go to pytest's summary. Skipped where Apache ZooKeeper cannot run, and opt-in
-(``ZKREF_MIXED_NEMESIS=1``) until what its first runs found is fixed (docs/NEMESIS.md): a
-zkref server killed while an Apache leader synchronizes it by DIFF does not start again (its
-log holds txns of the new epoch, its currentEpoch file the old one), and the checker cannot
-yet decide every history of this length.
+(``ZKREF_MIXED_NEMESIS=1``): the checker cannot yet decide every history of this length
+(docs/NEMESIS.md). What its first runs found in zkref is fixed: a failed multi in an Apache
+leader's DIFF, and a server killed while an Apache leader synchronized it by DIFF that did
+not start again (spec/DIVERGENCES.md 16).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def test_a_nemesis_run_against_a_mixed_ensemble_is_valid(tmp_path: Path) -> None
     if (missing := apache_missing()) is not None:
         pytest.skip(f"Apache ZooKeeper cannot run here: {missing}")
     if os.environ.get("ZKREF_MIXED_NEMESIS") != "1":
-        pytest.skip("opt-in (ZKREF_MIXED_NEMESIS=1) until the bugs its runs found are fixed")
+        pytest.skip("opt-in (ZKREF_MIXED_NEMESIS=1): the checker may not decide its history")
     result, report = _conformance(
         "--ensemble",
         "mixed",
