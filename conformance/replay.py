@@ -144,10 +144,6 @@ class Replay:
         self._trial_captured: dict[str, Znode | None] = {}
         self._trial_placed_keys: list[str] = []
         self.placed_keys: set[str] = set()
-        # The observations replayed at the floor's position (reads, when the floor is a zxid
-        # no replayed transaction has): a lost write may still go there if they stay explained
-        # (``_floor_slot``).
-        self.at_floor: list[Op] = []
 
     @property
     def searched(self) -> int:
@@ -256,11 +252,6 @@ class Replay:
             if problem is not None:
                 self._rollback()
                 return problem
-        if any(slot <= self.floor for _, slot in plan) and not self._floor_reads_hold(
-            self.m.changed_paths()
-        ):
-            self._rollback()
-            return Mismatch("no-zxid", op, detail="a read already replayed at the floor differs")
         mismatch = self._evaluate(op) if op is not None else self._check_end()
         if mismatch is not None:
             self._rollback()
@@ -434,13 +425,11 @@ class Replay:
         return out
 
     def _slots(self, candidate: Candidate, limit: int, hints: list[int]) -> list[int]:
-        """Free zxids for ``candidate`` at or below ``limit``, hinted ones first (and the
-        floor itself last, when ``_floor_slot`` allows it)."""
+        """Free zxids for ``candidate`` at or below ``limit``, hinted ones first."""
         low = max(candidate.lower, self.floor)
         high = limit if candidate.upper is None else min(limit, candidate.upper - 1)
-        floor_slot = self._floor_slot(candidate, limit)
         if high <= low:
-            return [floor_slot] if floor_slot is not None else []
+            return []
         taken = self.plan.write_zxids
         out = [
             h
@@ -460,61 +449,7 @@ class Replay:
             if slot not in self.used_zxids and slot not in out:
                 out.append(slot)
             slot = space.up(slot + 1)
-        out = out[:SLOTS_PER_CANDIDATE_MAX]
-        return out if floor_slot is None else [*out[: SLOTS_PER_CANDIDATE_MAX - 1], floor_slot]
-
-    def _floor_slot(self, candidate: Candidate, limit: int) -> int | None:
-        """The floor itself, for a lost write that may have taken it.
-
-        Reads answered at a zxid no observed write has are replayed when the replay gets
-        there, before any unobserved transaction is placed at that zxid — but that zxid is
-        exactly where one was (a write whose reply was lost, when the leader changed): a
-        later read at the same zxid shows it. It may go there if no transaction is there
-        yet and every observation already replayed at the floor stays explained with it
-        (``_floor_reads_hold``, checked in the trial). Only a request with unknown outcome,
-        the last one of its connection not yet placed, within its window."""
-        floor = self.floor
-        if (
-            candidate.kind != "op"
-            or not self.at_floor
-            or floor > limit
-            or not candidate.lower < floor
-            or (candidate.upper is not None and floor >= candidate.upper)
-            or floor in self.plan.write_zxids
-            or floor in self.used_zxids
-            or not self.plan.space.plausible(floor)
-            or (candidate.after is not None and candidate.after in self.pending)
-        ):
-            return None
-        return floor
-
-    def _floor_reads_hold(self, touched: set[str]) -> bool:
-        """Every observation replayed at the floor answers the same in the current state (a
-        transaction was just placed at the floor, changing ``touched``): a read is answered
-        again by the spec from the current tree; any other observation must name none of
-        ``touched`` (nor their parents). A read at the floor that set a watch on them is
-        refused too: in the replay the watch would fire for the transaction, which in truth
-        came before the read."""
-        near = touched | {parent_path(p) for p in touched if p != "/"}
-        for op in self.at_floor:
-            names = named(op.op)
-            if not names & near:
-                continue
-            paths = _read_paths(op.op)
-            if paths is None or op.reply is None or getattr(op.op, "watch", False):
-                return False
-            nodes = {p: n for p in paths if (n := self.m.state.nodes.get(p)) is not None}
-            state = replace(self.m.state, nodes=nodes, data_watches={}, child_watches={})
-            state.last_zxid = self.floor
-            session = Session(op.session, bytes(16), 10_000, 1 << 62, True, op.auth_ids)
-            state.sessions = {op.session: session}
-            try:
-                _, outcome = step(state, rq.Call(op.session, op.op))
-            except InputError:
-                return False
-            if outcome.reply is None or compare_replies(outcome.reply, op.reply) is not None:
-                return False
-        return True
+        return out[:SLOTS_PER_CANDIDATE_MAX]
 
     def _slots_down(self, candidate: Candidate, high: int) -> list[int]:
         """Free zxids for ``candidate`` at or below ``high``, the latest first."""
@@ -602,12 +537,7 @@ class Replay:
             self.used_zxids.add(placement.zxid)
         self.placed_keys.update(self._trial_placed_keys)
         if op is not None:
-            at = position(op)
-            if at > self.floor:
-                self.floor = at
-                self.at_floor = []
-            if at == self.floor:
-                self.at_floor.append(op)
+            self.floor = max(self.floor, position(op))
         self._saved_notes = {}
 
     def _conn_notes(self, conn: int) -> ConnNotes:
