@@ -348,13 +348,24 @@ def _with_deadline(candidate: Candidate, observations: list[Op]) -> Candidate:
 
 
 def _upper_bound(index: HistoryIndex, op: Op) -> int | None:
-    """An unknown request of a session cannot take effect once the session moved on."""
+    """An unknown request of a session cannot take effect after a write the session sent
+    later on another connection, nor after its close.
+
+    Once the session has moved to another server, the leader refuses what the old one
+    forwards (SESSIONMOVED: no effect), so the old request took effect, if at all, before
+    the move was validated — and so before any later write of the session. A *read* on the
+    new connection bounds nothing: the server it moved to may answer it before it has
+    applied a proposal the leader made just before validating the move (seen in a
+    ten-minute nemesis run: a create sent to a paused leader, committed after the session
+    had read elsewhere)."""
     info = index.sessions[op.session]
     bound: int | None = None
     for other in info.ops:
         if other.conn == op.conn or other.invoke <= op.invoke or not other.positioned:
             continue
-        limit = other.zxid if other.is_write else other.zxid + 1
+        if not other.is_write:
+            continue
+        limit = other.zxid
         bound = limit if bound is None else min(bound, limit)
     if info.closed_by is not None:
         bound = info.closed_by.zxid if bound is None else min(bound, info.closed_by.zxid)

@@ -28,6 +28,15 @@ each observation gets first does not count: the budget is for searches, so it la
 long the history is). If the budget runs out,
 the history is *undecided*, not wrong.
 
+A new placement is tried by a replay that *resumes* from a saved state of the replay whose
+failure proposed it (``Checkpoint``, one every ``CHECKPOINT_EVERY`` observations), not from
+the start: a replay is a deterministic function of its schedule, so the two replays agree on
+every observation before the first one the change could touch — where a candidate whose zxid
+changed becomes due (the first observation whose zxid reaches its new zxid) or where the
+earlier replay placed it. On a ten-minute history (tens of thousands of observations) each new
+placement then costs the observations from about where it goes to where the next failure is,
+not the whole history again.
+
 Sessions get the ids the server gave them: before a new session's first request is replayed,
 the spec's next session id is set to the observed one and its password to the observed
 password. Connection-level state (a session moving to another connection, the auth ids of a
@@ -38,7 +47,7 @@ connection) is replayed with ``Connect``/``Disconnect`` inputs and the auth ids 
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, replace
 
 from conformance.compare import compare_replies, stats_in
@@ -53,26 +62,30 @@ from conformance.plan import (
     named,
     position,
 )
-from conformance.replaystate import Machine
+from conformance.replaystate import Machine, replay_state
 from spec import requests as rq
 from spec.acl import Id
 from spec.events import WatchEvent
 from spec.machine import InputError, step
-from spec.modes import NodeKind
+from spec.modes import CreateMode, NodeKind
 from spec.paths import parent_path
 from spec.sessions import kill_session
 from spec.state import Session, State, Znode
 from spec.tree import delete_node
 from spec.zxid import make_zxid, zxid_counter, zxid_epoch
 
-RUNS_MAX = 256  # whole replays, each with another placement of unobserved transactions
+RUNS_MAX = 4096  # replays, each with another placement of unobserved transactions
 REPLAY_STEPS_MAX = 400_000  # observations replayed and placements tried, over all replays
+CHECKPOINT_EVERY = 250  # observations between the saved states a later replay resumes from
+# Replays whose checkpoints are kept (those that got furthest); an alternative proposed by
+# a replay whose checkpoints were dropped replays from the start.
+REPLAYS_RESUMABLE_MAX = 48
 # Placements searched within one replay, beyond the one trial every observation gets (a long
 # history's observations must not use up the search's budget before it is needed).
 TRIALS_MAX = 3000
 SLOTS_PER_CANDIDATE_MAX = 16  # zxids tried for one candidate at one observation
 PAIR_TRIALS_MAX = 300  # pairs of candidates tried at one observation
-ALTERNATIVES_PER_FAILURE_MAX = 8  # new placements queued when a replay fails
+ALTERNATIVES_PER_FAILURE_MAX = 16  # new placements queued when a replay fails
 
 
 # --- what the replay expects ---------------------------------------------------------------
@@ -87,6 +100,33 @@ class Mismatch:
     expected: rq.Reply | None = None
     detail: str = ""
     note_problem: NoteProblem | None = None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A replay's whole state just before its observation number ``index``.
+
+    Nothing in it is changed after it is taken: ``Replay.resume`` copies what it mutates.
+    ``changes`` is the saving replay's change log, which only grows; ``change_count`` says
+    how long it was.
+    """
+
+    index: int
+    state: State
+    floor: int
+    used_zxids: frozenset[int]
+    changes: list[tuple[str, int, Znode | None]]
+    change_count: int
+    conn_of_session: dict[int, int]
+    known_sessions: frozenset[int]
+    notes: dict[int, ConnNotes]
+    pending: dict[str, Candidate]
+    placements: tuple[Placement, ...]
+    lazy: tuple[Placement, ...]
+    placed_keys: frozenset[str]
+    trials: int
+    first_trials: int
+    group: int
 
 
 class Replay:
@@ -104,12 +144,15 @@ class Replay:
         schedule: dict[str, int | None],
     ) -> None:
         self.index = index
+        self.base = base
         self.plan = plan
         self.schedule = schedule
         self.m = Machine(base)
         self.floor = base.last_zxid
         self.used_zxids: set[int] = set()
-        self.versions: dict[str, list[tuple[int, Znode | None]]] = {}
+        # every znode change, in replay order: (path, zxid, the znode after it or None)
+        self.changes: list[tuple[str, int, Znode | None]] = []
+        self._versions: tuple[int, dict[str, list[tuple[int, Znode | None]]]] = (0, {})
         self.base_zxid = base.last_zxid
         self.base_nodes = dict(base.nodes)
         self.conn_of_session: dict[int, int] = {}
@@ -144,6 +187,9 @@ class Replay:
         self._trial_captured: dict[str, Znode | None] = {}
         self._trial_placed_keys: list[str] = []
         self.placed_keys: set[str] = set()
+        self.start = 0  # the observation this replay began with (``resume``)
+        # by index; a resumed replay's begin with those of the replay it resumed
+        self.checkpoints: list[Checkpoint] = []
 
     @property
     def searched(self) -> int:
@@ -153,11 +199,85 @@ class Replay:
     # --- driving -------------------------------------------------------------------------
 
     def run(self) -> None:
-        for op in self.plan.observations:
-            if not self._process(op):
+        observations = self.plan.observations
+        for index in range(self.start, len(observations)):
+            if index % CHECKPOINT_EVERY == 0 and index > self.start:
+                self.checkpoints.append(self._checkpoint(index))
+            if not self._process(observations[index]):
                 return
             self.observations += 1
         self._finish()
+
+    # --- saving and resuming -------------------------------------------------------------
+
+    def release(self) -> None:
+        """Drop what only a running replay or an explanation needs (its checkpoints stay)."""
+        self.m = Machine(self.base)
+        self.notes = {}
+        self.changes = []
+        self._versions = (0, {})
+
+    def _checkpoint(self, index: int) -> Checkpoint:
+        assert index == self.observations, "a checkpoint is taken between observations"
+        assert self.m._mark is None, "no trial is open between observations"
+        return Checkpoint(
+            index=index,
+            state=replay_state(self.m.state),
+            floor=self.floor,
+            used_zxids=frozenset(self.used_zxids),
+            changes=self.changes,
+            change_count=len(self.changes),
+            conn_of_session=dict(self.conn_of_session),
+            known_sessions=frozenset(self.known_sessions),
+            notes={conn: _copy_notes(notes) for conn, notes in self.notes.items()},
+            pending=dict(self.pending),
+            placements=tuple(self.placements),
+            lazy=tuple(self.lazy),
+            placed_keys=frozenset(self.placed_keys),
+            trials=self.trials,
+            first_trials=self.first_trials,
+            group=self.group,
+        )
+
+    @classmethod
+    def resume(
+        cls,
+        index: HistoryIndex,
+        base: State,
+        plan: ReplayPlan,
+        schedule: dict[str, int | None],
+        checkpoints: list[Checkpoint],
+    ) -> Replay:
+        """A replay under ``schedule`` that starts from the last of ``checkpoints``.
+
+        The caller vouches that a replay under ``schedule`` from the start would reach that
+        checkpoint's state (``resume_index``); the candidates ``schedule`` excludes are taken
+        out of the pending ones (none of them was placed before the checkpoint).
+        """
+        replay = cls(index, base, plan, schedule)
+        if not checkpoints:
+            return replay
+        saved = checkpoints[-1]
+        replay.checkpoints = list(checkpoints)
+        replay.start = replay.observations = saved.index
+        replay.m = Machine(saved.state)
+        replay.floor = saved.floor
+        replay.used_zxids = set(saved.used_zxids)
+        replay.changes = saved.changes[: saved.change_count]
+        replay.conn_of_session = dict(saved.conn_of_session)
+        replay.known_sessions = set(saved.known_sessions)
+        replay.notes = {conn: _copy_notes(notes) for conn, notes in saved.notes.items()}
+        replay.pending = {key: c for key, c in saved.pending.items() if key in replay.pending}
+        replay.placements = list(saved.placements)
+        replay.lazy = list(saved.lazy)
+        replay.placed_keys = set(saved.placed_keys)
+        assert all(schedule.get(p.candidate.key, p.zxid) == p.zxid for p in saved.placements), (
+            "the schedule changes a placement made before the checkpoint"
+        )
+        replay.trials = saved.trials
+        replay.first_trials = saved.first_trials
+        replay.group = saved.group
+        return replay
 
     def _process(self, op: Op) -> bool:
         at = position(op)
@@ -523,15 +643,14 @@ class Replay:
 
     def _commit(self, op: Op | None) -> None:
         changed = self.m.commit()
-        for path, zxid, node in self._trial_versions:
-            self.versions.setdefault(path, []).append((zxid, node))
+        self.changes.extend(self._trial_versions)
         if op is not None and op.is_write:
             nodes = self.m.state.nodes
             for path in sorted(changed):
                 node = nodes.get(path)
                 if path in self._trial_captured and self._trial_captured[path] is node:
                     continue
-                self.versions.setdefault(path, []).append((op.zxid, node))
+                self.changes.append((path, op.zxid, node))
         for placement in self._trial_placements:
             self.placements.append(placement)
             self.used_zxids.add(placement.zxid)
@@ -784,17 +903,25 @@ class Replay:
         parents = {parent_path(p) for p in touched if p != "/"}
 
         def relevance(candidate: Candidate) -> tuple[int, int]:
+            """Those that change the znodes the observation shows first, then their parents
+            and siblings (a sequential create's number counts its parent's child creates);
+            the latest first, since every observation after an earlier one was explained
+            without it."""
             own = candidate_named(candidate)
             if own & touched:
-                return 0, candidate.lower
-            if own & parents or {parent_path(p) for p in own if p != "/"} & touched:
-                return 1, candidate.lower
-            return 2, candidate.lower
+                return 0, -candidate.lower
+            own_parents = {parent_path(p) for p in own if p != "/"}
+            if own & parents or own_parents & touched or own_parents & parents:
+                return 1, -candidate.lower
+            return 2, -candidate.lower
 
         unplaced = [c for c in self.pending.values() if c.key not in self.schedule]
+        alternatives.extend(self._named_children(op, limit, mismatch, unplaced))
         pending = sorted(unplaced + self._reap_candidates(), key=relevance)
         involved = [c for c in pending if c.lower < limit] + [p.candidate for p in self.lazy]
-        self.failure_involves_unknowns = any(relevance(c)[0] <= 1 for c in involved)
+        self.failure_involves_unknowns = any(
+            relevance(c)[0] <= 1 for c in involved
+        ) and not self._data_from_nowhere(op)
         for candidate in pending:
             if candidate.deadline is not None:
                 saved = self.floor
@@ -814,6 +941,133 @@ class Replay:
                 if schedule.get(candidate.key) != placement.zxid:
                     alternatives.append(schedule)
         self.failure_alternatives = alternatives[:ALTERNATIVES_PER_FAILURE_MAX]
+
+    def _data_from_nowhere(self, op: Op) -> bool:
+        """Whether ``op`` read data that no request of the history (nor the snapshot it
+        starts from) wrote to that znode: no placement of unknown requests can explain it."""
+        if not isinstance(op.op, rq.GetData) or op.reply is None:
+            return False
+        data = getattr(op.reply.body, "data", None)
+        if data is None:
+            return False
+        path = op.op.path
+        base = self.base_nodes.get(path)
+        if base is not None and base.data == data:
+            return False
+        for other in self.index.ops:
+            if other.outcome == "error" or not other.is_write:
+                continue
+            request = other.op
+            for sub in request.ops if isinstance(request, rq.Multi) else (request,):
+                if not isinstance(sub, rq.Create | rq.SetData) or (sub.data or b"") != data:
+                    continue
+                made = sub.path
+                if made == path or (
+                    isinstance(sub, rq.Create)
+                    and path.startswith(made)
+                    and path[len(made) :].isdigit()
+                ):
+                    return False
+        return True
+
+    def _named_children(
+        self, op: Op, limit: int, mismatch: Mismatch, unplaced: list[Candidate]
+    ) -> list[dict[str, int | None]]:
+        """For a child list that names children the replay does not have: the unknown
+        creates that would make them, all placed at once.
+
+        Several lost creates often show first in one getChildren (a leader that proposed
+        them while cut off committed them together on healing); one placement at a time
+        would fail at that same read each time, and the search would try their combinations.
+        A sequentially named child (ten digits) is made by a sequential create of its
+        prefix; the latest one sent is taken."""
+        if mismatch.kind != "reply" or mismatch.expected is None or op.reply is None:
+            return []
+        observed = getattr(op.reply.body, "children", None)
+        expected = getattr(mismatch.expected.body, "children", None)
+        path = getattr(op.op, "path", None)
+        if observed is None or expected is None or not isinstance(path, str):
+            return []
+        parent = path.rstrip("/")
+        creates: list[tuple[Candidate, str, bool]] = []
+        for candidate in unplaced:
+            if candidate.op is None or candidate.lower >= limit:
+                continue
+            request = candidate.op.op
+            for sub in request.ops if isinstance(request, rq.Multi) else (request,):
+                if isinstance(sub, rq.Create) and sub.flags in CreateMode._value2member_map_:
+                    creates.append((candidate, sub.path, CreateMode(sub.flags).is_sequential))
+        chosen: list[Candidate] = []
+        for name in sorted(set(observed) - set(expected)):
+            child = f"{parent}/{name}"
+            sequential = len(name) >= 10 and name[-10:].isdigit()
+            makers = [
+                c
+                for c, made, seq in creates
+                if c not in chosen
+                and ((made == child and not seq) or (sequential and seq and made == child[:-10]))
+            ]
+            if makers:
+                chosen.append(max(makers, key=lambda c: (c.lower, c.key)))
+        if not chosen:
+            return []
+        return self._all_at_once(chosen, limit)
+
+    def _all_at_once(self, chosen: list[Candidate], limit: int) -> list[dict[str, int | None]]:
+        """A schedule with every one of ``chosen`` (after the requests sent before it on its
+        connection) at the first free zxids its window allows, in the order they were sent."""
+        members: list[Candidate] = []
+        for candidate in chosen:
+            for member in [*self._chain_all(candidate), candidate]:
+                if member not in members and member.key not in self.schedule:
+                    members.append(member)
+        members.sort(key=lambda c: (c.op.invoke if c.op is not None else 0, c.lower))
+        held = {z for z in self.schedule.values() if z is not None}
+        taken = self.plan.write_zxids
+        space = self.plan.space
+        schedule: dict[str, int | None] = {}
+        last = -1
+        for member in members:
+            high = limit if member.upper is None else min(limit, member.upper - 1)
+            slot = space.up(max(member.lower, last) + 1)
+            while slot <= high and (slot in taken or slot in held):
+                slot = space.up(slot + 1)
+            if slot > high:
+                return []
+            schedule[member.key] = last = slot
+        out: list[dict[str, int | None]] = []
+        # First: the scheduled unknown requests among the same zxids re-ordered with them in
+        # the order all were sent (a sequential create's number shows that order).
+        low = min(member.lower for member in members)
+        parents = {parent_path(p) for c in chosen for p in candidate_named(c) if p != "/"}
+        mixed = [
+            self.by_key[key]
+            for key, zxid in self.schedule.items()
+            if zxid is not None
+            and low < zxid <= limit
+            and key in self.by_key
+            and {parent_path(p) for p in candidate_named(self.by_key[key]) if p != "/"} & parents
+        ]
+        if mixed and all(c.kind == "op" and c.op is not None for c in mixed):
+            # (the new members took zxids no scheduled candidate holds: one zxid each)
+            slots = sorted(
+                z for z in {*schedule.values(), *(self.schedule[c.key] for c in mixed)} if z
+            )
+            everyone = sorted([*members, *mixed], key=lambda c: c.op.invoke if c.op else 0)
+            assert len(everyone) == len(slots), "one zxid for each request re-ordered"
+            ordered: dict[str, int | None] = {}
+            for candidate, zxid in zip(everyone, slots, strict=True):
+                assert zxid is not None
+                if zxid <= candidate.lower or (
+                    candidate.upper is not None and zxid >= candidate.upper
+                ):
+                    break
+                ordered[candidate.key] = zxid
+            else:
+                out.append(ordered)
+        if self._make_room(schedule):
+            out.append(schedule)
+        return out
 
     def _chain_all(self, candidate: Candidate) -> list[Candidate]:
         """Every unknown write sent before ``candidate`` on its connection, in order."""
@@ -900,6 +1154,17 @@ class Replay:
 
     # --- explanations --------------------------------------------------------------------
 
+    @property
+    def versions(self) -> dict[str, list[tuple[int, Znode | None]]]:
+        """Per znode, its changes in replay order (built from ``changes`` when asked)."""
+        built, versions = self._versions
+        if built != len(self.changes):
+            versions = {}
+            for path, zxid, node in self.changes:
+                versions.setdefault(path, []).append((zxid, node))
+            self._versions = (len(self.changes), versions)
+        return versions
+
     def node_at(self, path: str, zxid: int) -> Znode | None:
         """The znode at ``path`` after every transaction up to ``zxid`` (as replayed)."""
         history = self.versions.get(path)
@@ -970,36 +1235,128 @@ def _read_paths(op: rq.Operation) -> list[str] | None:
 def replay_all(index: HistoryIndex, base: State, notification_zxid: bool) -> ReplayResult:
     """Replay with lazy placement; on failure, rerun with other placements (bounded).
 
-    Best first: the alternatives of the replay that got furthest are tried first.
+    Best first: the alternatives of the replay that got furthest are tried first. Each
+    alternative resumes from the last checkpoint of the replay that proposed it before the
+    first observation it can change (``resume_index``).
     """
     plan = make_plan(index, base, notification_zxid)
-    queue: list[tuple[int, int, dict[str, int | None]]] = [(0, 0, {})]
-    tried: list[dict[str, int | None]] = []
+    reach = _reach(plan)
+    at_observation = {op.id: number for number, op in enumerate(plan.observations)}
+    queue: list[tuple[int, int, dict[str, int | None], Replay | None]] = [(0, 0, {}, None)]
+    tried: set[tuple[tuple[str, int | None], ...]] = set()
     first: Replay | None = None
+    best: Replay | None = None  # the failing replay that got furthest
     runs = 0
     order = 0
     exhausted = False
     steps = 0
+    resumable: list[Replay] = []
     while queue and runs < RUNS_MAX and steps < REPLAY_STEPS_MAX:
-        _, _, schedule = heapq.heappop(queue)
-        if schedule in tried:
+        _, _, schedule, parent = heapq.heappop(queue)
+        key = tuple(sorted(schedule.items()))
+        if key in tried:
             continue
-        tried.append(schedule)
+        tried.add(key)
         runs += 1
-        replay = Replay(index, base, plan, schedule)
+        checkpoints: list[Checkpoint] = []
+        if parent is not None:
+            start = resume_index(parent, schedule, reach, at_observation)
+            checkpoints = parent.checkpoints[: bisect_right(parent.checkpoints, start, key=_index)]
+        replay = Replay.resume(index, base, plan, schedule, checkpoints)
+        begun = (replay.observations, replay.trials)
         replay.run()
-        steps += replay.observations + replay.trials
+        steps += replay.observations - begun[0] + replay.trials - begun[1]
         if replay.failure is None:
             return ReplayResult(replay, None, runs, False, plan)
         exhausted = exhausted or replay.exhausted
         if first is None:
-            first = replay
+            first = best = replay
+        elif best is not None and replay.observations > best.observations:
+            if best is not first:
+                best.release()
+            best = replay
+        else:
+            replay.release()
         for alternative in replay.failure_alternatives:
             order += 1
-            heapq.heappush(queue, (-replay.observations, order, {**schedule, **alternative}))
-    assert first is not None
+            heapq.heappush(
+                queue, (-replay.observations, order, {**schedule, **alternative}, replay)
+            )
+        resumable.append(replay)
+        if len(resumable) > REPLAYS_RESUMABLE_MAX:
+            resumable.sort(key=lambda r: r.observations)
+            resumable.pop(0).checkpoints = []
+    assert first is not None and best is not None
     undecided = exhausted or (first.failure_involves_unknowns and (bool(queue) or runs > 1))
-    return ReplayResult(first, first.failure, runs, undecided, plan)
+    # The first replay's failure is reported when no placement got past it; else the
+    # furthest one's, which is where the search gave up.
+    shown = best if undecided else first
+    return ReplayResult(shown, shown.failure, runs, undecided, plan)
+
+
+def resume_index(
+    parent: Replay,
+    schedule: dict[str, int | None],
+    reach: list[int],
+    at_observation: dict[int, int],
+) -> int:
+    """The first observation at which a replay under ``schedule`` may differ from ``parent``.
+
+    A replay is a deterministic function of its schedule, and the schedule is read in three
+    places only: at the start (a candidate scheduled ``None`` is left out, with the requests
+    its connection sent after it), where a scheduled candidate becomes due (the first
+    observation whose zxid reaches the candidate's), and in searches (a scheduled candidate
+    is not tried elsewhere; a trial that failed changed nothing but the trial count). So the
+    two agree up to the first observation where a candidate whose entry changed was due
+    under either schedule or was placed by ``parent``.
+    """
+    placed_at = {
+        p.candidate.key: (
+            at_observation[p.revealed_by] if p.revealed_by is not None else len(reach)
+        )
+        for p in parent.placements
+    }
+    start = len(reach)
+    for key, zxid in schedule.items():
+        before = parent.schedule.get(key, -1)
+        if key in parent.schedule and before == zxid:
+            continue
+        if before is None:
+            return 0  # left out before, not now: candidates come back from the start
+        if zxid is not None:
+            start = min(start, bisect_left(reach, zxid))
+        if key in placed_at:
+            start = min(start, placed_at[key])
+    for key in parent.schedule:
+        if key not in schedule:
+            return 0  # a schedule only grows along a chain of replays; be safe if not
+    return start
+
+
+def _reach(plan: ReplayPlan) -> list[int]:
+    """Per observation, the highest zxid a scheduled candidate may take by then (the running
+    maximum of the observations' limits: ``Replay._process``)."""
+    out: list[int] = []
+    highest = -1
+    for op in plan.observations:
+        at = position(op)
+        highest = max(highest, at - 1 if op.is_write else at)
+        out.append(highest)
+    return out
+
+
+def _index(checkpoint: Checkpoint) -> int:
+    return checkpoint.index
+
+
+def _copy_notes(notes: ConnNotes) -> ConnNotes:
+    return ConnNotes(
+        list(notes.strict),
+        list(notes.loose),
+        list(notes.loose_used),
+        notes.arrived_cursor,
+        notes.strict_cursor,
+    )
 
 
 @dataclass
