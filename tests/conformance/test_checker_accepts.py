@@ -252,6 +252,83 @@ def test_unknown_writes_at_consecutive_zxids_found_one_at_a_time_are_explained()
             assert found[op.id].zxid == op.reply.zxid  # only one place explains each
 
 
+def test_a_resumed_replay_is_the_replay_from_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replay with a changed schedule resumes from a saved state of the replay that proposed
+    the change; it must be the replay from the start in every observation, placement and
+    failure. Here every replay the search makes resumes (a checkpoint after every
+    observation) and is compared with the same schedule replayed from the start."""
+
+    async def lost_early_then_in_a_row(
+        hosts: list[str], recorder: HistoryRecorder, ensemble: InProcessEnsemble
+    ) -> None:
+        # A lost write the first replay places itself (a read above it shows it), so that
+        # later replays resume with placements, used zxids and fewer pending candidates.
+        early, seer = await clients(hosts, recorder, "early", "seer")
+        await early.call(create("/early", b"e"))
+        await early.call(create("/early-2", b"e"))
+        await seer.call(rq.GetChildren("/", with_stat=True))
+        await early.close()
+        await seer.close()
+        await unknowns_in_a_row(hosts, recorder, ensemble)
+
+    history = record(lost_early_then_in_a_row)
+    writes = [find_op(history, name, rq.Create) for name in UNKNOWN_WRITERS]
+    writes.append(find_op(history, "early", rq.Create, 0, "/early"))
+    lost = {o.id for o in writes}
+    history = replace(history, ops=[_unknown(o) if o.id in lost else o for o in history.ops])
+    monkeypatch.setattr(replay_module, "CHECKPOINT_EVERY", 1)
+    resume = replay_module.Replay.resume.__func__  # type: ignore[attr-defined]
+    compared: list[int] = []
+
+    def outcome(replay: replay_module.Replay) -> tuple[object, ...]:
+        failure = replay.failure
+        return (
+            failure and (failure.kind, failure.op and failure.op.id, failure.detail),
+            replay.observations,
+            [(p.candidate.key, p.zxid, p.revealed_by) for p in replay.placements],
+            replay.changes,
+            replay.failure_alternatives,
+            # and everything a later observation could depend on
+            sorted(replay.pending),
+            sorted(replay.used_zxids),
+            sorted(replay.placed_keys),
+            (replay.floor, replay.group, replay.trials, replay.first_trials),
+            replay.conn_of_session,
+            sorted(replay.known_sessions),
+            {
+                c: (n.strict, n.loose, n.loose_used, n.arrived_cursor)
+                for c, n in replay.notes.items()
+            },
+            dict(replay.m.state.nodes),
+            dict(replay.m.state.sessions),
+            (replay.m.state.data_watches, replay.m.state.child_watches),
+            (replay.m.state.last_zxid, replay.m.state.next_session_id),
+        )
+
+    def checked_resume(
+        cls: type[replay_module.Replay],
+        index: object,
+        base: object,
+        plan: object,
+        schedule: dict[str, int | None],
+        checkpoints: list[replay_module.Checkpoint],
+    ) -> replay_module.Replay:
+        resumed: replay_module.Replay = resume(cls, index, base, plan, schedule, checkpoints)
+        if checkpoints:
+            fresh = cls(index, base, plan, schedule)  # type: ignore[arg-type]
+            fresh.run()
+            twin = resume(cls, index, base, plan, schedule, checkpoints)
+            twin.run()
+            assert outcome(twin) == outcome(fresh), schedule
+            compared.append(len(checkpoints[-1].placements))
+        return resumed
+
+    monkeypatch.setattr(replay_module.Replay, "resume", classmethod(checked_resume))
+    verdict = check(history)
+    assert verdict.allowed, verdict.render()
+    assert len(compared) >= 3 and max(compared) > 0, compared  # some resumed after placements
+
+
 def test_a_search_that_runs_out_is_undecided_not_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
     history = record(write_and_read)
     created = find_op(history, "a", rq.Create, 0, "/u")
