@@ -917,6 +917,18 @@ class Replay:
 
         unplaced = [c for c in self.pending.values() if c.key not in self.schedule]
         alternatives.extend(self._named_children(op, limit, mismatch, unplaced))
+        # A scheduled candidate that the failing observation names, moved to where the
+        # observation's Stats or notifications say it went (an earlier failure could only
+        # guess its zxid; a later Stat shows it).
+        for key, zxid in self.schedule.items():
+            moved = self.by_key.get(key)
+            if zxid is None or moved is None or relevance(moved)[0] > 0:
+                continue
+            own_hints = [h for h in hints if h != zxid and moved.lower < h <= limit]
+            if own_hints:
+                for schedule in self._anywhere(moved, limit, own_hints, 1):
+                    if schedule.get(key) != zxid:
+                        alternatives.append(schedule)
         pending = sorted(unplaced + self._reap_candidates(), key=relevance)
         involved = [c for c in pending if c.lower < limit] + [p.candidate for p in self.lazy]
         self.failure_involves_unknowns = any(
