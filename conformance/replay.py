@@ -711,6 +711,23 @@ class Replay:
             self.conn_of_session[session_id] = conn
         return None
 
+    def _moved_on(self, op: Op) -> bool:
+        """Whether ``op``'s session is already attached, in the replay, to a connection it
+        opened after the one ``op`` was sent on.
+
+        Then ``op`` is an old request that the leader took before it validated the move,
+        committed after the new server had answered the session (``plan._upper_bound``): it
+        takes effect without moving the session back, and the watches stay where the
+        session is now."""
+        current = self.conn_of_session.get(op.session)
+        if current is None or current == op.conn or op.session not in self.m.state.sessions:
+            return False
+        now = self.index.connections.get(current)
+        then = self.index.connections.get(op.conn)
+        if now is None or then is None or now.connect is None or then.connect is None:
+            return False
+        return now.connect.invoke_ns > then.connect.invoke_ns
+
     def _set_auth(self, session_id: int, auth_ids: tuple[Id, ...]) -> None:
         sessions = self.m.state.sessions
         session = sessions.get(session_id)
@@ -722,10 +739,11 @@ class Replay:
         if candidate.kind == "op":
             op = candidate.op
             assert op is not None
-            problem = self._ensure_connection(op.session, op.conn)
-            if problem is not None:
-                problem.op = at
-                return problem
+            if not self._moved_on(op):
+                problem = self._ensure_connection(op.session, op.conn)
+                if problem is not None:
+                    problem.op = at
+                    return problem
             self.m.state.last_zxid = _before(slot)
             self._set_auth(op.session, op.auth_ids)
             try:
