@@ -22,6 +22,7 @@ Apache server logged a divergence (``APACHE_DIVERGENCE``).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -216,6 +217,39 @@ class MixedEnsemble(Ensemble):
                 found[sid] = lines
         return found
 
+    def apache_own_divergences(self) -> set[int]:
+        """Apache members whose every logged digest mismatch is on a txn of an epoch that
+        an Apache member led.
+
+        Apache ZooKeeper 3.8.0 diverges on its own after restarts: a follower restarted on
+        its data directory and synchronized by an Apache leader logs "Digests are not
+        matching" (seen in CI in a mixed ensemble, an Apache follower of an Apache leader
+        in epoch 4, zkref following; and in the all-Apache nemesis runs, docs/NEMESIS.md).
+        That says nothing about zkref; a mismatch in an epoch a zkref server led, or one
+        whose epoch is not known, still fails. An Apache leader logs the epoch it starts
+        ("setting last processed zxid: 0x<epoch>00000000")."""
+        led = {
+            int(match.group(1), 16) >> 32
+            for member in self.members.values()
+            if member.kind == APACHE
+            for match in re.finditer(
+                r"setting last processed zxid: 0x([0-9a-f]+)", member.log_text()
+            )
+        }
+        own: set[int] = set()
+        for sid, member in self.members.items():
+            if member.kind != APACHE:
+                continue
+            zxids = [
+                int(match.group(1) or match.group(2))
+                for line in member.log_text().splitlines()
+                if any(marker in line for marker in APACHE_DIVERGENCE)
+                for match in re.finditer(r"Value:(\d+)|txn: -?\d+,-?\d+,(\d+),", line)
+            ]
+            if zxids and all(zxid >> 32 in led for zxid in zxids):
+                own.add(sid)
+        return own
+
     def digest_mismatches(self) -> dict[int, str | None]:
         """Running members whose ``mntr`` counts digest mismatches (each kind compares its
         tree's digest with the one in every proposal from its leader, whatever its kind),
@@ -276,7 +310,12 @@ def mixed_ensemble(
         ensemble.wait_formed()
         ensemble.formed_in_s = time.monotonic() - started
         yield ensemble
-        mismatches = ensemble.digest_mismatches()
+        apache_own = ensemble.apache_own_divergences()
+        mismatches = {
+            sid: count
+            for sid, count in ensemble.digest_mismatches().items()
+            if sid not in apache_own
+        }
         assert not mismatches, f"digest mismatches (mntr) {mismatches}:\n{ensemble.log_text()}"
-    divergences = ensemble.divergences()
+    divergences = {sid: v for sid, v in ensemble.divergences().items() if sid not in apache_own}
     assert not divergences, f"divergence in {divergences}:\n{ensemble.log_text()}"
